@@ -1,0 +1,97 @@
+import { Metadata } from '@grpc/grpc-js';
+import { checkAbsoluteDeadline, checkDurationMs, deadlineToEpochMs } from './deadline.js';
+import { optionError } from './errors.js';
+import { checkCallOptionKeys, checkPolicy, type CallOptions, type MetadataInit, type ParentCall, type ResolvedPolicy } from './options.js';
+
+/** A call's options once validated and combined with its method's policy. */
+export interface PreparedCall {
+  /** Absolute deadline of the whole call, epoch ms; always finite. */
+  deadline: number;
+  metadata: Metadata;
+  signal: AbortSignal | undefined;
+  parent: ParentCall | undefined;
+  policy: ResolvedPolicy;
+}
+
+/**
+ * Validates one call's options and resolves its deadline: the call's `deadline` (absolute) or
+ * `deadlineMs`, else the method's policy, then the parent's deadline if that is earlier.
+ * Throws a TypeError or RangeError naming the option; nothing has touched the network yet.
+ */
+export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undefined, now: number): PreparedCall {
+  if (options === undefined) {
+    return { deadline: now + policy.deadlineMs, metadata: new Metadata(), signal: undefined, parent: undefined, policy };
+  }
+  checkCallOptionKeys(options);
+  const own = checkPolicy('', options);
+  const resolved: ResolvedPolicy = own.deadlineMs === undefined && own.idempotent === undefined ? policy : { ...policy, ...own };
+
+  let deadline: number;
+  if (options.deadline !== undefined) {
+    if (options.deadlineMs !== undefined) {
+      throw optionError('type', 'deadline', 'passed alone: deadline (absolute) and deadlineMs (relative) were both set', options.deadline);
+    }
+    deadline = checkAbsoluteDeadline('deadline', options.deadline, now);
+  } else {
+    deadline = now + checkDurationMs('deadlineMs', resolved.deadlineMs);
+  }
+
+  const parent = checkParent(options.parent);
+  if (parent !== undefined) {
+    const parentDeadline = deadlineToEpochMs(parent.getDeadline());
+    // The earlier deadline wins; a parent without one (Infinity) leaves ours in place.
+    if (parentDeadline < deadline) deadline = parentDeadline;
+  }
+
+  return {
+    deadline,
+    metadata: toMetadata(options.metadata),
+    signal: checkSignal(options.signal),
+    parent,
+    policy: resolved,
+  };
+}
+
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  const s = signal as Partial<AbortSignal> | null;
+  if (typeof s !== 'object' || s === null || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
+    throw optionError('type', 'signal', 'an AbortSignal', signal);
+  }
+  return signal as AbortSignal;
+}
+
+function checkParent(parent: unknown): ParentCall | undefined {
+  if (parent === undefined) return undefined;
+  const p = parent as Partial<ParentCall> | null;
+  if (typeof p !== 'object' || p === null || typeof p.getDeadline !== 'function' || typeof p.once !== 'function') {
+    throw optionError('type', 'parent', 'a grpc-js server call (the call argument of a server handler)', parent);
+  }
+  return parent as ParentCall;
+}
+
+/** Builds request metadata from a `Metadata` (used as is) or a plain object. */
+export function toMetadata(init: MetadataInit | undefined): Metadata {
+  if (init === undefined) return new Metadata();
+  if (init instanceof Metadata) return init;
+  if (typeof init !== 'object' || init === null || Array.isArray(init)) {
+    throw optionError('type', 'metadata', 'a grpc-js Metadata or a plain object of keys to string or Buffer values', init);
+  }
+  const metadata = new Metadata();
+  for (const [key, raw] of Object.entries(init)) {
+    if (!/^[0-9a-z_.-]+$/.test(key)) {
+      throw optionError('type', 'metadata key', 'a valid header name (lower-case letters, digits, "-", "_", ".")', key);
+    }
+    const binaryKey = key.endsWith('-bin');
+    for (const value of Array.isArray(raw) ? raw : [raw]) {
+      // Values are never echoed in errors, nor kept as a cause: metadata often carries tokens.
+      const valid = binaryKey ? Buffer.isBuffer(value) : typeof value === 'string' && /^[\x20-\x7e]*$/.test(value);
+      if (!valid) {
+        const expected = binaryKey ? 'a Buffer (the key ends in -bin)' : 'a string of printable ASCII characters';
+        throw optionError('type', `metadata["${key}"]`, expected, undefined, `a ${Buffer.isBuffer(value) ? 'Buffer' : typeof value} (value hidden)`);
+      }
+      metadata.add(key, value);
+    }
+  }
+  return metadata;
+}

@@ -1,0 +1,29 @@
+// The package's only public surface: explicit named exports, types with `export type`.
+export { ChannelPool } from './channel-pool.js';
+export { StatusError, PoolClosedError, statusName } from './errors.js';
+export type { StatusErrorInit, OptionError, OptionErrorKind } from './errors.js';
+export type {
+  ChannelPoolOptions,
+  ClientOptions,
+  MethodOptions,
+  PolicyOptions,
+  CallOptions,
+  CloseOptions,
+  MetadataInit,
+  ParentCall,
+} from './options.js';
+export type { PoolStats, CloseResult, PoolState } from './pool-core.js';
+export type { ChannelStats, ChannelState } from './pooled-channel.js';
+export type { SignalHandlers } from './shutdown-signals.js';
+export type {
+  PoolClient,
+  ServiceLike,
+  UnaryMethod,
+  ServerStreamMethod,
+  ClientStreamMethod,
+  BidiStreamMethod,
+  UntypedMethod,
+  UntypedClient,
+  PromisifiedMethod,
+  DefinitionMethod,
+} from './client-types.js';

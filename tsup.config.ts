@@ -1,0 +1,16 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: ['src/index.ts'],
+  format: ['esm', 'cjs'],
+  dts: true,
+  target: 'node20',
+  platform: 'node',
+  sourcemap: true,
+  clean: true,
+  // p-retry is ESM-only. tsup's CJS output of `import pRetry from 'p-retry'` becomes
+  // `__toESM(require('p-retry'), 1).default`, which under Node's require(esm) is the module
+  // namespace rather than the function, so the CJS build would break on the first retry.
+  // Bundling p-retry (and its one dependency) into both outputs removes the question.
+  noExternal: ['p-retry', 'is-network-error'],
+});
