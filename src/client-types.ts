@@ -37,8 +37,12 @@ export type BidiStreamMethod<Req, Res> = (
 /** A method whose types are not known statically. */
 export type UntypedMethod = (request: any, options?: CallOptions) => any;
 
-/** The client of a service whose types are not known statically. */
-export type UntypedClient = { readonly [method: string]: UntypedMethod };
+/**
+ * The client of a service whose types are not known statically (a `loadPackageDefinition`
+ * result): `any`, as grpc-js's own dynamic clients are. An index signature would read as
+ * "possibly undefined" on every call under `noUncheckedIndexedAccess`.
+ */
+export type UntypedClient = any;
 
 type LastParameter<F> = F extends (...args: infer A) => any ? (A extends [...any[], infer L] ? L : never) : never;
 

@@ -26,7 +26,10 @@ export function installSignalHandlers(
   const onSignal = (signal: NodeJS.Signals): void => {
     remove();
     void core.close(options).then(() => {
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      // One macrotask later, so the continuations of the calls that just drained run first.
+      setImmediate(() => {
+        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      });
     });
   };
   const remove = (): void => {

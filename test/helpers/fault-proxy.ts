@@ -1,0 +1,243 @@
+// A TCP proxy on 127.0.0.1 that sits between a gRPC client and a test server and injects
+// network faults, switchable while a test runs:
+//
+//   'pass'       forward bytes both ways
+//   'latency'    forward, delaying every chunk by latencyMs (order preserved). Applies to
+//                chunks arriving while the mode is on, on new and established connections.
+//   'blackhole'  accept new connections but never forward nor answer; keep them open
+//   'reset'      accept new connections, then abort them with a TCP RST
+//   'refuse'     stop listening, so connects fail with ECONNREFUSED; leaving the mode
+//                listens again on the same port
+//
+// Except for latency, a mode decides the fate of connections accepted while it is on:
+// established connections keep forwarding. Call cutAll() to force them through a new mode.
+import { once } from 'node:events';
+import net from 'node:net';
+
+export type FaultMode = 'pass' | 'latency' | 'blackhole' | 'reset' | 'refuse';
+
+export interface FaultProxyOptions {
+  /** Initial mode; 'pass' by default. */
+  mode?: FaultMode;
+  /** Delay added per chunk and direction in 'latency' mode; 100 ms by default. */
+  latencyMs?: number;
+  /**
+   * Blackhole the first n accepted connections whatever the mode: a peer that accepts TCP but
+   * never sends HTTP/2 SETTINGS, to exercise connect watchdogs. Later ones follow the mode.
+   */
+  blackholeFirst?: number;
+}
+
+export interface FaultProxy {
+  readonly port: number;
+  /** "127.0.0.1:PORT", to use as a gRPC target. */
+  readonly address: string;
+  readonly mode: FaultMode;
+  /** Connections accepted so far, whatever happened to them. */
+  readonly accepted: number;
+  /** Client connections currently open. */
+  readonly live: number;
+  /** Resolves once the mode is in force (for 'refuse' and back: once the port is closed/open). */
+  setMode(mode: FaultMode, options?: { latencyMs?: number }): Promise<void>;
+  /** Destroys every open connection, both sides, with a RST: a mid-stream network cut. */
+  cutAll(): void;
+  /** Destroys everything; resolves when no socket, server or timer is left. Idempotent. */
+  close(): Promise<void>;
+}
+
+interface Upstream {
+  host?: string;
+  port: number;
+}
+
+const LOOPBACK = '127.0.0.1';
+const DEFAULT_LATENCY_MS = 100;
+
+export async function startFaultProxy(upstream: Upstream, options: FaultProxyOptions = {}): Promise<FaultProxy> {
+  const proxy = new FaultProxyImpl(upstream, options);
+  await proxy.start(options.mode ?? 'pass');
+  return proxy;
+}
+
+class FaultProxyImpl implements FaultProxy {
+  port = 0;
+  mode: FaultMode = 'pass';
+  accepted = 0;
+
+  private latencyMs: number;
+  private readonly blackholeFirst: number;
+  private listener: net.Server | undefined;
+  // Every socket we own (client and upstream sides), and the client sides alone for `live`.
+  private readonly sockets = new Set<net.Socket>();
+  private readonly clients = new Set<net.Socket>();
+  // Servers whose 'close' has not fired yet; a server closed for 'refuse' waits for its
+  // remaining connections before it does.
+  private readonly servers = new Set<net.Server>();
+  // Mode changes run one after another so 'refuse' and back cannot interleave listen/close.
+  private transition: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly upstream: Upstream,
+    options: FaultProxyOptions,
+  ) {
+    this.latencyMs = options.latencyMs ?? DEFAULT_LATENCY_MS;
+    this.blackholeFirst = options.blackholeFirst ?? 0;
+  }
+
+  get address(): string {
+    return `${LOOPBACK}:${this.port}`;
+  }
+
+  get live(): number {
+    return this.clients.size;
+  }
+
+  async start(mode: FaultMode): Promise<void> {
+    // Listen even when starting in 'refuse', to learn the port we will later re-open.
+    await this.listen(0);
+    await this.setMode(mode);
+  }
+
+  setMode(mode: FaultMode, options: { latencyMs?: number } = {}): Promise<void> {
+    if (options.latencyMs !== undefined) this.latencyMs = options.latencyMs;
+    const applied = this.transition.then(() => this.applyMode(mode));
+    // A failed change (say the port was taken meanwhile) must not jam later ones nor close().
+    this.transition = applied.catch(() => {});
+    return applied;
+  }
+
+  cutAll(): void {
+    for (const socket of this.sockets) socket.resetAndDestroy();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.transition.then(() => this.shutdown());
+    return this.closing;
+  }
+
+  private async applyMode(mode: FaultMode): Promise<void> {
+    if (this.closing) return;
+    this.mode = mode;
+    if (mode === 'refuse') this.stopListening();
+    else if (!this.listener) await this.listen(this.port);
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopListening();
+    const closed = [...this.sockets, ...this.servers].map((handle) => once(handle, 'close'));
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all(closed);
+  }
+
+  private async listen(port: number): Promise<void> {
+    const server = net.createServer((socket) => this.onConnection(socket));
+    this.servers.add(server);
+    server.once('close', () => this.servers.delete(server));
+    server.listen({ port, host: LOOPBACK });
+    try {
+      await once(server, 'listening');
+    } catch (error) {
+      this.servers.delete(server);
+      throw error;
+    }
+    this.listener = server;
+    const address = server.address() as net.AddressInfo;
+    this.port = address.port;
+  }
+
+  // net.Server#close() releases the port at once; its 'close' event waits for the
+  // connections it accepted, which keep running.
+  private stopListening(): void {
+    this.listener?.close();
+    this.listener = undefined;
+  }
+
+  private onConnection(client: net.Socket): void {
+    this.accepted += 1;
+    this.track(client);
+    this.clients.add(client);
+    client.once('close', () => this.clients.delete(client));
+
+    if (this.accepted <= this.blackholeFirst || this.mode === 'blackhole') blackhole(client);
+    else if (this.mode === 'reset') client.resetAndDestroy();
+    else this.bridge(client);
+  }
+
+  private bridge(client: net.Socket): void {
+    const upstream = net.connect({ host: this.upstream.host ?? LOOPBACK, port: this.upstream.port });
+    this.track(upstream);
+    const delay = (): number => (this.mode === 'latency' ? this.latencyMs : 0);
+    forward(client, upstream, delay);
+    forward(upstream, client, delay);
+  }
+
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    // Resets and refused upstream connects are the point of this proxy: they surface as
+    // 'close' (handled by forward()), not as unhandled 'error' events.
+    socket.on('error', () => {});
+  }
+}
+
+/** Reads and discards, so we still notice the peer leaving, and never answers. */
+function blackhole(socket: net.Socket): void {
+  socket.resume();
+}
+
+/**
+ * Copies `from` to `to`, holding each chunk back by delayMs() as measured when it arrives and
+ * never letting a chunk overtake an earlier one. A clean end is passed on after the queued
+ * chunks; an abrupt close (reset, error, cut) destroys the other side at once.
+ */
+function forward(from: net.Socket, to: net.Socket, delayMs: () => number): void {
+  const queue: Array<{ chunk: Buffer; at: number }> = [];
+  let timer: NodeJS.Timeout | undefined;
+  let ended = false;
+
+  const write = (chunk: Buffer): void => {
+    if (to.destroyed) return;
+    // Backpressure: stop reading until the slow side has flushed.
+    if (!to.write(chunk) && !from.isPaused()) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  };
+
+  const flush = (): void => {
+    timer = undefined;
+    const now = Date.now();
+    for (let next = queue[0]; next !== undefined && next.at <= now; next = queue[0]) {
+      queue.shift();
+      write(next.chunk);
+    }
+    const pending = queue[0];
+    if (pending !== undefined) timer = setTimeout(flush, pending.at - now);
+    else if (ended) to.end();
+  };
+
+  from.on('data', (chunk: Buffer) => {
+    const delay = delayMs();
+    if (delay <= 0 && queue.length === 0) {
+      write(chunk);
+      return;
+    }
+    const last = queue.at(-1)?.at ?? 0;
+    queue.push({ chunk, at: Math.max(Date.now() + delay, last) });
+    timer ??= setTimeout(flush, delay);
+  });
+  from.once('end', () => {
+    ended = true;
+    if (queue.length === 0) to.end();
+  });
+  from.once('close', () => {
+    if (!from.readableEnded) to.destroy();
+  });
+  to.once('close', () => {
+    clearTimeout(timer);
+    queue.length = 0;
+    // Nothing can be delivered any more: drain what `from` sends so it can see its own end.
+    from.resume();
+  });
+}

@@ -1,0 +1,22 @@
+// Entry point of startTestServerProcess(): runs the test server in its own process and prints
+// `{"port":N}` as one line on stdout. It exits on SIGTERM/SIGINT, and also when stdin closes:
+// the parent holds the other end of that pipe, so even a parent killed with SIGKILL takes
+// this process down with it.
+import { startTestServer } from './test-server.js';
+
+const server = await startTestServer();
+process.stdout.write(`${JSON.stringify({ port: server.port })}\n`);
+
+let exiting = false;
+async function exit(): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  await server.kill();
+  process.exit(0);
+}
+
+process.once('SIGTERM', () => void exit());
+process.once('SIGINT', () => void exit());
+process.stdin.once('end', () => void exit());
+process.stdin.once('close', () => void exit());
+process.stdin.resume();

@@ -1,0 +1,187 @@
+// Every call carries a finite deadline on the wire; the cascade, parent propagation and aborts.
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChannelPool, StatusError } from '../../src/index.js';
+import { TestServiceClient } from '../helpers/protos.js';
+import { startTestServer, type EchoRequest, type EchoResponse, type TestServer } from '../helpers/test-server.js';
+
+let server: TestServer;
+let pool: ChannelPool;
+
+beforeEach(async () => {
+  server = await startTestServer();
+  pool = new ChannelPool({ deadlineMs: 4_000 });
+});
+
+afterEach(async () => {
+  await pool.close({ graceMs: 0 });
+  await server.kill();
+});
+
+/** The deadline the server saw for the last call, relative to when the call was made. */
+async function observedBudget(call: () => Promise<unknown>): Promise<number> {
+  const startedAt = Date.now();
+  await call();
+  const last = server.calls[server.calls.length - 1]!;
+  expect(Number.isFinite(last.deadline)).toBe(true);
+  return last.deadline - startedAt;
+}
+
+// Deadlines travel as grpc-timeout with millisecond resolution; allow for the time in transit.
+const near = (expected: number) => ({ asymmetricMatch: (v: number) => v > expected - 100 && v <= expected + 20, toString: () => `~${expected}` });
+
+describe('deadline cascade', () => {
+  it('sends the pool default when nothing else is set', async () => {
+    const echo = pool.client(TestServiceClient, server.address);
+    expect(await observedBudget(() => echo.Echo({ message: 'a' }))).toEqual(near(4_000));
+  });
+
+  it('uses the default of 10 s for a pool without options', async () => {
+    const bare = new ChannelPool();
+    try {
+      const echo = bare.client(TestServiceClient, server.address);
+      expect(await observedBudget(() => echo.Echo({ message: 'a' }))).toEqual(near(10_000));
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('lets the client, then the method, then the call override, in that order', async () => {
+    const client = pool.client(TestServiceClient, server.address, { deadlineMs: 3_000 });
+    const withMethod = pool.client(TestServiceClient, server.address, { deadlineMs: 3_000, methods: { Echo: { deadlineMs: 2_000 } } });
+    const viaAlias = pool.client(TestServiceClient, server.address, { methods: { echo: { deadlineMs: 1_500 } } });
+
+    expect(await observedBudget(() => client.Echo({ message: 'a' }))).toEqual(near(3_000));
+    expect(await observedBudget(() => withMethod.Echo({ message: 'a' }))).toEqual(near(2_000));
+    expect(await observedBudget(() => withMethod.echo({ message: 'a' }))).toEqual(near(2_000));
+    expect(await observedBudget(() => viaAlias.Echo({ message: 'a' }))).toEqual(near(1_500));
+    expect(await observedBudget(() => withMethod.Echo({ message: 'a' }, { deadlineMs: 1_000 }))).toEqual(near(1_000));
+  });
+
+  it('takes an absolute deadline as a Date or epoch ms, over every deadlineMs', async () => {
+    const echo = pool.client(TestServiceClient, server.address, { methods: { Echo: { deadlineMs: 300 } } });
+    const at = Date.now() + 2_500;
+    await echo.Echo({ message: 'a' }, { deadline: at });
+    expect(server.calls.at(-1)!.deadline).toBeGreaterThan(at - 100);
+    expect(server.calls.at(-1)!.deadline).toBeLessThanOrEqual(at + 20);
+    await echo.Echo({ message: 'b' }, { deadline: new Date(at) });
+    expect(server.calls.at(-1)!.deadline).toBeGreaterThan(at - 100);
+  });
+
+  it('fails a slow call with DEADLINE_EXCEEDED when its deadline passes, and the server sees it end', async () => {
+    const echo = pool.client(TestServiceClient, server.address);
+    const startedAt = performance.now();
+    const error = await echo.Echo({ message: 'slow', delayMs: 3_000 }, { deadlineMs: 200 }).catch((e: unknown) => e);
+    const elapsed = performance.now() - startedAt;
+    expect(error).toBeInstanceOf(StatusError);
+    expect(error).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, method: '/resilient.test.v1.TestService/Echo', target: server.address });
+    expect(elapsed).toBeLessThan(2_000);
+    await expect.poll(() => server.calls.at(-1)!.cancelled).toBe(true);
+  });
+});
+
+describe('parent propagation', () => {
+  let front: grpc.Server;
+  let frontAddress: string;
+  let frontReplies: Array<{ downstreamDeadline: number; error?: StatusError }>;
+
+  beforeEach(async () => {
+    frontReplies = [];
+    const downstream = pool.client(TestServiceClient, server.address);
+    front = new grpc.Server();
+    front.addService(TestServiceClient.service, {
+      Echo(call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) {
+        downstream
+          .Echo({ message: call.request.message, delayMs: call.request.delayMs }, { parent: call })
+          .then((reply: EchoResponse) => {
+            frontReplies.push({ downstreamDeadline: server.calls.at(-1)!.deadline });
+            callback(null, reply);
+          })
+          .catch((error: StatusError) => {
+            frontReplies.push({ downstreamDeadline: server.calls.at(-1)!.deadline, error });
+            callback(error);
+          });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      front.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    frontAddress = `127.0.0.1:${port}`;
+  });
+
+  afterEach(() => {
+    front.forceShutdown();
+  });
+
+  it('gives the downstream call the parent deadline when it is earlier', async () => {
+    const edge = pool.client(TestServiceClient, frontAddress);
+    const at = Date.now() + 1_200;
+    await edge.Echo({ message: 'via front' }, { deadline: at });
+    // The pool default (4 s) would be later: the parent's 1.2 s wins.
+    expect(frontReplies[0]!.downstreamDeadline).toBeGreaterThan(at - 100);
+    expect(frontReplies[0]!.downstreamDeadline).toBeLessThanOrEqual(at + 20);
+  });
+
+  it('keeps its own deadline when the parent allows more', async () => {
+    const edge = pool.client(TestServiceClient, frontAddress);
+    const startedAt = Date.now();
+    await edge.Echo({ message: 'via front' }, { deadlineMs: 60_000 });
+    expect(frontReplies[0]!.downstreamDeadline - startedAt).toEqual(near(4_000));
+  });
+
+  it('cancels the downstream call when the parent call is cancelled', async () => {
+    const edge = pool.client(TestServiceClient, frontAddress);
+    const controller = new AbortController();
+    const pending = edge.Echo({ message: 'slow', delayMs: 5_000 }, { signal: controller.signal });
+    await expect.poll(() => server.calls.length).toBe(1);
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    // The backend sees its call cancelled, and the front's downstream call ends CANCELLED.
+    await expect.poll(() => server.calls[0]!.cancelled).toBe(true);
+    await expect.poll(() => frontReplies.length).toBe(1);
+    expect(frontReplies[0]!.error).toMatchObject({ code: grpc.status.CANCELLED });
+    expect(frontReplies[0]!.error!.details).toMatch(/parent call was cancelled/);
+  });
+});
+
+describe('abort', () => {
+  it('rejects with signal.reason before any call when the signal is already aborted', async () => {
+    const echo = pool.client(TestServiceClient, server.address);
+    const reason = new Error('user navigated away');
+    await expect(echo.Echo({ message: 'a' }, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(server.calls).toHaveLength(0);
+    expect(pool.stats().perChannel[0]).toMatchObject({ started: 0, inFlight: 0 });
+  });
+
+  it('cancels a running call on the wire and rejects with signal.reason', async () => {
+    const echo = pool.client(TestServiceClient, server.address);
+    const controller = new AbortController();
+    const pending = echo.Echo({ message: 'slow', delayMs: 5_000 }, { signal: controller.signal });
+    await expect.poll(() => server.calls.length).toBe(1);
+    const reason = new Error('stop');
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    await expect.poll(() => server.calls[0]!.cancelled).toBe(true);
+    expect(pool.stats().inFlight).toBe(0);
+  });
+
+  it('leaves no listener on a long-lived signal shared by many calls', async () => {
+    const echo = pool.client(TestServiceClient, server.address);
+    const controller = new AbortController();
+    let added = 0;
+    let removed = 0;
+    const { addEventListener, removeEventListener } = controller.signal;
+    controller.signal.addEventListener = function (...args: Parameters<AbortSignal['addEventListener']>) {
+      added++;
+      return addEventListener.apply(this, args);
+    };
+    controller.signal.removeEventListener = function (...args: Parameters<AbortSignal['removeEventListener']>) {
+      removed++;
+      return removeEventListener.apply(this, args);
+    };
+    for (let i = 0; i < 200; i++) await echo.Echo({ message: `${i}` }, { signal: controller.signal });
+    await echo.Echo({ message: 'fail' }, { signal: controller.signal, metadata: { 'x-fail-code': '5' } }).catch(() => undefined);
+    expect(added).toBe(201);
+    expect(removed).toBe(201);
+  });
+});

@@ -1,0 +1,76 @@
+// The built package (dist/) as users load it: import and require, on every Node we have,
+// both builds in one process, types under NodeNext for ESM and CJS consumers, and a process
+// that ends on its own once the pool is closed.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closedPort } from '../helpers/net.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { FIXTURES, nodeBinaries, ROOT, runNode } from './run-node.js';
+
+let server: TestServer;
+let deadTarget: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  deadTarget = `127.0.0.1:${await closedPort()}`;
+});
+
+afterAll(async () => {
+  await server.kill();
+});
+
+describe.each(nodeBinaries())('on $name', ({ path: node }) => {
+  it.each(['esm', 'cjs'])('loads with %s and exits by itself after close(), without process.exit', async (flavour) => {
+    const result = await runNode(node, [`${FIXTURES}exit-after-close.mjs`, server.address, deadTarget, flavour]);
+    expect(result.stderr).toBe('');
+    // Killed by our 15 s timer means something of ours kept the event loop alive.
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as {
+      outcomes: string[];
+      result: object;
+      drained: object;
+      closedAt: number;
+      resources: string[];
+    };
+    expect(report.outcomes).toEqual([
+      'ok:ok',
+      `dead:${grpc.status.UNAVAILABLE}`,
+      'abort:AbortError',
+      `slow:${grpc.status.CANCELLED}`,
+      'quick:ok',
+    ]);
+    expect(report.result).toMatchObject({ drained: 0, cancelled: 1 });
+    expect(report.drained).toMatchObject({ drained: 1, cancelled: 0 });
+    // No timer is left once close() has resolved (sockets may still be finishing their FIN)...
+    expect(report.resources.filter((r) => r === 'Timeout')).toEqual([]);
+    // ...and the process ends on its own right after: nothing keeps the event loop alive.
+    expect(result.exitedAt - report.closedAt).toBeLessThan(2_000);
+  });
+
+  it('keeps instanceof working with the ESM and CJS builds loaded together', async () => {
+    const result = await runNode(node, [`${FIXTURES}dual-package.mjs`, deadTarget]);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({
+      distinctClasses: true,
+      cjsStatusIsEsmStatus: true,
+      esmStatusIsCjsStatus: true,
+      cjsClosedIsEsmClosed: true,
+      esmClosedIsCjsClosed: true,
+      statusIsNotClosed: false,
+      codes: [grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE, grpc.status.CANCELLED],
+      grpcCode: grpc.status.UNAVAILABLE,
+    });
+  });
+});
+
+it('resolves types for ESM and CJS consumers under module NodeNext', async () => {
+  const tsc = `${ROOT}node_modules/typescript/bin/tsc`;
+  const run = promisify(execFile);
+  const { stdout, stderr } = await run(process.execPath, [tsc, '-p', `${FIXTURES}tsconfig.consumer.json`]).catch(
+    (error: { stdout: string; stderr: string }) => error,
+  );
+  expect(`${stdout}${stderr}`).toBe('');
+});
