@@ -1,7 +1,7 @@
 import { Metadata } from '@grpc/grpc-js';
 import { checkAbsoluteDeadline, checkDurationMs, deadlineToEpochMs } from './deadline.js';
 import { optionError } from './errors.js';
-import { checkCallOptionKeys, checkPolicy, type CallOptions, type MetadataInit, type ParentCall, type ResolvedPolicy } from './options.js';
+import { checkCallOptionKeys, checkPolicy, mergePolicy, type CallOptions, type MetadataInit, type ParentCall, type ResolvedPolicy } from './options.js';
 
 /** A call's options once validated and combined with its method's policy. */
 export interface PreparedCall {
@@ -24,7 +24,8 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
   }
   checkCallOptionKeys(options);
   const own = checkPolicy('', options);
-  const resolved: ResolvedPolicy = own.deadlineMs === undefined && own.idempotent === undefined ? policy : { ...policy, ...own };
+  const resolved: ResolvedPolicy =
+    own.deadlineMs === undefined && own.idempotent === undefined && own.retry === undefined ? policy : mergePolicy(policy, own);
 
   let deadline: number;
   if (options.deadline !== undefined) {
@@ -75,7 +76,8 @@ export function toMetadata(init: MetadataInit | undefined): Metadata {
   if (init === undefined) return new Metadata();
   if (init instanceof Metadata) return init;
   if (typeof init !== 'object' || init === null || Array.isArray(init)) {
-    throw optionError('type', 'metadata', 'a grpc-js Metadata or a plain object of keys to string or Buffer values', init);
+    const got = typeof init === 'string' ? 'a string (value hidden)' : undefined;
+    throw optionError('type', 'metadata', 'a grpc-js Metadata or a plain object of keys to string or Buffer values', init, got);
   }
   const metadata = new Metadata();
   for (const [key, raw] of Object.entries(init)) {

@@ -8,15 +8,19 @@ import {
   checkPoolOptions,
   mergePolicy,
   POLICY_DEFAULTS,
+  POLICY_KEYS,
   type ChannelPoolOptions,
   type ClientOptions,
   type CloseOptions,
   type PolicyOptions,
 } from './options.js';
-import { PoolCore, type CloseResult, type PoolState, type PoolStats } from './pool-core.js';
+import type { Event } from './events.js';
+import { PoolCore, type CloseResult, type PoolState, type PoolStats, type RetryEvent } from './pool-core.js';
+import { checkThrottlingOptions } from './retry-throttle.js';
+import { withDefined } from './with-defined.js';
 import { installSignalHandlers, type SignalHandlers } from './shutdown-signals.js';
 import { readService, type MethodInfo, type ServiceInfo } from './service-methods.js';
-import { callUnary, type BoundMethod } from './unary-call.js';
+import { callUnary, retryFor, type BoundMethod } from './unary-call.js';
 import type { PooledChannel } from './pooled-channel.js';
 import { status } from '@grpc/grpc-js';
 
@@ -42,8 +46,17 @@ export class ChannelPool implements AsyncDisposable {
   constructor(options?: ChannelPoolOptions) {
     const opts = checkPoolOptions(options);
     const policy = mergePolicy(POLICY_DEFAULTS, checkPolicy('', opts));
-    this.#core = new PoolCore(policy, { ...POOL_CHANNEL_DEFAULTS, ...opts.channelOptions });
+    const throttling = checkThrottlingOptions('retryThrottling', opts.retryThrottling);
+    this.#core = new PoolCore(policy, withDefined(POOL_CHANNEL_DEFAULTS, opts.channelOptions ?? {}), throttling);
+    this.onRetry = this.#core.onRetry.subscribe;
   }
+
+  /**
+   * Reports every retry before its backoff: target, method, the failed attempt's number and
+   * status, and the delay. For logging and metrics; a listener that throws never breaks a call.
+   * Returns a subscription to `dispose()`. Listeners are dropped when the pool closes.
+   */
+  readonly onRetry: Event<RetryEvent>;
 
   /** `'open'`, then `'closing'` once close() began, then `'closed'`. */
   get state(): PoolState {
@@ -73,12 +86,12 @@ export class ChannelPool implements AsyncDisposable {
     const channel = this.#core.channelFor(
       parsed.target,
       opts.credentials ?? this.#core.defaultCredentials.for(parsed),
-      { ...this.#core.channelOptions, ...opts.channelOptions },
+      withDefined(this.#core.channelOptions, opts.channelOptions ?? {}),
     );
     const client: Record<string, unknown> = {};
     for (const method of info.methods) {
       const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});
-      const fn = methodFunction({ core: this.#core, channel, method, policy });
+      const fn = methodFunction({ core: this.#core, channel, method, policy, retry: retryFor(channel, policy) });
       for (const name of method.names) client[name] = fn;
     }
     return Object.freeze(client) as PoolClient<S>;
@@ -127,7 +140,7 @@ function checkMethodOptions(info: ServiceInfo, methods: ClientOptions['methods']
       const known = info.methods.map((m) => m.names[m.names.length - 1]).join(', ');
       throw optionError('type', `methods.${name}`, `a method of ${info.serviceName} (${known})`, undefined, 'an unknown method');
     }
-    checkOptionsObject(`methods.${name}`, options, ['deadlineMs', 'idempotent']);
+    checkOptionsObject(`methods.${name}`, options, POLICY_KEYS);
     out.set(method, { ...out.get(method), ...checkPolicy(`methods.${name}.`, options) });
   }
   return out;

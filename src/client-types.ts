@@ -46,7 +46,10 @@ export type UntypedClient = any;
 
 type LastParameter<F> = F extends (...args: infer A) => any ? (A extends [...any[], infer L] ? L : never) : never;
 
-type CallbackValue<C> = C extends (error: any, value?: infer R, ...rest: any[]) => any ? R : unknown;
+// A required `value` parameter matches both generators' callbacks: ts-proto and grpc-tools declare
+// `(error, response: Res)`, proto-loader-gen-types `(error, value?: Res)` (whose `undefined` is
+// then removed). An optional one would not match the required form under strictFunctionTypes.
+type CallbackValue<C> = C extends (error: any, value: infer R, ...rest: any[]) => any ? Exclude<R, undefined> : unknown;
 
 /** The promise-based shape of a grpc-js client method, read from its last overload. */
 export type PromisifiedMethod<F> = F extends (...args: infer A) => infer R
@@ -97,7 +100,11 @@ export type PoolClient<S> = S extends abstract new (...args: any[]) => infer C
     ? UntypedClient
     : { readonly [K in ServiceMethodKeys<C>]: PromisifiedMethod<C[K]> }
   : S extends ServiceDefinition
-    ? string extends keyof S
+    ? [KnownKeys<S>] extends [never]
       ? UntypedClient
-      : { readonly [K in keyof S & string]: DefinitionMethod<S[K]> }
+      : { readonly [K in KnownKeys<S>]: DefinitionMethod<S[K]> }
     : UntypedClient;
+
+/** The declared keys of a type, without those of its index signatures (grpc-tools and
+ * proto-loader-gen-types definitions extend `grpc.ServiceDefinition`, which has one). */
+type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : number extends K ? never : K]: T[K] } & string;

@@ -30,6 +30,8 @@ export interface StatusErrorInit {
   target: string;
   /** How many attempts were made, the first one included. */
   attempts?: number | undefined;
+  /** The errors of the earlier attempts, oldest first. */
+  previousAttempts?: readonly StatusError[] | undefined;
   cause?: unknown;
 }
 
@@ -56,8 +58,10 @@ export class StatusError extends Error {
   readonly method: string;
   /** The target of the channel the call ran on. */
   readonly target: string;
-  /** How many attempts were made, the first one included. */
+  /** How many attempts the call made, this one included (1 when it was not retried). */
   readonly attempts: number;
+  /** The errors of the earlier attempts of the same call, oldest first (empty when none). */
+  readonly previousAttempts: readonly StatusError[];
 
   constructor(init: StatusErrorInit) {
     super(`${init.code} ${statusName(init.code)}: ${init.details} (${init.method} on ${init.target})`, {
@@ -70,6 +74,7 @@ export class StatusError extends Error {
     this.method = init.method;
     this.target = init.target;
     this.attempts = init.attempts ?? 1;
+    this.previousAttempts = init.previousAttempts ?? [];
   }
 }
 

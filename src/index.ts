@@ -12,7 +12,10 @@ export type {
   MetadataInit,
   ParentCall,
 } from './options.js';
-export type { PoolStats, CloseResult, PoolState } from './pool-core.js';
+export type { PoolStats, CloseResult, PoolState, RetryEvent } from './pool-core.js';
+export type { RetryOptions } from './retry-policy.js';
+export type { RetryThrottlingOptions } from './retry-throttle.js';
+export type { Event, Subscription } from './events.js';
 export type { ChannelStats, ChannelState } from './pooled-channel.js';
 export type { SignalHandlers } from './shutdown-signals.js';
 export type {

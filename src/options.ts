@@ -1,6 +1,9 @@
 import type { ChannelCredentials, ChannelOptions, Metadata, MetadataValue } from '@grpc/grpc-js';
+import type { Resolved } from './with-defined.js';
 import { checkDurationMs, MAX_TIMER_MS } from './deadline.js';
 import { optionError } from './errors.js';
+import { checkRetryOptions, mergeRetry, type RetryOptions } from './retry-policy.js';
+import type { RetryThrottlingOptions } from './retry-throttle.js';
 
 /**
  * Policy options that cascade: pool defaults, then client options, then `methods[name]`, then
@@ -12,12 +15,19 @@ export interface PolicyOptions {
    * server as the gRPC deadline (`grpc-timeout`), so every call has a finite deadline on the
    * wire. Finite, > 0, at most 2147483647. Default: 10000 (10 s).
    */
-  deadlineMs?: number;
+  deadlineMs?: number | undefined;
   /**
    * The method is safe to run more than once (a read, or a write keyed by an idempotency key).
-   * Retries of idempotent methods may cover more status codes. Default: false.
+   * Retries of idempotent methods cover more status codes (ABORTED, INTERNAL, UNKNOWN, and
+   * DEADLINE_EXCEEDED of an attempt that hit `perAttemptTimeoutMs`). Default: false.
    */
-  idempotent?: boolean;
+  idempotent?: boolean | undefined;
+  /**
+   * How failed calls are retried, or `false` for never. Default: 3 attempts in all, for
+   * UNAVAILABLE only (more codes for idempotent methods), full-jitter exponential backoff from
+   * 100 ms up to 2 s, all within the call's deadline. See {@link RetryOptions}.
+   */
+  retry?: RetryOptions | false | undefined;
 }
 
 /** Per-method options, under `ClientOptions.methods[name]` (proto name or lowerCamel alias). */
@@ -31,7 +41,12 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * clients with different channel options get different channels. Passed to grpc-js untouched,
    * except that `grpc.service_config_disable_resolution` defaults to 1 (see README). Default: `{}`.
    */
-  channelOptions?: ChannelOptions;
+  channelOptions?: ChannelOptions | undefined;
+  /**
+   * Retry throttling per channel (gRFC A6), or `false` to turn it off. Default:
+   * `{ maxTokens: 10, tokenRatio: 0.1 }`. See {@link RetryThrottlingOptions}.
+   */
+  retryThrottling?: RetryThrottlingOptions | false | undefined;
 }
 
 /** Options of `pool.client(service, target, options)`. */
@@ -42,11 +57,11 @@ export interface ClientOptions extends PolicyOptions {
    * (plaintext). Create credentials once and reuse them: TLS credentials only share a channel
    * (and a TCP connection) when grpc-js's own comparison finds them equal.
    */
-  credentials?: ChannelCredentials;
+  credentials?: ChannelCredentials | undefined;
   /** grpc-js channel options for this client's channel, merged over the pool's. Default: `{}`. */
-  channelOptions?: ChannelOptions;
+  channelOptions?: ChannelOptions | undefined;
   /** Per-method policy, keyed by the proto method name or its lowerCamel alias. Default: `{}`. */
-  methods?: Record<string, MethodOptions>;
+  methods?: Record<string, MethodOptions> | undefined;
 }
 
 /** Metadata for one call: a grpc-js `Metadata`, or a plain object of keys to values. */
@@ -58,16 +73,16 @@ export interface CallOptions extends PolicyOptions {
    * Absolute deadline: a `Date`, or epoch milliseconds as in grpc-js (`Date.now() + 500`, never
    * `500`). Must be in the future. Wins over every `deadlineMs`; do not pass both on one call.
    */
-  deadline?: Date | number;
+  deadline?: Date | number | undefined;
   /** Cancels the call; the promise then rejects with `signal.reason`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Request metadata (headers). */
-  metadata?: MetadataInit;
+  metadata?: MetadataInit | undefined;
   /**
    * A grpc-js server call this call is made on behalf of: the call's deadline becomes the
    * earlier of its own and the parent's, and the call is cancelled when the parent is.
    */
-  parent?: ParentCall;
+  parent?: ParentCall | undefined;
 }
 
 /**
@@ -87,28 +102,30 @@ export interface CloseOptions {
    * How long in-flight calls may run before they are cancelled, in milliseconds. 0 cancels them
    * at once. Finite, >= 0. Default: 10000 (10 s, the default call deadline).
    */
-  graceMs?: number;
+  graceMs?: number | undefined;
 }
 
 /** What {@link PolicyOptions} resolve to once every level is applied. */
 export interface ResolvedPolicy {
   deadlineMs: number;
   idempotent: boolean;
+  retry: RetryOptions | false;
 }
 
-/** Defaults of the cascading policy. */
-export const POLICY_DEFAULTS = {
+/** Defaults of the cascading policy (the retry defaults are in RETRY_DEFAULTS). */
+export const POLICY_DEFAULTS: Readonly<ResolvedPolicy> = {
   deadlineMs: 10_000,
   idempotent: false,
-} as const satisfies Required<PolicyOptions>;
+  retry: {},
+} satisfies Resolved<PolicyOptions>;
 
 /** Defaults of `close()`. */
 export const CLOSE_DEFAULTS = {
   graceMs: 10_000,
-} as const satisfies Required<CloseOptions>;
+} as const satisfies Resolved<CloseOptions>;
 
-const POLICY_KEYS = ['deadlineMs', 'idempotent'] as const;
-const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions'];
+export const POLICY_KEYS = ['deadlineMs', 'idempotent', 'retry'] as const;
+const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling'];
 const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods'];
 const CALL_KEYS: ReadonlySet<string> = new Set([...POLICY_KEYS, 'deadline', 'signal', 'metadata', 'parent']);
 
@@ -142,14 +159,17 @@ export function checkPolicy(prefix: string, options: PolicyOptions | undefined):
     }
     out.idempotent = options.idempotent;
   }
+  const retry = checkRetryOptions(`${prefix}retry`, options.retry);
+  if (retry !== undefined) out.retry = retry;
   return out;
 }
 
 /** Applies `over` on top of `base`, field by field (an unset field keeps the base value). */
-export function mergePolicy<T extends PolicyOptions>(base: Required<PolicyOptions>, over: T): ResolvedPolicy {
+export function mergePolicy(base: ResolvedPolicy, over: PolicyOptions): ResolvedPolicy {
   return {
     deadlineMs: over.deadlineMs ?? base.deadlineMs,
     idempotent: over.idempotent ?? base.idempotent,
+    retry: mergeRetry(base.retry, over.retry),
   };
 }
 
@@ -174,7 +194,7 @@ export function checkCallOptionKeys(options: object): void {
   checkOptionsObject('CallOptions', options, CALL_KEYS);
 }
 
-export function checkCloseOptions(options: unknown): Required<CloseOptions> {
+export function checkCloseOptions(options: unknown): Resolved<CloseOptions> {
   checkOptionsObject('CloseOptions', options, ['graceMs']);
   const graceMs = (options as CloseOptions | undefined)?.graceMs ?? CLOSE_DEFAULTS.graceMs;
   if (typeof graceMs !== 'number' || Number.isNaN(graceMs)) {

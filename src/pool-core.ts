@@ -1,6 +1,9 @@
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+import type { Resolved } from './with-defined.js';
 import { channelOptionsKey, DefaultCredentials, sameCredentials } from './channel-key.js';
-import { checkCloseOptions, type PolicyOptions } from './options.js';
+import { EventSource } from './events.js';
+import { checkCloseOptions, type ResolvedPolicy } from './options.js';
+import type { RetryThrottlingOptions } from './retry-throttle.js';
 import { PooledChannel, type ChannelStats, type InFlight } from './pooled-channel.js';
 
 /** Lifecycle state of a pool. */
@@ -31,6 +34,23 @@ export interface CloseResult {
   durationMs: number;
 }
 
+/** Reported by `pool.onRetry` before each retry's backoff. */
+export interface RetryEvent {
+  target: string;
+  /** Full method path. */
+  method: string;
+  /** The attempt that failed (1 for the first). */
+  attempt: number;
+  /** Its status code. */
+  code: number;
+  /** Its status details. */
+  details: string;
+  /** The backoff before the next attempt, in ms. */
+  delayMs: number;
+  /** The delay is the server's `grpc-retry-pushback-ms` rather than our backoff. */
+  pushback: boolean;
+}
+
 // Channels sharing target and options but not credentials are kept apart; above this many in
 // one bucket the caller is almost certainly creating credentials per call (grpc-node #1756).
 const CREDENTIALS_WARNING_THRESHOLD = 8;
@@ -53,10 +73,12 @@ export class PoolCore {
   #closing: Promise<CloseResult> | undefined;
   #warnedCredentials = false;
   readonly #closeHooks = new Set<() => void>();
+  readonly onRetry = new EventSource<RetryEvent>('onRetry');
 
   constructor(
-    readonly policy: Required<PolicyOptions>,
+    readonly policy: ResolvedPolicy,
     readonly channelOptions: ChannelOptions,
+    readonly throttling: Resolved<RetryThrottlingOptions> | false,
   ) {}
 
   get isOpen(): boolean {
@@ -74,7 +96,7 @@ export class PoolCore {
     for (const channel of bucket) {
       if (sameCredentials(channel.credentials, credentials)) return channel;
     }
-    const channel = new PooledChannel(key, target, credentials, options);
+    const channel = new PooledChannel(key, target, credentials, options, this.throttling);
     bucket.push(channel);
     this.#channelsCreated++;
     if (bucket.length > CREDENTIALS_WARNING_THRESHOLD && !this.#warnedCredentials) {
@@ -139,6 +161,7 @@ export class PoolCore {
   async #shutdown(graceMs: number): Promise<CloseResult> {
     const startedAt = performance.now();
     const inFlightAtClose = this.#inFlight;
+    for (const channel of this.#channels()) for (const call of [...channel.inFlight]) call.poolClosing();
     if (this.#inFlight > 0 && graceMs > 0) await this.#idle(graceMs);
     let cancelled = 0;
     if (this.#inFlight > 0) {
@@ -159,6 +182,7 @@ export class PoolCore {
     this.state = 'closed';
     for (const hook of this.#closeHooks) hook();
     this.#closeHooks.clear();
+    this.onRetry.clear();
     return { drained: inFlightAtClose - cancelled, cancelled, durationMs: performance.now() - startedAt };
   }
 

@@ -1,4 +1,7 @@
 import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { Resolved } from './with-defined.js';
+import { serviceConfigHasRetries } from './retry-policy.js';
+import { RetryThrottle, type RetryThrottlingOptions } from './retry-throttle.js';
 
 /** Connectivity state of a channel, as grpc-js reports it, in lower-kebab case. */
 export type ChannelState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
@@ -31,12 +34,22 @@ export interface ChannelStats {
   succeeded: number;
   /** Calls that settled with an error (status, abort or cancellation). */
   failed: number;
+  /** Retries started (attempts after the first). */
+  retries: number;
+  /** Retries the policy allowed but retry throttling refused. */
+  throttledRetries: number;
+  /** Tokens in the channel's retry-throttling bucket; undefined when throttling is off. */
+  retryTokens: number | undefined;
+  /** grpc-js owns retries on this channel (its service config has a retry or hedging policy): ours are off. */
+  grpcOwnsRetries: boolean;
 }
 
 /** Something in flight on a channel that `close()` may have to cancel. */
 export interface InFlight {
   /** Ends the call at once; its promise settles with a CANCELLED status soon after. */
   cancelForClose(graceMs: number): void;
+  /** The pool began closing: a call waiting to retry gives up now. */
+  poolClosing(): void;
 }
 
 /**
@@ -49,16 +62,23 @@ export class PooledChannel {
   /** Used only for its `make*Request` methods; never closed. */
   readonly client: Client;
   readonly inFlight = new Set<InFlight>();
+  readonly throttle: RetryThrottle | undefined;
+  readonly grpcOwnsRetries: boolean;
   started = 0;
   succeeded = 0;
   failed = 0;
+  retries = 0;
+  throttledRetries = 0;
 
   constructor(
     readonly key: string,
     readonly target: string,
     readonly credentials: ChannelCredentials,
     readonly options: ChannelOptions,
+    throttling: Resolved<RetryThrottlingOptions> | false,
   ) {
+    this.throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
+    this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
     this.channel = new Channel(target, credentials, options);
     this.client = new Client(target, credentials, { channelOverride: this.channel });
   }
@@ -72,6 +92,10 @@ export class PooledChannel {
       started: this.started,
       succeeded: this.succeeded,
       failed: this.failed,
+      retries: this.retries,
+      throttledRetries: this.throttledRetries,
+      retryTokens: this.throttle?.tokens,
+      grpcOwnsRetries: this.grpcOwnsRetries,
     };
   }
 

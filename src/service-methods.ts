@@ -61,11 +61,10 @@ export function readService(service: unknown): ServiceInfo {
     methods.push(info);
     for (const name of info.names) if (!byName.has(name)) byName.set(name, info);
   }
-  const first = methods[0]?.path ?? '';
-  const serviceName =
-    typeof ctor.serviceName === 'string' && ctor.serviceName
-      ? ctor.serviceName
-      : first.slice(1, Math.max(1, first.lastIndexOf('/')));
+  // The fully qualified name, from a method path: grpc-js gives loaded constructors the short
+  // name only, and a definition has none.
+  const first = methods[0]!.path;
+  const serviceName = first.slice(1, Math.max(1, first.lastIndexOf('/'))) || String(ctor.serviceName);
   const info: ServiceInfo = { serviceName, methods, byName };
   cache.set(service, info);
   return info;
@@ -94,11 +93,16 @@ function methodKind(def: MethodDefinition<unknown, unknown>): MethodKind {
   return def.responseStream ? 'server-stream' : 'unary';
 }
 
+/** A `loadPackageDefinition` namespace holds service constructors, directly or a level down. */
+function isPackageNamespace(value: unknown, depth = 0): boolean {
+  if (typeof value !== 'object' || value === null || depth > 3) return false;
+  return Object.values(value).some(
+    (v) => (typeof v === 'function' && 'service' in v) || isPackageNamespace(v, depth + 1),
+  );
+}
+
 function serviceError(value: unknown): Error {
-  const looksLikePackage =
-    typeof value === 'object' &&
-    value !== null &&
-    Object.values(value).some((v) => typeof v === 'function' || (typeof v === 'object' && v !== null));
+  const looksLikePackage = isPackageNamespace(value);
   return optionError(
     'type',
     'service',

@@ -6,6 +6,7 @@
 //   x-fail-code: C      answer with status C, details "scripted failure"
 //   x-fail-times: N     with x-call-id: the first N calls carrying that id fail (with
 //                       x-fail-code, default UNAVAILABLE), later ones succeed
+//   x-delay-times: N    with x-call-id: only the first N calls carrying that id are delayed
 //   x-call-id: ID       groups attempts of one logical call (see callsFor)
 //   x-pushback-ms: V    on failure, trailer grpc-retry-pushback-ms: V (verbatim)
 //   x-trailer-echo: V   trailer x-trailer-echo: V on success and on failure
@@ -244,7 +245,7 @@ interface Script {
 
 function readScript(metadata: grpc.Metadata, attempt: number): Script {
   return {
-    delayMs: intHeader(metadata, 'x-delay-ms') ?? 0,
+    delayMs: attempt <= (intHeader(metadata, 'x-delay-times') ?? Number.POSITIVE_INFINITY) ? (intHeader(metadata, 'x-delay-ms') ?? 0) : 0,
     failCode: scriptedFailCode(metadata, attempt),
     requestMetadata: metadata,
   };

@@ -30,6 +30,7 @@ describe.each(nodeBinaries())('on $name', ({ path: node }) => {
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as {
       outcomes: string[];
+      retries: number;
       result: object;
       drained: object;
       closedAt: number;
@@ -42,6 +43,7 @@ describe.each(nodeBinaries())('on $name', ({ path: node }) => {
       `slow:${grpc.status.CANCELLED}`,
       'quick:ok',
     ]);
+    expect(report.retries).toBeGreaterThanOrEqual(1);
     expect(report.result).toMatchObject({ drained: 0, cancelled: 1 });
     expect(report.drained).toMatchObject({ drained: 1, cancelled: 0 });
     // No timer is left once close() has resolved (sockets may still be finishing their FIN)...

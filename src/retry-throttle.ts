@@ -1,0 +1,72 @@
+import { optionError } from './errors.js';
+import type { Resolved } from './with-defined.js';
+
+/**
+ * Retry throttling per channel, as in gRPC's retry design (gRFC A6). A token bucket starts full
+ * at `maxTokens`; every failed attempt with a retryable status takes 1 token, every successful
+ * attempt gives back `tokenRatio`. While the bucket holds `maxTokens / 2` tokens or fewer, no
+ * call on the channel is retried: under a total outage, calls cost one attempt each.
+ */
+export interface RetryThrottlingOptions {
+  /** Bucket size, > 0 and <= 1000. Default: 10. */
+  maxTokens?: number | undefined;
+  /** Tokens returned per successful attempt, > 0 and <= 1. Default: 0.1. */
+  tokenRatio?: number | undefined;
+}
+
+export const THROTTLE_DEFAULTS = {
+  maxTokens: 10,
+  tokenRatio: 0.1,
+} as const satisfies Resolved<RetryThrottlingOptions>;
+
+export function checkThrottlingOptions(option: string, value: unknown): Resolved<RetryThrottlingOptions> | false {
+  if (value === false) return false;
+  if (value === undefined) return THROTTLE_DEFAULTS;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw optionError('type', option, 'false or an object { maxTokens, tokenRatio }', value);
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'maxTokens' && key !== 'tokenRatio') {
+      throw optionError('type', `${option}.${key}`, 'one of the known options (maxTokens, tokenRatio)', undefined, 'an unknown option');
+    }
+  }
+  const { maxTokens = THROTTLE_DEFAULTS.maxTokens, tokenRatio = THROTTLE_DEFAULTS.tokenRatio } = value as RetryThrottlingOptions;
+  if (typeof maxTokens !== 'number' || !(maxTokens > 0 && maxTokens <= 1000)) {
+    throw optionError(typeof maxTokens === 'number' ? 'range' : 'type', `${option}.maxTokens`, 'a number > 0 and <= 1000', maxTokens);
+  }
+  if (typeof tokenRatio !== 'number' || !(tokenRatio > 0 && tokenRatio <= 1)) {
+    throw optionError(typeof tokenRatio === 'number' ? 'range' : 'type', `${option}.tokenRatio`, 'a number > 0 and <= 1', tokenRatio);
+  }
+  return { maxTokens, tokenRatio };
+}
+
+/** The token bucket of one channel. */
+export class RetryThrottle {
+  #tokens: number;
+
+  constructor(
+    readonly maxTokens: number,
+    readonly tokenRatio: number,
+  ) {
+    this.#tokens = maxTokens;
+  }
+
+  get tokens(): number {
+    return this.#tokens;
+  }
+
+  /** A successful attempt. */
+  onSuccess(): void {
+    this.#tokens = Math.min(this.maxTokens, this.#tokens + this.tokenRatio);
+  }
+
+  /** An attempt failed with a status its call could have retried. */
+  onRetryableFailure(): void {
+    this.#tokens = Math.max(0, this.#tokens - 1);
+  }
+
+  /** Whether a retry may start now. */
+  get allowsRetry(): boolean {
+    return this.#tokens > this.maxTokens / 2;
+  }
+}

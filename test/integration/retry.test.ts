@@ -1,0 +1,336 @@
+// Retries that never make an outage worse: which codes, the deadline budget, pushback,
+// throttling, one retry owner, and aborts or close() during a backoff.
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChannelPool, StatusError, type CallOptions, type RetryEvent } from '../../src/index.js';
+import { TestServiceClient } from '../helpers/protos.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+
+let server: TestServer;
+let pool: ChannelPool;
+let callIds = 0;
+
+beforeEach(async () => {
+  server = await startTestServer();
+  pool = new ChannelPool({ deadlineMs: 5_000, retry: { initialDelayMs: 10, maxDelayMs: 50 } });
+});
+
+afterEach(async () => {
+  await pool.close({ graceMs: 0 });
+  await server.kill();
+});
+
+/** Request metadata that scripts the server, with a fresh call id. */
+function script(headers: Record<string, string | number>): { id: string; metadata: Record<string, string> } {
+  const id = `call-${++callIds}`;
+  const metadata: Record<string, string> = { 'x-call-id': id };
+  for (const [key, value] of Object.entries(headers)) metadata[`x-${key}`] = String(value);
+  return { id, metadata };
+}
+
+async function failure(promise: Promise<unknown>): Promise<StatusError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StatusError);
+  return error as StatusError;
+}
+
+function echo(options?: Parameters<ChannelPool['client']>[2]) {
+  return pool.client(TestServiceClient, server.address, options);
+}
+
+describe('which failures are retried', () => {
+  it('succeeds on the third attempt after two UNAVAILABLE, telling the server which attempt it is', async () => {
+    const { id, metadata } = script({ 'fail-times': 2 });
+    await expect(echo().Echo({ message: 'hi' }, { metadata })).resolves.toMatchObject({ message: 'hi' });
+    expect(server.callsFor(id)).toBe(3);
+    const attempts = server.calls.filter((c) => c.callId === id);
+    expect(attempts.map((c) => c.metadata.get('grpc-previous-rpc-attempts')[0])).toEqual([undefined, '1', '2']);
+    expect(pool.stats().perChannel[0]).toMatchObject({ started: 1, succeeded: 1, failed: 0, retries: 2 });
+  });
+
+  it('gives up after maxAttempts with the last error, its attempt count and the earlier errors', async () => {
+    const { id, metadata } = script({ 'fail-code': grpc.status.UNAVAILABLE });
+    const error = await failure(echo().Echo({ message: 'hi' }, { metadata }));
+    expect(server.callsFor(id)).toBe(3);
+    expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE, attempts: 3 });
+    expect(error.previousAttempts.map((e) => [e.code, e.attempts])).toEqual([
+      [grpc.status.UNAVAILABLE, 1],
+      [grpc.status.UNAVAILABLE, 2],
+    ]);
+  });
+
+  it('never retries INVALID_ARGUMENT or the other caller-side codes', async () => {
+    for (const code of [grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.PERMISSION_DENIED, grpc.status.CANCELLED]) {
+      const { id, metadata } = script({ 'fail-code': code });
+      const error = await failure(echo({ idempotent: true }).Echo({ message: 'x' }, { metadata }));
+      expect(error.code).toBe(code);
+      expect(error.attempts).toBe(1);
+      expect(server.callsFor(id)).toBe(1);
+    }
+  });
+
+  it.each([grpc.status.ABORTED, grpc.status.INTERNAL, grpc.status.UNKNOWN])(
+    'retries code %i only for idempotent methods',
+    async (code) => {
+      const plain = script({ 'fail-times': 1, 'fail-code': code });
+      await failure(echo().Echo({ message: 'x' }, { metadata: plain.metadata }));
+      expect(server.callsFor(plain.id)).toBe(1);
+
+      const byMethod = script({ 'fail-times': 1, 'fail-code': code });
+      await echo({ methods: { Echo: { idempotent: true } } }).Echo({ message: 'x' }, { metadata: byMethod.metadata });
+      expect(server.callsFor(byMethod.id)).toBe(2);
+
+      const byCall = script({ 'fail-times': 1, 'fail-code': code });
+      await echo().Echo({ message: 'x' }, { metadata: byCall.metadata, idempotent: true });
+      expect(server.callsFor(byCall.id)).toBe(2);
+    },
+  );
+
+  it('retries RESOURCE_EXHAUSTED only when the server sends pushback', async () => {
+    const without = script({ 'fail-times': 1, 'fail-code': grpc.status.RESOURCE_EXHAUSTED });
+    await failure(echo({ idempotent: true }).Echo({ message: 'x' }, { metadata: without.metadata }));
+    expect(server.callsFor(without.id)).toBe(1);
+
+    const withPushback = script({ 'fail-times': 1, 'fail-code': grpc.status.RESOURCE_EXHAUSTED, 'pushback-ms': 20 });
+    await echo().Echo({ message: 'x' }, { metadata: withPushback.metadata });
+    expect(server.callsFor(withPushback.id)).toBe(2);
+  });
+
+  it('follows retry: false and maxAttempts at every level', async () => {
+    const off = script({ 'fail-times': 1 });
+    await failure(echo({ retry: false }).Echo({ message: 'x' }, { metadata: off.metadata }));
+    expect(server.callsFor(off.id)).toBe(1);
+
+    const onAgain = script({ 'fail-times': 1 });
+    await echo({ retry: false, methods: { Echo: { retry: { maxAttempts: 2 } } } }).Echo({ message: 'x' }, { metadata: onAgain.metadata });
+    expect(server.callsFor(onAgain.id)).toBe(2);
+
+    const perCall = script({ 'fail-code': grpc.status.UNAVAILABLE });
+    await failure(echo().Echo({ message: 'x' }, { metadata: perCall.metadata, retry: { maxAttempts: 5 } }));
+    expect(server.callsFor(perCall.id)).toBe(5);
+  });
+});
+
+describe('the deadline covers every attempt', () => {
+  it('settles within the deadline and never starts an attempt it cannot finish', async () => {
+    // Every attempt takes 100 ms and fails; the call has 300 ms in all.
+    const { id, metadata } = script({ 'fail-code': grpc.status.UNAVAILABLE, 'delay-ms': 100 });
+    const startedAt = performance.now();
+    const error = await failure(echo({ retry: { maxAttempts: 10 } }).Echo({ message: 'x' }, { metadata, deadlineMs: 300 }));
+    const elapsed = performance.now() - startedAt;
+    expect(error.code).toBe(grpc.status.UNAVAILABLE); // the last real failure, not DEADLINE_EXCEEDED
+    expect(elapsed).toBeLessThan(300 + 100);
+    const attempts = server.calls.filter((c) => c.callId === id);
+    expect(attempts.length).toBeGreaterThanOrEqual(2);
+    expect(attempts.length).toBeLessThanOrEqual(3);
+    // Each attempt started with at least the 100 ms it needs left on its deadline.
+    for (const attempt of attempts) expect(attempt.deadline - attempt.receivedAt).toBeGreaterThanOrEqual(95);
+    expect(attempts.every((a) => !a.cancelled)).toBe(true);
+  });
+
+  it('lets a slow first attempt give way to a fast second one with perAttemptTimeoutMs', async () => {
+    const { id, metadata } = script({ 'delay-ms': 2_000, 'delay-times': 1 });
+    const startedAt = performance.now();
+    const reply = await echo({ idempotent: true, retry: { perAttemptTimeoutMs: 200 } }).Echo({ message: 'fast' }, { metadata, deadlineMs: 3_000 });
+    expect(reply).toMatchObject({ message: 'fast' });
+    expect(performance.now() - startedAt).toBeLessThan(1_000);
+    const attempts = server.calls.filter((c) => c.callId === id);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[0]!.cancelled).toBe(true);
+    // Each attempt sends min(per-attempt timeout, time left) on the wire.
+    expect(attempts[0]!.deadline - attempts[0]!.receivedAt).toBeLessThanOrEqual(200);
+    expect(attempts[1]!.deadline - attempts[1]!.receivedAt).toBeLessThanOrEqual(200);
+  });
+
+  it('does not retry a per-attempt DEADLINE_EXCEEDED of a method that is not idempotent', async () => {
+    const { id, metadata } = script({ 'delay-ms': 2_000, 'delay-times': 1 });
+    const error = await failure(echo({ retry: { perAttemptTimeoutMs: 200 } }).Echo({ message: 'x' }, { metadata }));
+    expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(server.callsFor(id)).toBe(1);
+  });
+
+  it('does not retry DEADLINE_EXCEEDED of the call deadline itself, even when idempotent', async () => {
+    const { id, metadata } = script({ 'delay-ms': 2_000 });
+    const error = await failure(echo({ idempotent: true }).Echo({ message: 'x' }, { metadata, deadlineMs: 200 }));
+    expect(error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(server.callsFor(id)).toBe(1);
+  });
+});
+
+describe('server pushback', () => {
+  it('waits exactly the pushback before the next attempt', async () => {
+    const { id, metadata } = script({ 'fail-times': 1, 'pushback-ms': 300 });
+    const events: RetryEvent[] = [];
+    pool.onRetry((event) => events.push(event));
+    await echo().Echo({ message: 'x' }, { metadata });
+    const [first, second] = server.calls.filter((c) => c.callId === id);
+    const gap = second!.receivedAt - first!.receivedAt;
+    expect(gap).toBeGreaterThanOrEqual(300);
+    expect(gap).toBeLessThan(300 + 150);
+    expect(events).toEqual([
+      expect.objectContaining({ attempt: 1, code: grpc.status.UNAVAILABLE, delayMs: 300, pushback: true, method: '/resilient.test.v1.TestService/Echo' }),
+    ]);
+  });
+
+  it('stops retrying on a negative or malformed pushback', async () => {
+    for (const value of ['-1', 'soon']) {
+      const { id, metadata } = script({ 'fail-times': 1, 'pushback-ms': value });
+      await failure(echo().Echo({ message: 'x' }, { metadata }));
+      expect(server.callsFor(id)).toBe(1);
+    }
+  });
+
+  it('does not wait for a pushback that would overrun the deadline', async () => {
+    const { id, metadata } = script({ 'fail-times': 1, 'pushback-ms': 5_000 });
+    const startedAt = performance.now();
+    await failure(echo().Echo({ message: 'x' }, { metadata, deadlineMs: 1_000 }));
+    expect(performance.now() - startedAt).toBeLessThan(500);
+    expect(server.callsFor(id)).toBe(1);
+  });
+});
+
+describe('retry throttling per channel', () => {
+  it('stops retrying under sustained failure and resumes after successes', async () => {
+    const throttled = new ChannelPool({ retry: { initialDelayMs: 1, maxDelayMs: 1 }, retryThrottling: { maxTokens: 10, tokenRatio: 1 } });
+    try {
+      const client = throttled.client(TestServiceClient, server.address);
+      const failing = async (): Promise<number> => {
+        const { id, metadata } = script({ 'fail-code': grpc.status.UNAVAILABLE });
+        await failure(client.Echo({ message: 'x' }, { metadata }));
+        return server.callsFor(id);
+      };
+      // 10 tokens: the first call makes 3 attempts (10 → 7), the second 2 (→ 5: no more retries).
+      expect(await failing()).toBe(3);
+      expect(await failing()).toBe(2);
+      for (let i = 0; i < 5; i++) expect(await failing()).toBe(1);
+      const stats = throttled.stats().perChannel[0]!;
+      expect(stats.throttledRetries).toBe(6);
+      expect(stats.retryTokens).toBe(0);
+
+      // Successes give back tokenRatio (1) each. A failure takes its token before the retry
+      // is decided, so 7 tokens (7 successes) are needed for the next failure to be retried.
+      for (let i = 0; i < 7; i++) await client.Echo({ message: 'ok' });
+      expect(throttled.stats().perChannel[0]!.retryTokens).toBe(7);
+      const { id, metadata } = script({ 'fail-times': 1 });
+      await client.Echo({ message: 'x' }, { metadata });
+      expect(server.callsFor(id)).toBe(2);
+    } finally {
+      await throttled.close({ graceMs: 0 });
+    }
+  });
+
+  it('bounds the amplification of a total outage', async () => {
+    const client = echo({ retry: { maxAttempts: 5 } });
+    const calls = 500;
+    const before = server.calls.length;
+    for (let i = 0; i < calls; i++) {
+      await failure(client.Echo({ message: 'x' }, { metadata: { 'x-fail-code': String(grpc.status.UNAVAILABLE) } }));
+    }
+    const attempts = server.calls.length - before;
+    // Without throttling this would be 5 attempts per call.
+    const perCall = attempts / calls;
+    console.info(`total outage: ${calls} calls, ${attempts} attempts, ${perCall.toFixed(3)} attempts per call (maxAttempts 5)`);
+    expect(perCall).toBeLessThan(1.05);
+  });
+});
+
+describe('one retry owner', () => {
+  it('leaves retries to grpc-js when the service config has a retryPolicy', async () => {
+    const serviceConfig = {
+      methodConfig: [
+        {
+          name: [{ service: 'resilient.test.v1.TestService' }],
+          retryPolicy: {
+            maxAttempts: 4,
+            initialBackoff: '0.01s',
+            maxBackoff: '0.05s',
+            backoffMultiplier: 2,
+            retryableStatusCodes: ['UNAVAILABLE'],
+          },
+        },
+      ],
+    };
+    const client = echo({ channelOptions: { 'grpc.service_config': JSON.stringify(serviceConfig) }, retry: { maxAttempts: 3 } });
+    const { id, metadata } = script({ 'fail-code': grpc.status.UNAVAILABLE });
+    await failure(client.Echo({ message: 'x' }, { metadata }));
+    // grpc-js's 4 attempts, not 4 x 3.
+    expect(server.callsFor(id)).toBe(4);
+    expect(pool.stats().perChannel[0]).toMatchObject({ grpcOwnsRetries: true, retries: 0 });
+  });
+
+  it('turns off service config lookup in DNS on every pool channel', async () => {
+    // grpc-js reads this option when it resolves the target; it is part of the channel key too.
+    const client = echo();
+    await client.Echo({ message: 'x' });
+    const other = echo({ channelOptions: { 'grpc.service_config_disable_resolution': 1 } });
+    await other.Echo({ message: 'y' });
+    expect(pool.stats().channels).toBe(1);
+  });
+});
+
+describe('abort and close during a backoff', () => {
+  /** Starts a call whose first attempt fails with a 5 s pushback; resolves once it is sleeping. */
+  async function sleepingCall(options: CallOptions = {}): Promise<{ pending: Promise<StatusError | unknown>; id: string }> {
+    const { id, metadata } = script({ 'fail-times': 1, 'pushback-ms': 5_000 });
+    const retried = new Promise<void>((resolve) => {
+      const subscription = pool.onRetry(() => {
+        subscription.dispose();
+        resolve();
+      });
+    });
+    const pending = echo().Echo({ message: 'x' }, { ...options, metadata, deadlineMs: 10_000 }).then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
+    await retried;
+    return { pending, id };
+  }
+
+  it('settles at once when the caller aborts during the sleep', async () => {
+    const controller = new AbortController();
+    const { pending, id } = await sleepingCall({ signal: controller.signal });
+    const reason = new Error('caller gave up');
+    const abortedAt = performance.now();
+    controller.abort(reason);
+    expect(await pending).toBe(reason);
+    expect(performance.now() - abortedAt).toBeLessThan(50);
+    expect(server.callsFor(id)).toBe(1);
+    expect(pool.stats().inFlight).toBe(0);
+  });
+
+  it('settles at once with the last error when the pool closes during the sleep', async () => {
+    const { pending, id } = await sleepingCall();
+    const closedAt = performance.now();
+    const result = await pool.close({ graceMs: 10_000 });
+    expect(performance.now() - closedAt).toBeLessThan(100);
+    const error = (await pending) as StatusError;
+    expect(error).toBeInstanceOf(StatusError);
+    expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE, attempts: 1 });
+    expect(result).toMatchObject({ drained: 1, cancelled: 0 });
+    expect(server.callsFor(id)).toBe(1);
+  });
+});
+
+describe('onRetry', () => {
+  it('reports each retry, and a throwing listener never breaks the call', async () => {
+    const events: RetryEvent[] = [];
+    const throwing = pool.onRetry(() => {
+      throw new Error('listener bug');
+    });
+    const recording = pool.onRetry((event) => events.push(event));
+    const { metadata } = script({ 'fail-times': 2 });
+    await expect(echo().Echo({ message: 'x' }, { metadata })).resolves.toMatchObject({ message: 'x' });
+    expect(events.map((e) => [e.attempt, e.code, e.target])).toEqual([
+      [1, grpc.status.UNAVAILABLE, server.address],
+      [2, grpc.status.UNAVAILABLE, server.address],
+    ]);
+    expect(events.every((e) => e.delayMs >= 0 && e.delayMs <= 50 && !e.pushback)).toBe(true);
+    recording.dispose();
+    throwing.dispose();
+    await echo().Echo({ message: 'x' }, { metadata: script({ 'fail-times': 1 }).metadata });
+    expect(events).toHaveLength(2);
+  });
+});
