@@ -24,9 +24,10 @@ export interface RetryOptions {
   /**
    * Status codes retried for every method. Default: `[status.UNAVAILABLE]`. Idempotent methods
    * also retry ABORTED, INTERNAL, UNKNOWN and (with `perAttemptTimeoutMs`) DEADLINE_EXCEEDED.
-   * Allowed: UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE,
-   * DATA_LOSS. Codes that mean the request itself is wrong (INVALID_ARGUMENT, NOT_FOUND, ...)
-   * or that the caller cancelled (CANCELLED) are never retried and are refused here.
+   * Allowed: UNKNOWN, DEADLINE_EXCEEDED, ABORTED, INTERNAL, UNAVAILABLE, DATA_LOSS. Codes that
+   * mean the request itself is wrong (INVALID_ARGUMENT, NOT_FOUND, ...) or that the caller
+   * cancelled (CANCELLED) are never retried and are refused here. RESOURCE_EXHAUSTED is not
+   * listed: it is retried when, and only when, the server sends `grpc-retry-pushback-ms`.
    */
   retryableCodes?: readonly number[] | undefined;
   /**
@@ -59,7 +60,6 @@ export const MAX_ATTEMPTS_LIMIT = 10;
 const RETRYABLE_CANDIDATES: ReadonlySet<number> = new Set([
   status.UNKNOWN,
   status.DEADLINE_EXCEEDED,
-  status.RESOURCE_EXHAUSTED,
   status.ABORTED,
   status.INTERNAL,
   status.UNAVAILABLE,
@@ -164,6 +164,8 @@ export type RetryVerdict =
  * attempt ended on its own per-attempt deadline, earlier than the call's.
  */
 export function retryVerdict(policy: ResolvedRetry, code: number, trailers: Metadata | undefined, attemptTimedOut: boolean): RetryVerdict {
+  // Retries off: nothing is retryable, so nothing takes a throttling token either.
+  if (policy.maxAttempts <= 1) return { retry: false, reason: 'not-retryable' };
   const pushback = readPushback(trailers);
   if (pushback === 'stop') return { retry: false, reason: 'pushback-stop' };
   let retryable = policy.retryableCodes.has(code);

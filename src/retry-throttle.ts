@@ -40,33 +40,37 @@ export function checkThrottlingOptions(option: string, value: unknown): Resolved
   return { maxTokens, tokenRatio };
 }
 
-/** The token bucket of one channel. */
+/**
+ * The token bucket of one channel. Counted in thousandths of a token, as gRFC A6 specifies
+ * (three decimal places), so that repeated additions of 0.1 do not drift.
+ */
 export class RetryThrottle {
-  #tokens: number;
+  readonly #max: number;
+  readonly #ratio: number;
+  #milli: number;
 
-  constructor(
-    readonly maxTokens: number,
-    readonly tokenRatio: number,
-  ) {
-    this.#tokens = maxTokens;
+  constructor(maxTokens: number, tokenRatio: number) {
+    this.#max = Math.round(maxTokens * 1000);
+    this.#ratio = Math.max(1, Math.round(tokenRatio * 1000));
+    this.#milli = this.#max;
   }
 
   get tokens(): number {
-    return this.#tokens;
+    return this.#milli / 1000;
   }
 
   /** A successful attempt. */
   onSuccess(): void {
-    this.#tokens = Math.min(this.maxTokens, this.#tokens + this.tokenRatio);
+    this.#milli = Math.min(this.#max, this.#milli + this.#ratio);
   }
 
   /** An attempt failed with a status its call could have retried. */
   onRetryableFailure(): void {
-    this.#tokens = Math.max(0, this.#tokens - 1);
+    this.#milli = Math.max(0, this.#milli - 1000);
   }
 
   /** Whether a retry may start now. */
   get allowsRetry(): boolean {
-    return this.#tokens > this.maxTokens / 2;
+    return this.#milli * 2 > this.#max;
   }
 }
