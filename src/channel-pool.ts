@@ -17,11 +17,15 @@ import {
 import type { Event } from './events.js';
 import { PoolCore, type CloseResult, type PoolState, type PoolStats, type RetryEvent } from './pool-core.js';
 import { checkThrottlingOptions } from './retry-throttle.js';
+import { mergeBreaker, resolveBreaker, type BreakerStateChange } from './circuit-breaker.js';
 import { withDefined } from './with-defined.js';
 import { installSignalHandlers, type SignalHandlers } from './shutdown-signals.js';
 import { readService, type MethodInfo, type ServiceInfo } from './service-methods.js';
 import { callUnary, retryFor, type BoundMethod } from './unary-call.js';
-import type { PooledChannel } from './pooled-channel.js';
+import type { ChannelReplaced, ChannelStateChange, PooledChannel } from './pooled-channel.js';
+
+/** The connect watchdog's default: the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
 import { status } from '@grpc/grpc-js';
 
 /**
@@ -47,9 +51,27 @@ export class ChannelPool implements AsyncDisposable {
     const opts = checkPoolOptions(options);
     const policy = mergePolicy(POLICY_DEFAULTS, checkPolicy('', opts));
     const throttling = checkThrottlingOptions('retryThrottling', opts.retryThrottling);
-    this.#core = new PoolCore(policy, withDefined(POOL_CHANNEL_DEFAULTS, opts.channelOptions ?? {}), throttling);
+    this.#core = new PoolCore(
+      policy,
+      withDefined(POOL_CHANNEL_DEFAULTS, opts.channelOptions ?? {}),
+      opts.breaker ?? {},
+      throttling,
+      opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    );
     this.onRetry = this.#core.onRetry.subscribe;
+    this.onBreakerStateChange = this.#core.onBreakerStateChange.subscribe;
+    this.onChannelStateChange = this.#core.onChannelStateChange.subscribe;
+    this.onChannelReplaced = this.#core.onChannelReplaced.subscribe;
   }
+
+  /** Reports every circuit state change: target, method (for `scope: 'method'`), new and previous state, reason. */
+  readonly onBreakerStateChange: Event<BreakerStateChange>;
+
+  /** Reports every connectivity change of the pool's channels (`idle`, `connecting`, `ready`, ...). */
+  readonly onChannelStateChange: Event<ChannelStateChange>;
+
+  /** Reports each replacement of a channel stuck CONNECTING longer than `connectTimeoutMs`. */
+  readonly onChannelReplaced: Event<ChannelReplaced>;
 
   /**
    * Reports every retry before its backoff: target, method, the failed attempt's number and
@@ -82,6 +104,7 @@ export class ChannelPool implements AsyncDisposable {
     checkCredentials(opts.credentials);
     const clientPolicy = mergePolicy(this.#core.policy, checkPolicy('', opts));
     const methodPolicies = checkMethodOptions(info, opts.methods);
+    const breakerOptions = resolveBreaker(mergeBreaker(this.#core.breaker, opts.breaker));
     // Everything is validated before the channel is looked up, so a bad option creates nothing.
     const channel = this.#core.channelFor(
       parsed.target,
@@ -91,7 +114,7 @@ export class ChannelPool implements AsyncDisposable {
     const client: Record<string, unknown> = {};
     for (const method of info.methods) {
       const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});
-      const fn = methodFunction({ core: this.#core, channel, method, policy, retry: retryFor(channel, policy) });
+      const fn = methodFunction({ core: this.#core, channel, method, policy, retry: retryFor(channel, policy), breakerOptions });
       for (const name of method.names) client[name] = fn;
     }
     return Object.freeze(client) as PoolClient<S>;

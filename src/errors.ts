@@ -107,6 +107,49 @@ export class PoolClosedError extends Error {
   }
 }
 
+const CIRCUIT_OPEN_ERROR = Symbol.for('resilient-grpc.CircuitOpenError');
+
+/** What a {@link CircuitOpenError} is built from. */
+export interface CircuitOpenErrorInit {
+  method: string;
+  target: string;
+  /** When the breaker lets a probe through again, epoch ms. */
+  nextProbeAt: number;
+  cause?: unknown;
+}
+
+/**
+ * The call's circuit breaker is open (or half-open with its one probe already out): the call
+ * was refused at once, without touching the network, and is never retried. Its `code` is
+ * UNAVAILABLE, so code that branches on gRPC codes treats it like the outage it stands for.
+ */
+export class CircuitOpenError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return hasBrand(value, CIRCUIT_OPEN_ERROR);
+  }
+
+  declare readonly [CIRCUIT_OPEN_ERROR]: true;
+  override readonly name = 'CircuitOpenError';
+  /** Always `status.UNAVAILABLE` (14). */
+  readonly code: number = status.UNAVAILABLE;
+  /** Full method path of the refused call. */
+  readonly method: string;
+  /** The target of the channel whose breaker is open. */
+  readonly target: string;
+  /** When the breaker lets the next probe through (it may be taken by another call). */
+  readonly nextProbeAt: Date;
+
+  constructor(init: CircuitOpenErrorInit) {
+    super(`circuit open for ${init.target}: ${init.method} was not sent; next probe at ${new Date(init.nextProbeAt).toISOString()}`, {
+      cause: init.cause,
+    });
+    Object.defineProperty(this, CIRCUIT_OPEN_ERROR, { value: true });
+    this.method = init.method;
+    this.target = init.target;
+    this.nextProbeAt = new Date(init.nextProbeAt);
+  }
+}
+
 /** Which kind of built-in error a bad option raises. */
 export type OptionErrorKind = 'type' | 'range';
 

@@ -4,6 +4,7 @@ import { checkDurationMs, MAX_TIMER_MS } from './deadline.js';
 import { optionError } from './errors.js';
 import { checkRetryOptions, mergeRetry, type RetryOptions } from './retry-policy.js';
 import type { RetryThrottlingOptions } from './retry-throttle.js';
+import { checkBreakerOptions, type BreakerOptions } from './circuit-breaker.js';
 
 /**
  * Policy options that cascade: pool defaults, then client options, then `methods[name]`, then
@@ -47,6 +48,18 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * `{ maxTokens: 10, tokenRatio: 0.1 }`. See {@link RetryThrottlingOptions}.
    */
   retryThrottling?: RetryThrottlingOptions | false | undefined;
+  /**
+   * Circuit breaking for every channel, or `false` for none. Default: on, with
+   * `{ errorThresholdPercentage: 50, volumeThreshold: 20, windowMs: 10000, resetTimeoutMs: 10000,
+   * scope: 'channel' }`. See {@link BreakerOptions}.
+   */
+  breaker?: BreakerOptions | false | undefined;
+  /**
+   * Connect watchdog: a channel that stays CONNECTING longer than this many ms is replaced by a
+   * fresh one (grpc-js has no connect timeout, grpc-node #2785). `false` turns it off.
+   * Default: 20000 (the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT).
+   */
+  connectTimeoutMs?: number | false | undefined;
 }
 
 /** Options of `pool.client(service, target, options)`. */
@@ -62,6 +75,8 @@ export interface ClientOptions extends PolicyOptions {
   channelOptions?: ChannelOptions | undefined;
   /** Per-method policy, keyed by the proto method name or its lowerCamel alias. Default: `{}`. */
   methods?: Record<string, MethodOptions> | undefined;
+  /** Circuit breaking for this client's calls, merged field by field over the pool's; `false` for none. */
+  breaker?: BreakerOptions | false | undefined;
 }
 
 /** Metadata for one call: a grpc-js `Metadata`, or a plain object of keys to values. */
@@ -125,8 +140,8 @@ export const CLOSE_DEFAULTS = {
 } as const satisfies Resolved<CloseOptions>;
 
 export const POLICY_KEYS = ['deadlineMs', 'idempotent', 'retry'] as const;
-const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling'];
-const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods'];
+const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling', 'breaker', 'connectTimeoutMs'];
+const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods', 'breaker'];
 const CALL_KEYS: ReadonlySet<string> = new Set([...POLICY_KEYS, 'deadline', 'signal', 'metadata', 'parent']);
 
 /** Throws unless `value` is a plain options object (or undefined); rejects unknown keys. */
@@ -177,6 +192,8 @@ export function checkPoolOptions(options: unknown): ChannelPoolOptions {
   checkOptionsObject('ChannelPoolOptions', options, POOL_KEYS);
   const opts = (options ?? {}) as ChannelPoolOptions;
   checkChannelOptions('channelOptions', opts.channelOptions);
+  checkBreakerOptions('breaker', opts.breaker);
+  if (opts.connectTimeoutMs !== undefined && opts.connectTimeoutMs !== false) checkDurationMs('connectTimeoutMs', opts.connectTimeoutMs);
   return opts;
 }
 
@@ -184,6 +201,7 @@ export function checkClientOptions(options: unknown): ClientOptions {
   checkOptionsObject('ClientOptions', options, CLIENT_KEYS);
   const opts = (options ?? {}) as ClientOptions;
   checkChannelOptions('channelOptions', opts.channelOptions);
+  checkBreakerOptions('breaker', opts.breaker);
   if (opts.methods !== undefined && (typeof opts.methods !== 'object' || opts.methods === null || Array.isArray(opts.methods))) {
     throw optionError('type', 'methods', 'an object keyed by method name', opts.methods);
   }

@@ -1,10 +1,11 @@
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import type { Resolved } from './with-defined.js';
 import { channelOptionsKey, DefaultCredentials, sameCredentials } from './channel-key.js';
+import { BucketRotation, type BreakerOptions, type BreakerStateChange } from './circuit-breaker.js';
 import { EventSource } from './events.js';
 import { checkCloseOptions, type ResolvedPolicy } from './options.js';
 import type { RetryThrottlingOptions } from './retry-throttle.js';
-import { PooledChannel, type ChannelStats, type InFlight } from './pooled-channel.js';
+import { PooledChannel, type ChannelContext, type ChannelReplaced, type ChannelStateChange, type ChannelStats, type InFlight } from './pooled-channel.js';
 
 /** Lifecycle state of a pool. */
 export type PoolState = 'open' | 'closing' | 'closed';
@@ -74,12 +75,28 @@ export class PoolCore {
   #warnedCredentials = false;
   readonly #closeHooks = new Set<() => void>();
   readonly onRetry = new EventSource<RetryEvent>('onRetry');
+  readonly onBreakerStateChange = new EventSource<BreakerStateChange>('onBreakerStateChange');
+  readonly onChannelStateChange = new EventSource<ChannelStateChange>('onChannelStateChange');
+  readonly onChannelReplaced = new EventSource<ChannelReplaced>('onChannelReplaced');
+  readonly #rotation = new BucketRotation();
+  readonly #context: ChannelContext;
 
   constructor(
     readonly policy: ResolvedPolicy,
     readonly channelOptions: ChannelOptions,
-    readonly throttling: Resolved<RetryThrottlingOptions> | false,
-  ) {}
+    readonly breaker: BreakerOptions | false,
+    throttling: Resolved<RetryThrottlingOptions> | false,
+    connectTimeoutMs: number | false,
+  ) {
+    this.#context = {
+      throttling,
+      connectTimeoutMs,
+      rotation: this.#rotation,
+      onChannelStateChange: this.onChannelStateChange,
+      onChannelReplaced: this.onChannelReplaced,
+      onBreakerStateChange: this.onBreakerStateChange,
+    };
+  }
 
   get isOpen(): boolean {
     return this.state === 'open';
@@ -96,7 +113,7 @@ export class PoolCore {
     for (const channel of bucket) {
       if (sameCredentials(channel.credentials, credentials)) return channel;
     }
-    const channel = new PooledChannel(key, target, credentials, options, this.throttling);
+    const channel = new PooledChannel(key, target, credentials, options, this.#context);
     bucket.push(channel);
     this.#channelsCreated++;
     if (bucket.length > CREDENTIALS_WARNING_THRESHOLD && !this.#warnedCredentials) {
@@ -179,10 +196,11 @@ export class PoolCore {
       this.#channelsClosed++;
     }
     this.#buckets.clear();
+    this.#rotation.close();
     this.state = 'closed';
     for (const hook of this.#closeHooks) hook();
     this.#closeHooks.clear();
-    this.onRetry.clear();
+    for (const source of [this.onRetry, this.onBreakerStateChange, this.onChannelStateChange, this.onChannelReplaced]) source.clear();
     return { drained: inFlightAtClose - cancelled, cancelled, durationMs: performance.now() - startedAt };
   }
 

@@ -1,7 +1,9 @@
 import { status, type ClientUnaryCall, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import pRetry from 'p-retry';
 import { prepareCall, type PreparedCall } from './call-options.js';
-import { optionError, PoolClosedError, StatusError } from './errors.js';
+import { CircuitOpenError, optionError, PoolClosedError, StatusError } from './errors.js';
+import { markInconclusive, type Breaker, type BreakerOptions } from './circuit-breaker.js';
+import type { Resolved } from './with-defined.js';
 import type { CallOptions, ResolvedPolicy } from './options.js';
 import type { PoolCore } from './pool-core.js';
 import type { InFlight, PooledChannel } from './pooled-channel.js';
@@ -16,6 +18,16 @@ export interface BoundMethod {
   readonly policy: ResolvedPolicy;
   /** `policy.retry` resolved for the method's idempotency and its channel's retry owner. */
   readonly retry: ResolvedRetry;
+  /** Breaker options for this method, or `false` for none. */
+  readonly breakerOptions: Resolved<BreakerOptions> | false;
+  /** The method's breaker (its channel's, or its own with `scope: 'method'`), made on first use. */
+  breaker?: Breaker;
+}
+
+/** The circuit breaker every attempt of this method passes, if any. */
+function breakerOf(bound: BoundMethod): Breaker | undefined {
+  if (bound.breakerOptions === false) return undefined;
+  return (bound.breaker ??= bound.channel.breakerFor(bound.method.path, bound.breakerOptions));
 }
 
 /** The retry policy of a call: the method's, unless the call changes retry or idempotency. */
@@ -115,7 +127,19 @@ class UnaryCall implements InFlight {
     this.#wake?.();
   }
 
+  /** One attempt, through the breaker when there is one. */
   #attempt(): Promise<unknown> {
+    const breaker = breakerOf(this.bound);
+    if (breaker === undefined) return this.#send();
+    if (!breaker.admits()) {
+      // Never retried, never on the network; the last real failure, if any, is its cause.
+      const { method, channel } = this.bound;
+      return Promise.reject(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker.nextProbeAt, cause: this.#errors.at(-1) }));
+    }
+    return breaker.run(() => this.#send());
+  }
+
+  #send(): Promise<unknown> {
     const { channel, method } = this.bound;
     const attempt = ++this.#attempts;
     const { deadline } = this.prepared;
@@ -133,6 +157,8 @@ class UnaryCall implements InFlight {
           resolve(response);
         } else {
           const failure = this.#statusError(error.code, error.details ?? error.message, error.metadata, error);
+          // Ended from our side (abort, parent, close): says nothing about the backend's health.
+          if (this.#endedBy !== undefined) markInconclusive(failure);
           // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
           this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, attemptDeadline < deadline);
           // gRFC A6: every failed attempt whose status could be retried takes a token, the last one too.

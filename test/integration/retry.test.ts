@@ -12,7 +12,8 @@ let callIds = 0;
 
 beforeEach(async () => {
   server = await startTestServer();
-  pool = new ChannelPool({ deadlineMs: 5_000, retry: { initialDelayMs: 10, maxDelayMs: 50 } });
+  // The breaker is off here so that these tests see the retry layer alone.
+  pool = new ChannelPool({ deadlineMs: 5_000, retry: { initialDelayMs: 10, maxDelayMs: 50 }, breaker: false });
 });
 
 afterEach(async () => {
@@ -194,7 +195,7 @@ describe('server pushback', () => {
 
 describe('retry throttling per channel', () => {
   it('stops retrying under sustained failure and resumes after successes', async () => {
-    const throttled = new ChannelPool({ retry: { initialDelayMs: 1, maxDelayMs: 1 }, retryThrottling: { maxTokens: 10, tokenRatio: 1 } });
+    const throttled = new ChannelPool({ retry: { initialDelayMs: 1, maxDelayMs: 1 }, retryThrottling: { maxTokens: 10, tokenRatio: 1 }, breaker: false });
     try {
       const client = throttled.client(TestServiceClient, server.address);
       const failing = async (): Promise<number> => {

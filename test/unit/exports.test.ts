@@ -7,6 +7,7 @@ test('runtime exports of the package entry point', () => {
   expect(Object.keys(api).sort()).toMatchInlineSnapshot(`
     [
       "ChannelPool",
+      "CircuitOpenError",
       "PoolClosedError",
       "StatusError",
       "statusName",
