@@ -37,6 +37,9 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
     deadline = now + checkDurationMs('deadlineMs', resolved.deadlineMs);
   }
 
+  for (const hook of ['onHeader', 'onTrailer'] as const) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') throw optionError('type', hook, 'a function', options[hook]);
+  }
   const parent = checkParent(options.parent);
   if (parent !== undefined) {
     const parentDeadline = deadlineToEpochMs(parent.getDeadline());

@@ -1,6 +1,6 @@
 import { checkCredentials, parseTarget, POOL_CHANNEL_DEFAULTS } from './channel-key.js';
 import type { PoolClient, ServiceLike } from './client-types.js';
-import { optionError, PoolClosedError, StatusError } from './errors.js';
+import { optionError, PoolClosedError } from './errors.js';
 import {
   checkClientOptions,
   checkOptionsObject,
@@ -11,6 +11,7 @@ import {
   POLICY_KEYS,
   type ChannelPoolOptions,
   type ClientOptions,
+  type CallOptions,
   type CloseOptions,
   type PolicyOptions,
 } from './options.js';
@@ -21,12 +22,13 @@ import { mergeBreaker, resolveBreaker, type BreakerStateChange } from './circuit
 import { withDefined } from './with-defined.js';
 import { installSignalHandlers, type SignalHandlers } from './shutdown-signals.js';
 import { readService, type MethodInfo, type ServiceInfo } from './service-methods.js';
-import { callUnary, retryFor, type BoundMethod } from './unary-call.js';
-import type { ChannelReplaced, ChannelStateChange, PooledChannel } from './pooled-channel.js';
+import { retryFor, type BoundMethod } from './call-run.js';
+import { bidiStream, clientStream, serverStream } from './stream-calls.js';
+import { callUnary } from './unary-call.js';
+import type { ChannelReplaced, ChannelStateChange } from './pooled-channel.js';
 
 /** The connect watchdog's default: the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
-import { status } from '@grpc/grpc-js';
 
 /**
  * Owns one grpc-js channel per target (and credentials and channel options) and hands out
@@ -169,21 +171,15 @@ function checkMethodOptions(info: ServiceInfo, methods: ClientOptions['methods']
   return out;
 }
 
-function methodFunction(bound: BoundMethod): (...args: unknown[]) => unknown {
-  if (bound.method.kind === 'unary') {
-    return (request, options) => callUnary(bound, request, options as Parameters<typeof callUnary>[2]);
+function methodFunction(bound: BoundMethod): (input: unknown, options?: CallOptions) => unknown {
+  switch (bound.method.kind) {
+    case 'unary':
+      return (request, options) => callUnary(bound, request, options);
+    case 'server-stream':
+      return (request, options) => serverStream(bound, request, options);
+    case 'client-stream':
+      return (requests, options) => clientStream(bound, requests, options);
+    case 'bidi':
+      return (requests, options) => bidiStream(bound, requests, options);
   }
-  const { method, channel } = bound;
-  return () => {
-    throw notYetSupported(method, channel);
-  };
-}
-
-function notYetSupported(method: MethodInfo, channel: PooledChannel): StatusError {
-  return new StatusError({
-    code: status.UNIMPLEMENTED,
-    details: `resilient-grpc does not support ${method.kind} methods yet; only unary methods can be called through the pool`,
-    method: method.path,
-    target: channel.target,
-  });
 }

@@ -98,6 +98,13 @@ export interface CallOptions extends PolicyOptions {
    * earlier of its own and the parent's, and the call is cancelled when the parent is.
    */
   parent?: ParentCall | undefined;
+  /**
+   * Called with the response headers of each attempt that receives them. For the rare caller
+   * that needs them; a hook that throws is reported as a process warning, never breaks the call.
+   */
+  onHeader?: ((metadata: Metadata) => void) | undefined;
+  /** Called with the trailers of each attempt that ends with a status (success or failure). */
+  onTrailer?: ((metadata: Metadata) => void) | undefined;
 }
 
 /**
@@ -142,7 +149,7 @@ export const CLOSE_DEFAULTS = {
 export const POLICY_KEYS = ['deadlineMs', 'idempotent', 'retry'] as const;
 const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling', 'breaker', 'connectTimeoutMs'];
 const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods', 'breaker'];
-const CALL_KEYS: ReadonlySet<string> = new Set([...POLICY_KEYS, 'deadline', 'signal', 'metadata', 'parent']);
+const CALL_KEYS: ReadonlySet<string> = new Set([...POLICY_KEYS, 'deadline', 'signal', 'metadata', 'parent', 'onHeader', 'onTrailer']);
 
 /** Throws unless `value` is a plain options object (or undefined); rejects unknown keys. */
 export function checkOptionsObject(

@@ -300,6 +300,8 @@ describe('CallOptions', () => {
       signal?: AbortSignal | undefined;
       metadata?: MetadataInit | undefined;
       parent?: ParentCall | undefined;
+      onHeader?: ((metadata: grpc.Metadata) => void) | undefined;
+      onTrailer?: ((metadata: grpc.Metadata) => void) | undefined;
     }>();
     expectTypeOf<RetryOptions>().toEqualTypeOf<{
       maxAttempts?: number | undefined;

@@ -129,7 +129,7 @@ describe('prepareCall: other options', () => {
     expect(error.option).toBe('CallOptions.timeout');
     expect(error.message).toBe(
       'resilient-grpc: CallOptions.timeout must be one of the known options ' +
-        '(deadlineMs, idempotent, retry, deadline, signal, metadata, parent), got an unknown option',
+        '(deadlineMs, idempotent, retry, deadline, signal, metadata, parent, onHeader, onTrailer), got an unknown option',
     );
   });
 

@@ -1,0 +1,374 @@
+import { status, type Metadata } from '@grpc/grpc-js';
+import pRetry from 'p-retry';
+import { prepareCall, type PreparedCall } from './call-options.js';
+import type { Breaker, BreakerOptions } from './circuit-breaker.js';
+import { CircuitOpenError, PoolClosedError, StatusError } from './errors.js';
+import type { CallOptions, ResolvedPolicy } from './options.js';
+import type { PoolCore } from './pool-core.js';
+import type { InFlight, PooledChannel } from './pooled-channel.js';
+import { backoffDelayMs, NO_RETRY, resolveRetry, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-policy.js';
+import type { MethodInfo } from './service-methods.js';
+import type { Resolved } from './with-defined.js';
+
+/** One method of one client, bound to its channel, with its policy resolved down to the method level. */
+export interface BoundMethod {
+  readonly core: PoolCore;
+  readonly channel: PooledChannel;
+  readonly method: MethodInfo;
+  readonly policy: ResolvedPolicy;
+  /** `policy.retry` resolved for the method's idempotency and its channel's retry owner. */
+  readonly retry: ResolvedRetry;
+  /** Breaker options for this method, or `false` for none. */
+  readonly breakerOptions: Resolved<BreakerOptions> | false;
+  /** The method's breaker (its channel's, or its own with `scope: 'method'`), made on first use. */
+  breaker?: Breaker;
+}
+
+/** The retry policy of a call: the method's, unless the call changes retry or idempotency. */
+export function retryFor(channel: PooledChannel, policy: ResolvedPolicy): ResolvedRetry {
+  // One retry owner: a channel whose service config gives grpc-js a retry policy keeps ours off.
+  return resolveRetry(channel.grpcOwnsRetries ? false : policy.retry, policy.idempotent);
+}
+
+/** The circuit breaker every attempt of this method passes, if any. */
+function breakerOf(bound: BoundMethod): Breaker | undefined {
+  if (bound.breakerOptions === false) return undefined;
+  return (bound.breaker ??= bound.channel.breakerFor(bound.method.path, bound.breakerOptions));
+}
+
+/** What an attempt's sender gets: the deadline and metadata of this attempt. */
+export interface AttemptContext {
+  deadline: number;
+  metadata: Metadata;
+}
+
+/** A started attempt: what the retry loop waits for, and what the breaker judges. */
+export interface Attempt<T> {
+  /** Resolves when the attempt has succeeded far enough not to be retried (unary: the response). */
+  result: Promise<T>;
+  /** Settles with the attempt's final outcome (a stream: when it ends). */
+  outcome: Promise<unknown>;
+  /** Cancels the attempt on the wire. */
+  cancel(): void;
+}
+
+/** A grpc-js status, as the status event and ServiceError carry it. */
+export interface GrpcStatus {
+  code: number;
+  details: string;
+  metadata?: Metadata | undefined;
+}
+
+/**
+ * Why a call was ended from our side, when it was. 'consumer': a stream's reader left early;
+ * 'source': a client or bidi stream's request source threw.
+ */
+type EndedBy = 'signal' | 'parent' | 'close' | 'consumer' | 'source';
+
+/**
+ * The life of one call, whatever its shape: admission, its place in the channel's in-flight
+ * set, the listeners on the caller's signal and on the parent call, the attempts (through the
+ * breaker, retried by the policy), and the error the caller finally sees. The first attempt
+ * runs directly; when it fails with a status the policy retries, p-retry drives the remaining
+ * attempts, with our own backoff (full jitter, server pushback, the call's deadline) run from its
+ * `shouldRetry` hook.
+ */
+export class CallRun implements InFlight {
+  #current: Attempt<unknown> | undefined;
+  #endedBy: EndedBy | undefined;
+  #graceMs = 0;
+  /** Ends the current backoff sleep early. */
+  #wake: (() => void) | undefined;
+  #attempts = 0;
+  readonly #errors: StatusError[] = [];
+  /** How long the last attempt took, in ms: the estimate of what another one needs. */
+  #lastAttemptMs = 0;
+  /** Whether the last failed attempt may be retried, by its status alone. */
+  #verdict: RetryVerdict = { retry: false, reason: 'not-retryable' };
+  #started = false;
+  #ended = false;
+
+  constructor(
+    readonly bound: BoundMethod,
+    readonly prepared: PreparedCall,
+    readonly retry: ResolvedRetry,
+  ) {}
+
+  /** Whether the call was ended from our side (abort, parent, close). */
+  get isEnded(): boolean {
+    return this.#endedBy !== undefined;
+  }
+
+  /** Counts the call as started and in flight, and listens for its abort and its parent. */
+  begin(): void {
+    const { channel, core } = this.bound;
+    this.#started = true;
+    channel.started++;
+    core.track(channel, this);
+    this.prepared.signal?.addEventListener('abort', this);
+    this.prepared.parent?.once('cancelled', this.#onParentCancelled);
+  }
+
+  /**
+   * Counts the call's outcome and releases everything `begin()` took. Idempotent. A stream its
+   * reader left early counts as succeeded: ending it was the caller's choice.
+   */
+  finish(succeeded: boolean): void {
+    if (!this.#started || this.#ended) return;
+    this.#ended = true;
+    const { channel, core } = this.bound;
+    if (succeeded || this.#endedBy === 'consumer') channel.succeeded++;
+    else channel.failed++;
+    this.prepared.signal?.removeEventListener('abort', this);
+    this.prepared.parent?.removeListener('cancelled', this.#onParentCancelled);
+    core.untrack(channel, this);
+  }
+
+  /**
+   * Runs the attempts until one succeeds far enough (`Attempt.result`) or the policy stops;
+   * rejects with the error the caller should see.
+   */
+  async attempts<T>(send: (context: AttemptContext) => Attempt<T>): Promise<T> {
+    try {
+      try {
+        return await this.#attempt(send);
+      } catch (error) {
+        if (!(await this.#shouldRetry(error))) throw error;
+        return await pRetry(() => this.#attempt(send), {
+          // p-retry's own defaults (10 retries, 1 s doubling delay without jitter, every error
+          // retried) are wrong for gRPC: it only counts and loops here. The first attempt ran
+          // above, so it has `maxAttempts - 2` retries left; `shouldRetry` decides and sleeps.
+          retries: this.retry.maxAttempts - 2,
+          minTimeout: 0,
+          factor: 1,
+          randomize: false,
+          shouldRetry: ({ error: attemptError }) => this.#shouldRetry(attemptError),
+        });
+      }
+    } catch (error) {
+      throw this.finalError(error);
+    }
+  }
+
+  /** The abort listener (an EventListener object, so no closure is allocated per call). */
+  handleEvent(): void {
+    this.#end('signal');
+  }
+
+  cancelForClose(graceMs: number): void {
+    this.#graceMs = graceMs;
+    this.#end('close');
+  }
+
+  poolClosing(): void {
+    // A call waiting to retry settles at once with its last error: no new attempt can start.
+    this.#wake?.();
+  }
+
+  /** A stream's reader left early (`break`, `return`, a throw): the call is cancelled on the wire. */
+  leave(): void {
+    this.#end('consumer');
+  }
+
+  /** The caller's request source threw: the call is cancelled on the wire. */
+  sourceFailed(): void {
+    this.#end('source');
+  }
+
+  #onParentCancelled = (): void => {
+    this.#end('parent');
+  };
+
+  #end(by: EndedBy): void {
+    this.#endedBy ??= by;
+    // grpc-js answers cancel() with a CANCELLED status, which settles the attempt.
+    this.#current?.cancel();
+    this.#wake?.();
+  }
+
+  /** One attempt, through the breaker when there is one. */
+  #attempt<T>(send: (context: AttemptContext) => Attempt<T>): Promise<T> {
+    const breaker = breakerOf(this.bound);
+    if (breaker !== undefined && !breaker.admits()) {
+      // Never retried, never on the network; the last real failure, if any, is its cause.
+      const { method, channel } = this.bound;
+      return Promise.reject(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker.nextProbeAt, cause: this.#errors.at(-1) }));
+    }
+    const attempt = ++this.#attempts;
+    const { deadline } = this.prepared;
+    const perAttempt = this.retry.perAttemptTimeoutMs;
+    const now = Date.now();
+    const attemptDeadline = perAttempt !== undefined && now + perAttempt < deadline ? now + perAttempt : deadline;
+    const metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
+    const startedAt = performance.now();
+    let started: Attempt<T>;
+    try {
+      started = send({ deadline: attemptDeadline, metadata });
+    } catch (error) {
+      // grpc-js throws synchronously when its channel is already closed: never retried.
+      this.#verdict = { retry: false, reason: 'not-retryable' };
+      return Promise.reject(this.#statusError({ code: status.UNAVAILABLE, details: error instanceof Error ? error.message : String(error) }, error));
+    }
+    this.#current = started;
+    // The breaker judges the attempt's whole outcome; its own promise only mirrors it.
+    breaker?.run(() => started.outcome).catch(() => {});
+    return started.result.then(
+      (value) => {
+        this.#lastAttemptMs = performance.now() - startedAt;
+        this.bound.channel.throttle?.onSuccess();
+        return value;
+      },
+      (error: unknown) => {
+        this.#lastAttemptMs = performance.now() - startedAt;
+        throw this.#attemptFailed(error, attemptDeadline < deadline);
+      },
+    );
+  }
+
+  /**
+   * Turns an attempt's failure into a StatusError and records what it means for retries (and,
+   * marked inconclusive, for the breaker when we ended it ourselves).
+   */
+  #attemptFailed(error: unknown, hadOwnDeadline: boolean): unknown {
+    if (!isGrpcStatus(error)) return error;
+    const failure = error instanceof StatusError ? error : this.#statusError(error, error);
+    // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
+    this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, hadOwnDeadline);
+    // gRFC A6: every failed attempt whose status could be retried takes a token, the last one too.
+    if (this.#verdict.retry) this.bound.channel.throttle?.onRetryableFailure();
+    return failure;
+  }
+
+  /** A StatusError for this call from a status, recorded as this attempt's error. */
+  failureOf(grpcStatus: GrpcStatus, cause: unknown): StatusError {
+    return this.#statusError(grpcStatus, cause);
+  }
+
+  #statusError(grpcStatus: GrpcStatus, cause: unknown): StatusError {
+    const error = new StatusError({
+      code: grpcStatus.code,
+      details: grpcStatus.details,
+      metadata: grpcStatus.metadata,
+      method: this.bound.method.path,
+      target: this.bound.channel.target,
+      attempts: this.#attempts,
+      previousAttempts: this.#errors.slice(),
+      cause,
+    });
+    this.#errors.push(error);
+    return error;
+  }
+
+  /**
+   * After a failed attempt: whether to try again, after sleeping the backoff. No when the status
+   * is not retryable, attempts are used up, the channel's retry budget is spent, the pool is
+   * closing, the call was ended, or the call's deadline cannot fit the backoff plus another
+   * attempt as long as the last one.
+   */
+  async #shouldRetry(error: unknown): Promise<boolean> {
+    if (!(error instanceof StatusError) || this.#endedBy !== undefined) return false;
+    const { channel, core, method } = this.bound;
+    const verdict = this.#verdict;
+    if (!verdict.retry) return false;
+    if (this.#attempts >= this.retry.maxAttempts || !core.isOpen) return false;
+    if (channel.throttle !== undefined && !channel.throttle.allowsRetry) {
+      channel.throttledRetries++;
+      return false;
+    }
+    const delayMs = verdict.pushbackMs ?? backoffDelayMs(this.retry, this.#attempts, Math.random);
+    const nextAttemptMs = Math.min(this.#lastAttemptMs, this.retry.perAttemptTimeoutMs ?? Number.POSITIVE_INFINITY);
+    if (Date.now() + delayMs + nextAttemptMs >= this.prepared.deadline) return false;
+    channel.retries++;
+    if (core.onRetry.hasListeners) {
+      core.onRetry.emit({
+        target: channel.target,
+        method: method.path,
+        attempt: this.#attempts,
+        code: error.code,
+        details: error.details,
+        delayMs,
+        pushback: verdict.pushbackMs !== undefined,
+      });
+    }
+    if (delayMs > 0) await this.#sleep(delayMs);
+    return this.#endedBy === undefined && core.isOpen;
+  }
+
+  /**
+   * The backoff. Its timer is cleared the moment the call is aborted, its parent cancelled or
+   * the pool closed; until then it keeps the process alive, as a grpc-js call in flight does:
+   * an unref()ed backoff would let a process whose only work is this call exit in mid-call.
+   */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(wake, ms);
+      const self = this;
+      function wake(): void {
+        clearTimeout(timer);
+        self.#wake = undefined;
+        resolve();
+      }
+      this.#wake = wake;
+    });
+  }
+
+  /** The error the caller sees: the abort reason, a cancellation we caused, or the failure itself. */
+  finalError(error: unknown): unknown {
+    switch (this.#endedBy) {
+      case 'signal':
+        return this.prepared.signal!.reason;
+      case 'close':
+        return this.#cancelled(`cancelled by ChannelPool.close(): still running after graceMs ${this.#graceMs} ms`, error);
+      case 'parent':
+        return this.#cancelled('cancelled because its parent call was cancelled', error);
+      default:
+        return error;
+    }
+  }
+
+  #cancelled(details: string, cause: unknown): StatusError {
+    // The attempt we cancelled failed with grpc-js's own CANCELLED: this error replaces it.
+    const previous = this.#errors.at(-1) === cause ? this.#errors.slice(0, -1) : this.#errors.slice();
+    const { method, channel } = this.bound;
+    return new StatusError({ code: status.CANCELLED, details, method: method.path, target: channel.target, attempts: this.#attempts, previousAttempts: previous, cause });
+  }
+}
+
+function isGrpcStatus(value: unknown): value is GrpcStatus & object {
+  return typeof value === 'object' && value !== null && typeof (value as GrpcStatus).code === 'number';
+}
+
+/** Request metadata for a retry: grpc's `grpc-previous-rpc-attempts` header added to a copy. */
+function retryMetadata(metadata: Metadata, previousAttempts: number): Metadata {
+  const copy = metadata.clone();
+  copy.set('grpc-previous-rpc-attempts', String(previousAttempts));
+  return copy;
+}
+
+/**
+ * Admission and validation common to every call shape: refuses calls on a closing pool,
+ * validates the options, resolves the deadline, and checks the signal and the parent. Returns
+ * the call's run, or the error to reject with; nothing has touched the network yet.
+ */
+export function admitCall(bound: BoundMethod, options: CallOptions | undefined, retries: boolean): CallRun | { error: unknown } {
+  if (!bound.core.isOpen) return { error: new PoolClosedError(bound.method.path) };
+  let prepared: PreparedCall;
+  try {
+    prepared = prepareCall(bound.policy, options, Date.now());
+  } catch (error) {
+    return { error };
+  }
+  if (prepared.signal?.aborted) return { error: prepared.signal.reason };
+  if (prepared.parent?.cancelled) {
+    return {
+      error: new StatusError({
+        code: status.CANCELLED,
+        details: 'not started: its parent call was already cancelled',
+        method: bound.method.path,
+        target: bound.channel.target,
+      }),
+    };
+  }
+  const retry = !retries ? NO_RETRY : prepared.policy === bound.policy ? bound.retry : retryFor(bound.channel, prepared.policy);
+  return new CallRun(bound, prepared, retry);
+}

@@ -1,0 +1,115 @@
+import type { StatusObject } from '@grpc/grpc-js';
+
+/** The part of a grpc-js readable call (server or bidi stream) the queue uses. */
+export interface ReadableCall {
+  on(event: 'data', listener: (message: unknown) => void): unknown;
+  on(event: 'end' | 'close' | 'error', listener: (arg?: unknown) => void): unknown;
+  on(event: 'status', listener: (status: StatusObject) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
+/**
+ * The responses of one stream, read at the consumer's pace. Up to `highWaterMark` messages
+ * are buffered; past that the grpc-js stream is paused, so grpc-js stops reading and HTTP/2 flow
+ * control makes the server's writes wait: a slow consumer never makes anybody buffer without
+ * bound.
+ *
+ * The stream's end has two parts. The status arrives first and settles the call at once (its
+ * in-flight slot, its listeners, its breaker outcome), even when the consumer has stopped
+ * reading: an abandoned stream is ended by its deadline and leaks nothing. Messages still
+ * buffered in grpc-js are delivered after it, before the end or the error.
+ */
+export class MessageQueue {
+  readonly #call: ReadableCall;
+  readonly #buffer: unknown[] = [];
+  readonly #highWaterMark: number;
+  #paused = false;
+  /** grpc-js has delivered every message ('end'). */
+  #drained = false;
+  #status: StatusObject | undefined;
+  #wake: (() => void) | undefined;
+  readonly #onStatus: Array<(status: StatusObject) => void> = [];
+
+  constructor(call: ReadableCall, highWaterMark = 16) {
+    this.#call = call;
+    this.#highWaterMark = highWaterMark;
+    call.on('data', (message) => {
+      this.#buffer.push(message);
+      if (this.#buffer.length >= this.#highWaterMark && !this.#paused) {
+        this.#paused = true;
+        call.pause();
+      }
+      this.#notify();
+    });
+    // 'close' too: a destroyed stream never emits 'end'.
+    const drained = (): void => {
+      this.#drained = true;
+      this.#notify();
+    };
+    call.on('end', drained);
+    call.on('close', drained);
+    call.on('status', (status) => {
+      this.#status = status;
+      // Let what grpc-js still holds reach our buffer: the call is over, the rest is bounded.
+      this.#resume();
+      for (const listener of this.#onStatus.splice(0)) listener(status);
+      this.#notify();
+    });
+    // The status carries every failure; this listener only keeps 'error' from being unhandled.
+    call.on('error', () => {});
+  }
+
+  /** Runs `listener` when the status arrives (at once if it has). */
+  onStatus(listener: (status: StatusObject) => void): void {
+    if (this.#status !== undefined) listener(this.#status);
+    else this.#onStatus.push(listener);
+  }
+
+  /**
+   * Resolves once a message is ready or the stream ended with no message at all. Rejects with
+   * the status when the stream failed before its first message: the one point where a server
+   * stream may still be retried.
+   */
+  async first(): Promise<this> {
+    await this.#ready();
+    if (this.#buffer.length === 0 && this.#status !== undefined && this.#status.code !== 0) throw this.#status;
+    return this;
+  }
+
+  /** The next message, or `done` once the stream has ended; the caller then reads `status`. */
+  async next(): Promise<IteratorResult<unknown, undefined>> {
+    await this.#ready();
+    if (this.#buffer.length > 0) {
+      const value = this.#buffer.shift();
+      if (this.#paused && this.#buffer.length <= this.#highWaterMark / 2) this.#resume();
+      return { value, done: false };
+    }
+    return { value: undefined, done: true };
+  }
+
+  /** The final status, once the stream has ended. */
+  get status(): StatusObject | undefined {
+    return this.#status;
+  }
+
+  #resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#call.resume();
+  }
+
+  async #ready(): Promise<void> {
+    while (this.#buffer.length === 0 && !(this.#drained && this.#status !== undefined)) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
