@@ -233,7 +233,7 @@ export class CallRun implements InFlight {
     if (!isGrpcStatus(error)) return error;
     const failure = error instanceof StatusError ? error : this.#statusError(error, error);
     // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
-    this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, hadOwnDeadline);
+    this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, hadOwnDeadline, failure.details);
     // gRFC A6: every failed attempt whose status could be retried takes a token, the last one too.
     if (this.#verdict.retry) this.bound.channel.throttle?.onRetryableFailure();
     return failure;

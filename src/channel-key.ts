@@ -79,7 +79,15 @@ export function sameCredentials(a: ChannelCredentials, b: ChannelCredentials): b
 export function checkCredentials(value: unknown): asserts value is ChannelCredentials | undefined {
   if (value === undefined) return;
   const creds = value as Partial<ChannelCredentials> | null;
-  if (typeof creds !== 'object' || creds === null || typeof creds._equals !== 'function' || typeof creds._isSecure !== 'function') {
+  // Duck-typed rather than instanceof, which a second copy of grpc-js would defeat. Server
+  // credentials share _equals and _isSecure; only channel credentials can connect.
+  if (
+    typeof creds !== 'object' ||
+    creds === null ||
+    typeof creds._equals !== 'function' ||
+    typeof creds._isSecure !== 'function' ||
+    typeof creds._createSecureConnector !== 'function'
+  ) {
     throw optionError(
       'type',
       'credentials',

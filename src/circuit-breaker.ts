@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { status } from '@grpc/grpc-js';
 import CircuitBreaker from 'opossum';
 import { optionError } from './errors.js';
+import { isLocalMessageFailure } from './local-failures.js';
 import { withDefined, type Resolved } from './with-defined.js';
 
 /**
@@ -89,13 +90,13 @@ export function isBreakerFailure(code: number, details: string): boolean {
   switch (code) {
     case status.UNAVAILABLE:
     case status.DEADLINE_EXCEEDED:
-    case status.INTERNAL:
     case status.UNKNOWN:
     case status.DATA_LOSS:
       return true;
+    case status.INTERNAL:
     case status.RESOURCE_EXHAUSTED:
-      // grpc-js's own message size limits are local, not the server's overload.
-      return !/message larger than max/i.test(details);
+      // Unless grpc-js raised it about a message of ours (size limits, serialization).
+      return !isLocalMessageFailure(code, details);
     default:
       return false;
   }

@@ -245,5 +245,12 @@ function checkChannelOptions(option: string, value: unknown): void {
     if (t === 'number' && !Number.isFinite(v)) {
       throw optionError('range', `${option}["${key}"]`, 'a finite number', v);
     }
+    if (key === 'grpc.service_config') {
+      try {
+        JSON.parse(String(v));
+      } catch (error) {
+        throw Object.assign(optionError('type', `${option}["${key}"]`, 'a JSON service config', v), { cause: error });
+      }
+    }
   }
 }

@@ -2,6 +2,7 @@ import { status, type Metadata } from '@grpc/grpc-js';
 import type { Resolved } from './with-defined.js';
 import { checkDurationMs, MAX_TIMER_MS } from './deadline.js';
 import { describeValue, optionError, statusName } from './errors.js';
+import { isLocalMessageFailure } from './local-failures.js';
 import { withDefined } from './with-defined.js';
 
 /**
@@ -163,9 +164,16 @@ export type RetryVerdict =
  * Whether a failed attempt's status may be retried under `policy`. `attemptTimedOut` says the
  * attempt ended on its own per-attempt deadline, earlier than the call's.
  */
-export function retryVerdict(policy: ResolvedRetry, code: number, trailers: Metadata | undefined, attemptTimedOut: boolean): RetryVerdict {
-  // Retries off: nothing is retryable, so nothing takes a throttling token either.
-  if (policy.maxAttempts <= 1) return { retry: false, reason: 'not-retryable' };
+export function retryVerdict(
+  policy: ResolvedRetry,
+  code: number,
+  trailers: Metadata | undefined,
+  attemptTimedOut: boolean,
+  details = '',
+): RetryVerdict {
+  // Retries off: nothing is retryable, so nothing takes a throttling token either. A message
+  // grpc-js itself could not send or read would fail the same way again.
+  if (policy.maxAttempts <= 1 || isLocalMessageFailure(code, details)) return { retry: false, reason: 'not-retryable' };
   const pushback = readPushback(trailers);
   if (pushback === 'stop') return { retry: false, reason: 'pushback-stop' };
   let retryable = policy.retryableCodes.has(code);

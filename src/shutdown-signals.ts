@@ -1,6 +1,9 @@
+import { constants } from 'node:os';
 import { optionError } from './errors.js';
 import type { CloseOptions } from './options.js';
 import type { PoolCore } from './pool-core.js';
+
+const UNCATCHABLE: ReadonlySet<string> = new Set(['SIGKILL', 'SIGSTOP']);
 
 /** Handle returned by `pool.closeOnSignals()`. */
 export interface SignalHandlers extends Disposable {
@@ -19,8 +22,16 @@ export function installSignalHandlers(
   signals: readonly NodeJS.Signals[],
   options: CloseOptions | undefined,
 ): SignalHandlers {
-  if (!Array.isArray(signals) || signals.length === 0 || !signals.every((s) => typeof s === 'string' && /^SIG[A-Z0-9]+$/.test(s))) {
+  if (!Array.isArray(signals) || signals.length === 0) {
     throw optionError('type', 'signals', 'a non-empty array of signal names such as ["SIGTERM", "SIGINT"]', signals);
+  }
+  for (const signal of signals) {
+    if (typeof signal !== 'string' || !Object.hasOwn(constants.signals, signal)) {
+      throw optionError('type', 'signals', 'signal names this platform knows, such as "SIGTERM" or "SIGINT"', signal);
+    }
+    if (UNCATCHABLE.has(signal)) {
+      throw optionError('range', 'signals', 'signals a process can handle (SIGKILL and SIGSTOP cannot be caught)', signal);
+    }
   }
   let removed = false;
   const onSignal = (signal: NodeJS.Signals): void => {
