@@ -3,21 +3,12 @@ import { Metadata } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
 import { prepareCall, toMetadata } from '../../src/call-options.js';
 import { checkPolicy, mergePolicy, POLICY_DEFAULTS, type CallOptions, type ParentCall, type ResolvedPolicy } from '../../src/options.js';
+import { thrown } from '../helpers/thrown.js';
 
 // A fixed "now": prepareCall takes it as an argument, no clock involved.
 const NOW = Date.UTC(2025, 0, 1);
 // The policy a method resolves to once pool, client and `methods[name]` are applied.
 const METHOD_POLICY: ResolvedPolicy = { deadlineMs: 1_000, idempotent: false, retry: { initialDelayMs: 50 } };
-
-function thrown(fn: () => unknown): Error & { code?: unknown; option?: unknown } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: unknown; option?: unknown };
-  }
-  throw new Error('expected a throw');
-}
 
 /** Calls prepareCall with options that may not type-check: the library validates at run time too. */
 function prepare(options: unknown, policy: ResolvedPolicy = METHOD_POLICY) {

@@ -1,16 +1,7 @@
 import { credentials } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
 import { channelOptionsKey, checkCredentials, DefaultCredentials, parseTarget, sameCredentials } from '../../src/channel-key.js';
-
-function thrown(fn: () => unknown): Error & { code?: unknown; option?: unknown } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: unknown; option?: unknown };
-  }
-  throw new Error('expected a throw');
-}
+import { thrown } from '../helpers/thrown.js';
 
 describe('parseTarget', () => {
   test.each([

@@ -1,19 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { checkAbsoluteDeadline, checkDurationMs, deadlineToEpochMs, MAX_TIMER_MS } from '../../src/deadline.js';
+import { thrown } from '../helpers/thrown.js';
 
 // A fixed "now" (2025-01-01T00:00:00Z): the functions take it as an argument, no clock involved.
 const NOW = Date.UTC(2025, 0, 1);
-
-/** Runs `fn`, expects it to throw, and returns the error for closer checks. */
-function thrown(fn: () => unknown): Error & { code?: unknown; option?: unknown } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: unknown; option?: unknown };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('checkDurationMs', () => {
   test.each([1, 0.5, 300, 10_000, MAX_TIMER_MS])('accepts %s and returns it', (value) => {

@@ -13,21 +13,12 @@ import {
   serviceConfigHasRetries,
   type RetryOptions,
 } from '../../src/retry-policy.js';
+import { thrown } from '../helpers/thrown.js';
 
 function trailers(pushback?: string): Metadata {
   const metadata = new Metadata();
   if (pushback !== undefined) metadata.set('grpc-retry-pushback-ms', pushback);
   return metadata;
-}
-
-function thrown(fn: () => unknown): Error & { code?: unknown; option?: unknown } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: unknown; option?: unknown };
-  }
-  throw new Error('expected a throw');
 }
 
 /**

@@ -1,15 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { checkThrottlingOptions, RetryThrottle, THROTTLE_DEFAULTS } from '../../src/retry-throttle.js';
-
-function thrown(fn: () => unknown): Error & { code?: unknown; option?: unknown } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: unknown; option?: unknown };
-  }
-  throw new Error('expected a throw');
-}
+import { thrown } from '../helpers/thrown.js';
 
 function repeat(times: number, fn: () => void): void {
   for (let i = 0; i < times; i++) fn();

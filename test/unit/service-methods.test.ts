@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, test } from 'vitest';
 import { readService } from '../../src/service-methods.js';
+import { thrown } from '../helpers/thrown.js';
 
 // Loaded here rather than through test/helpers so the unit tests depend only on the protos.
 const LOADER_OPTIONS: protoLoader.Options = { longs: Number, enums: String, defaults: true, oneofs: true };
@@ -22,16 +23,6 @@ const userRoot = loadRoot('user_service.proto');
 const testRoot = loadRoot('test_service.proto');
 const UserService = walk(userRoot, 'users.v1.UserService') as grpc.ServiceClientConstructor;
 const TestService = walk(testRoot, 'resilient.test.v1.TestService') as grpc.ServiceClientConstructor;
-
-function thrown(fn: () => unknown): Error & { code?: unknown; option?: unknown } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: unknown; option?: unknown };
-  }
-  throw new Error('expected a throw');
-}
 
 describe('readService on proto-loader services', () => {
   test('a client constructor: name, path, kind, and both method names', () => {
