@@ -1,7 +1,7 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import pRetry from 'p-retry';
 import { prepareCall, type PreparedCall } from './call-options.js';
-import type { Breaker, BreakerOptions } from './circuit-breaker.js';
+import { markInconclusive, type Breaker, type BreakerOptions } from './circuit-breaker.js';
 import { CircuitOpenError, PoolClosedError, StatusError } from './errors.js';
 import type { CallOptions, ResolvedPolicy } from './options.js';
 import type { PoolCore } from './pool-core.js';
@@ -42,15 +42,16 @@ export interface AttemptContext {
   metadata: Metadata;
 }
 
-/** A started attempt: what the retry loop waits for, and what the breaker judges. */
-export interface Attempt<T> {
-  /** Resolves when the attempt has succeeded far enough not to be retried (unary: the response). */
-  result: Promise<T>;
-  /** Settles with the attempt's final outcome (a stream: when it ends). */
-  outcome: Promise<unknown>;
-  /** Cancels the attempt on the wire. */
-  cancel(): void;
-}
+/** Reports an attempt's outcome once: `(null, value)` on success, `(error)` on failure. */
+export type Done<T = unknown> = (error: unknown, value?: T) => void;
+
+/**
+ * Starts one attempt on the wire and returns its cancel function. `done` is called once the
+ * attempt has succeeded far enough not to be retried (unary: the response; a server stream: its
+ * first message) or has failed; `outcome` once its final outcome is known (a stream: when it
+ * ends), for the breaker. A unary sender calls both with the same arguments.
+ */
+export type Sender<T> = (context: AttemptContext, done: Done<T>, outcome: Done) => () => void;
 
 /** A grpc-js status, as the status event and ServiceError carry it. */
 export interface GrpcStatus {
@@ -74,17 +75,19 @@ type EndedBy = 'signal' | 'parent' | 'close' | 'consumer' | 'source';
  * `shouldRetry` hook.
  */
 export class CallRun implements InFlight {
-  #current: Attempt<unknown> | undefined;
+  /** Cancels the attempt on the wire, while one runs. */
+  #cancelAttempt: (() => void) | undefined;
   #endedBy: EndedBy | undefined;
   #graceMs = 0;
   /** Ends the current backoff sleep early. */
   #wake: (() => void) | undefined;
   #attempts = 0;
-  readonly #errors: StatusError[] = [];
+  /** Errors of the attempts so far; allocated on the first failure only (healthy calls have none). */
+  #errors: StatusError[] | undefined;
   /** How long the last attempt took, in ms: the estimate of what another one needs. */
   #lastAttemptMs = 0;
   /** Whether the last failed attempt may be retried, by its status alone. */
-  #verdict: RetryVerdict = { retry: false, reason: 'not-retryable' };
+  #verdict: RetryVerdict = NOT_RETRYABLE;
   #started = false;
   #ended = false;
 
@@ -125,28 +128,60 @@ export class CallRun implements InFlight {
   }
 
   /**
-   * Runs the attempts until one succeeds far enough (`Attempt.result`) or the policy stops;
-   * rejects with the error the caller should see.
+   * A unary call's attempts, settled into one promise. The healthy path allocates as little as it
+   * can: no async frame and no promise per attempt; the retry path below is taken on failure only.
    */
-  async attempts<T>(send: (context: AttemptContext) => Attempt<T>): Promise<T> {
+  unary<T>(send: Sender<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.begin();
+      this.#startAttempt(send, (error, value) => {
+        if (error === null) {
+          this.finish(true);
+          resolve(value as T);
+          return;
+        }
+        this.#retryAfter(error, send).then(
+          (retried) => {
+            this.finish(true);
+            resolve(retried);
+          },
+          (final: unknown) => {
+            this.finish(false);
+            reject(final);
+          },
+        );
+      });
+    });
+  }
+
+  /**
+   * Runs the attempts until one succeeds far enough (for a stream: its first message, see
+   * `Sender`) or the policy stops; rejects with the error the caller should see.
+   */
+  async attempts<T>(send: Sender<T>): Promise<T> {
     try {
-      try {
-        return await this.#attempt(send);
-      } catch (error) {
-        if (!(await this.#shouldRetry(error))) throw error;
-        return await pRetry(() => this.#attempt(send), {
-          // p-retry's own defaults (10 retries, 1 s doubling delay without jitter, every error
-          // retried) are wrong for gRPC: it only counts and loops here. The first attempt ran
-          // above, so it has `maxAttempts - 2` retries left; `shouldRetry` decides and sleeps.
-          retries: this.retry.maxAttempts - 2,
-          minTimeout: 0,
-          factor: 1,
-          randomize: false,
-          shouldRetry: ({ error: attemptError }) => this.#shouldRetry(attemptError),
-        });
-      }
+      return await this.#attempt(send);
     } catch (error) {
-      throw this.finalError(error);
+      return this.#retryAfter(error, send);
+    }
+  }
+
+  /** After a failed first attempt: the retries, driven by p-retry; rejects with the caller's error. */
+  async #retryAfter<T>(error: unknown, send: Sender<T>): Promise<T> {
+    try {
+      if (!(await this.#shouldRetry(error))) throw error;
+      return await pRetry(() => this.#attempt(send), {
+        // p-retry's own defaults (10 retries, 1 s doubling delay without jitter, every error
+        // retried) are wrong for gRPC: it only counts and loops here. The first attempt ran
+        // before, so it has `maxAttempts - 2` retries left; `shouldRetry` decides and sleeps.
+        retries: this.retry.maxAttempts - 2,
+        minTimeout: 0,
+        factor: 1,
+        randomize: false,
+        shouldRetry: ({ error: attemptError }) => this.#shouldRetry(attemptError),
+      });
+    } catch (final) {
+      throw this.finalError(final);
     }
   }
 
@@ -182,47 +217,68 @@ export class CallRun implements InFlight {
   #end(by: EndedBy): void {
     this.#endedBy ??= by;
     // grpc-js answers cancel() with a CANCELLED status, which settles the attempt.
-    this.#current?.cancel();
+    this.#cancelAttempt?.();
     this.#wake?.();
   }
 
-  /** One attempt, through the breaker when there is one. */
-  #attempt<T>(send: (context: AttemptContext) => Attempt<T>): Promise<T> {
+  /** One attempt as a promise, for the retry loop and for streams. */
+  #attempt<T>(send: Sender<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#startAttempt(send, (error, value) => (error === null ? resolve(value as T) : reject(error)));
+    });
+  }
+
+  /**
+   * Starts one attempt, through the breaker when there is one, with this attempt's deadline and
+   * metadata. `done` gets the value, or the failure already turned into a StatusError and
+   * judged for retries.
+   */
+  #startAttempt<T>(send: Sender<T>, done: Done<T>): void {
     const breaker = breakerOf(this.bound);
     if (breaker !== undefined && !breaker.admits()) {
       // Never retried, never on the network; the last real failure, if any, is its cause.
       const { method, channel } = this.bound;
-      return Promise.reject(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker.nextProbeAt, cause: this.#errors.at(-1) }));
+      done(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker.nextProbeAt, cause: this.#errors?.at(-1) }));
+      return;
     }
     const attempt = ++this.#attempts;
     const { deadline } = this.prepared;
     const perAttempt = this.retry.perAttemptTimeoutMs;
-    const now = Date.now();
-    const attemptDeadline = perAttempt !== undefined && now + perAttempt < deadline ? now + perAttempt : deadline;
+    const startedAt = Date.now();
+    const attemptDeadline = perAttempt !== undefined && startedAt + perAttempt < deadline ? startedAt + perAttempt : deadline;
     const metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
-    const startedAt = performance.now();
-    let started: Attempt<T>;
+    // The breaker judges the attempt's final outcome; opossum needs it as a promise.
+    let outcome: Done = ignore;
+    breaker
+      ?.run(() => new Promise((resolve, reject) => (outcome = (error, value) => (error === null ? resolve(value) : reject(error)))))
+      .catch(ignore);
+    const onDone: Done<T> = (error, value) => {
+      if (error === null) {
+        this.bound.channel.throttle?.onSuccess();
+        done(null, value);
+        return;
+      }
+      this.#lastAttemptMs = Date.now() - startedAt;
+      done(this.#attemptFailed(error, attemptDeadline < deadline));
+    };
+    let cancel: (() => void) | undefined;
+    const onOutcome: Done = (error, value) => {
+      // The attempt is over (a stream's ends after its first message): nothing left to cancel.
+      if (this.#cancelAttempt === cancel) this.#cancelAttempt = undefined;
+      // Ended from our side (abort, parent, close, the reader left): says nothing about the
+      // backend's health, so the breaker counts it neither way.
+      if (error !== null && this.#endedBy !== undefined && typeof error === 'object') markInconclusive(error as object);
+      outcome(error, value);
+    };
     try {
-      started = send({ deadline: attemptDeadline, metadata });
+      cancel = send({ deadline: attemptDeadline, metadata }, onDone, onOutcome);
+      this.#cancelAttempt = cancel;
     } catch (error) {
       // grpc-js throws synchronously when its channel is already closed: never retried.
-      this.#verdict = { retry: false, reason: 'not-retryable' };
-      return Promise.reject(this.#statusError({ code: status.UNAVAILABLE, details: error instanceof Error ? error.message : String(error) }, error));
+      onOutcome(error);
+      this.#verdict = NOT_RETRYABLE;
+      done(this.#statusError({ code: status.UNAVAILABLE, details: error instanceof Error ? error.message : String(error) }, error));
     }
-    this.#current = started;
-    // The breaker judges the attempt's whole outcome; its own promise only mirrors it.
-    breaker?.run(() => started.outcome).catch(() => {});
-    return started.result.then(
-      (value) => {
-        this.#lastAttemptMs = performance.now() - startedAt;
-        this.bound.channel.throttle?.onSuccess();
-        return value;
-      },
-      (error: unknown) => {
-        this.#lastAttemptMs = performance.now() - startedAt;
-        throw this.#attemptFailed(error, attemptDeadline < deadline);
-      },
-    );
   }
 
   /**
@@ -245,6 +301,7 @@ export class CallRun implements InFlight {
   }
 
   #statusError(grpcStatus: GrpcStatus, cause: unknown): StatusError {
+    const errors = (this.#errors ??= []);
     const error = new StatusError({
       code: grpcStatus.code,
       details: grpcStatus.details,
@@ -252,10 +309,10 @@ export class CallRun implements InFlight {
       method: this.bound.method.path,
       target: this.bound.channel.target,
       attempts: this.#attempts,
-      previousAttempts: this.#errors.slice(),
+      previousAttempts: errors.slice(),
       cause,
     });
-    this.#errors.push(error);
+    errors.push(error);
     return error;
   }
 
@@ -328,11 +385,16 @@ export class CallRun implements InFlight {
 
   #cancelled(details: string, cause: unknown): StatusError {
     // The attempt we cancelled failed with grpc-js's own CANCELLED: this error replaces it.
-    const previous = this.#errors.at(-1) === cause ? this.#errors.slice(0, -1) : this.#errors.slice();
+    const errors = this.#errors ?? [];
+    const previous = errors.at(-1) === cause ? errors.slice(0, -1) : errors.slice();
     const { method, channel } = this.bound;
     return new StatusError({ code: status.CANCELLED, details, method: method.path, target: channel.target, attempts: this.#attempts, previousAttempts: previous, cause });
   }
 }
+
+const NOT_RETRYABLE: RetryVerdict = Object.freeze({ retry: false, reason: 'not-retryable' });
+
+function ignore(): void {}
 
 function isGrpcStatus(value: unknown): value is GrpcStatus & object {
   return typeof value === 'object' && value !== null && typeof (value as GrpcStatus).code === 'number';

@@ -1,6 +1,5 @@
 import { status, type ClientDuplexStream, type ClientReadableStream, type ClientWritableStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { admitCall, CallRun, type Attempt, type AttemptContext, type BoundMethod } from './call-run.js';
-import { markInconclusive } from './circuit-breaker.js';
+import { admitCall, CallRun, type BoundMethod, type Done, type Sender } from './call-run.js';
 import { optionError } from './errors.js';
 import { MessageQueue } from './message-queue.js';
 import type { CallOptions } from './options.js';
@@ -23,7 +22,7 @@ export async function* serverStream(bound: BoundMethod, request: unknown, option
   run.begin();
   let queue: MessageQueue;
   try {
-    queue = await run.attempts((context) => sendServerStream(run, request, context, options));
+    queue = await run.attempts(sendServerStream(run, request, options));
   } catch (error) {
     run.finish(false);
     throw error;
@@ -31,12 +30,17 @@ export async function* serverStream(bound: BoundMethod, request: unknown, option
   yield* readAll(run, queue);
 }
 
-function sendServerStream(run: CallRun, request: unknown, context: AttemptContext, options: CallOptions | undefined): Attempt<MessageQueue> {
+function sendServerStream(run: CallRun, request: unknown, options: CallOptions | undefined): Sender<MessageQueue> {
   const { channel, method } = run.bound;
-  const call: ClientReadableStream<unknown> = channel.client.makeServerStreamRequest(method.path, method.serialize, method.deserialize, request, context.metadata, {
-    deadline: context.deadline,
-  });
-  return startedStream(run, call, options, (queue) => queue.first());
+  return (context, done, outcome) => {
+    const call: ClientReadableStream<unknown> = channel.client.makeServerStreamRequest(method.path, method.serialize, method.deserialize, request, context.metadata, {
+      deadline: context.deadline,
+    });
+    const queue = startedStream(call, options, outcome);
+    // Ready at the first message: until then a failure may still be retried.
+    queue.first().then((q) => done(null, q), done);
+    return () => call.cancel();
+  };
 }
 
 /**
@@ -54,7 +58,7 @@ export function clientStream(bound: BoundMethod, requests: unknown, options: Cal
 async function runClientStream(run: CallRun, requests: Requests, options: CallOptions | undefined): Promise<unknown> {
   run.begin();
   try {
-    const response = await run.attempts((context) => sendClientStream(run, requests, context, options));
+    const response = await run.attempts(sendClientStream(run, requests, options));
     run.finish(true);
     return response;
   } catch (error) {
@@ -63,12 +67,11 @@ async function runClientStream(run: CallRun, requests: Requests, options: CallOp
   }
 }
 
-function sendClientStream(run: CallRun, requests: Requests, context: AttemptContext, options: CallOptions | undefined): Attempt<unknown> {
+function sendClientStream(run: CallRun, requests: Requests, options: CallOptions | undefined): Sender<unknown> {
   const { channel, method } = run.bound;
-  let call: ClientWritableStream<unknown> | undefined;
-  let sourceError: { error: unknown } | undefined;
-  const result = new Promise<unknown>((resolve, reject) => {
-    call = channel.client.makeClientStreamRequest(
+  return (context, done, outcome) => {
+    let sourceError: { error: unknown } | undefined;
+    const call: ClientWritableStream<unknown> = channel.client.makeClientStreamRequest(
       method.path,
       method.serialize,
       method.deserialize,
@@ -76,25 +79,21 @@ function sendClientStream(run: CallRun, requests: Requests, context: AttemptCont
       { deadline: context.deadline },
       (error: ServiceError | null, response?: unknown) => {
         pump.stop();
-        if (sourceError !== undefined) {
-          const { error: thrown } = sourceError;
-          if (typeof thrown === 'object' && thrown !== null) markInconclusive(thrown);
-          return reject(thrown);
-        }
-        if (error === null) return resolve(response);
-        if (run.isEnded) markInconclusive(error);
-        reject(error);
+        // The caller's own source failed: its error is what the caller sees.
+        const failure = sourceError !== undefined ? sourceError.error : error;
+        outcome(failure, response);
+        done(failure, response);
       },
     );
-  });
-  if (options?.onHeader !== undefined || options?.onTrailer !== undefined) watchMetadata(call!, options);
-  const pump = new RequestPump(requests, call!, (error) => {
-    // The caller's own source failed: cancel, and reject with its error. The cancellation says
-    // nothing about the server's health.
-    sourceError = { error };
-    run.sourceFailed();
-  });
-  return { result, outcome: result, cancel: () => call!.cancel() };
+    if (options?.onHeader !== undefined || options?.onTrailer !== undefined) watchMetadata(call, options);
+    const pump = new RequestPump(requests, call, (error) => {
+      // Cancel, and reject with the source's error. The cancellation says nothing about the
+      // server's health.
+      sourceError = { error };
+      run.sourceFailed();
+    });
+    return () => call.cancel();
+  };
 }
 
 /**
@@ -110,7 +109,7 @@ export async function* bidiStream(bound: BoundMethod, requests: unknown, options
   let queue: MessageQueue;
   let pump: RequestPump | undefined;
   try {
-    queue = await run.attempts((context) => {
+    queue = await run.attempts<MessageQueue>((context, done, outcome) => {
       const { channel, method } = run.bound;
       const call: ClientDuplexStream<unknown, unknown> = channel.client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, context.metadata, {
         deadline: context.deadline,
@@ -119,8 +118,9 @@ export async function* bidiStream(bound: BoundMethod, requests: unknown, options
         sourceError = { error };
         run.sourceFailed();
       });
-      // The server may wait for requests before it answers: the stream is open at once.
-      return startedStream(run, call, options, (q) => Promise.resolve(q));
+      // The server may wait for requests before it answers: the stream is ready at once.
+      done(null, startedStream(call, options, outcome));
+      return () => call.cancel();
     });
   } catch (error) {
     run.finish(false);
@@ -136,24 +136,14 @@ export async function* bidiStream(bound: BoundMethod, requests: unknown, options
 
 /** Wires a started grpc-js stream to its queue, its breaker outcome and the caller's hooks. */
 function startedStream(
-  run: CallRun,
   call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>,
   options: CallOptions | undefined,
-  ready: (queue: MessageQueue) => Promise<MessageQueue>,
-): Attempt<MessageQueue> {
+  outcome: Done,
+): MessageQueue {
   const queue = new MessageQueue(call);
   if (options?.onHeader !== undefined || options?.onTrailer !== undefined) watchMetadata(call, options);
-  const outcome = new Promise<void>((resolve, reject) => {
-    queue.onStatus((final) => {
-      if (final.code === status.OK) return resolve();
-      const failure = { code: final.code, details: final.details, metadata: final.metadata };
-      if (run.isEnded) markInconclusive(failure);
-      reject(failure);
-    });
-  });
-  // Its rejection is read by the breaker (and, before the first message, by the retry loop).
-  outcome.catch(() => {});
-  return { result: ready(queue), outcome, cancel: () => call.cancel() };
+  queue.onStatus((final) => outcome(final.code === status.OK ? null : { code: final.code, details: final.details, metadata: final.metadata }));
+  return queue;
 }
 
 /**

@@ -1,6 +1,5 @@
 import type { ClientUnaryCall, Metadata, ServiceError, StatusObject } from '@grpc/grpc-js';
-import { admitCall, CallRun, type Attempt, type AttemptContext, type BoundMethod } from './call-run.js';
-import { markInconclusive } from './circuit-breaker.js';
+import { admitCall, CallRun, type BoundMethod } from './call-run.js';
 import { optionError } from './errors.js';
 import type { CallOptions } from './options.js';
 
@@ -17,23 +16,11 @@ export function callUnary(bound: BoundMethod, request: unknown, options: CallOpt
   return runUnary(run, request, options);
 }
 
-async function runUnary(run: CallRun, request: unknown, options: CallOptions | undefined): Promise<unknown> {
-  run.begin();
-  try {
-    const response = await run.attempts((context) => sendUnary(run, request, context, options));
-    run.finish(true);
-    return response;
-  } catch (error) {
-    run.finish(false);
-    throw error;
-  }
-}
-
-function sendUnary(run: CallRun, request: unknown, context: AttemptContext, options: CallOptions | undefined): Attempt<unknown> {
+function runUnary(run: CallRun, request: unknown, options: CallOptions | undefined): Promise<unknown> {
   const { channel, method } = run.bound;
-  let call: ClientUnaryCall | undefined;
-  const result = new Promise<unknown>((resolve, reject) => {
-    call = channel.client.makeUnaryRequest(
+  const watch = options?.onHeader !== undefined || options?.onTrailer !== undefined;
+  return run.unary<unknown>((context, done, outcome) => {
+    const call: ClientUnaryCall = channel.client.makeUnaryRequest(
       method.path,
       method.serialize,
       method.deserialize,
@@ -41,15 +28,13 @@ function sendUnary(run: CallRun, request: unknown, context: AttemptContext, opti
       context.metadata,
       { deadline: context.deadline },
       (error: ServiceError | null, response?: unknown) => {
-        if (error === null) return resolve(response);
-        // Ended from our side (abort, parent, close): says nothing about the backend's health.
-        if (run.isEnded) markInconclusive(error);
-        reject(error);
+        outcome(error, response);
+        done(error, response);
       },
     );
+    if (watch) watchMetadata(call, options!);
+    return () => call.cancel();
   });
-  if (options?.onHeader !== undefined || options?.onTrailer !== undefined) watchMetadata(call!, options);
-  return { result, outcome: result, cancel: () => call!.cancel() };
 }
 
 /** Hands the call's headers and trailers to the caller's hooks. */
