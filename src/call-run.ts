@@ -369,6 +369,15 @@ export class CallRun implements InFlight {
     });
   }
 
+  /**
+   * The error that ends the call from the caller's side (abort, parent, close), if it was so
+   * ended; undefined otherwise (also when a stream's reader left or its source failed).
+   */
+  stoppedError(): unknown {
+    const by = this.#endedBy;
+    return by === 'signal' || by === 'parent' || by === 'close' ? this.finalError(undefined) : undefined;
+  }
+
   /** The error the caller sees: the abort reason, a cancellation we caused, or the failure itself. */
   finalError(error: unknown): unknown {
     switch (this.#endedBy) {

@@ -88,9 +88,11 @@ function sendClientStream(run: CallRun, requests: Requests, options: CallOptions
     if (options?.onHeader !== undefined || options?.onTrailer !== undefined) watchMetadata(call, options);
     const pump = new RequestPump(requests, call, (error) => {
       // Cancel, and reject with the source's error. The cancellation says nothing about the
-      // server's health.
+      // server's health. (The call is cancelled directly too: a source can fail before this
+      // attempt is registered with the run.)
       sourceError = { error };
       run.sourceFailed();
+      call.cancel();
     });
     return () => call.cancel();
   };
@@ -117,6 +119,7 @@ export async function* bidiStream(bound: BoundMethod, requests: unknown, options
       pump = new RequestPump(requests, call, (error) => {
         sourceError = { error };
         run.sourceFailed();
+        call.cancel();
       });
       // The server may wait for requests before it answers: the stream is ready at once.
       done(null, startedStream(call, options, outcome));
@@ -158,6 +161,10 @@ async function* readAll(run: CallRun, queue: MessageQueue): AsyncGenerator<unkno
     for (;;) {
       const next = await queue.next();
       if (next.done) break;
+      // Once the caller aborted (or the parent or close() ended the call), buffered messages
+      // are not delivered: the loop throws at once.
+      const stopped = run.stoppedError();
+      if (stopped !== undefined) throw stopped;
       yield next.value;
     }
     complete = true;
@@ -192,9 +199,10 @@ class RequestPump {
   }
 
   async #run(requests: Requests): Promise<void> {
-    const iterator = Symbol.asyncIterator in requests ? requests[Symbol.asyncIterator]() : (requests as Iterable<unknown>)[Symbol.iterator]();
+    let iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
     let finished = false;
     try {
+      iterator = Symbol.asyncIterator in requests ? requests[Symbol.asyncIterator]() : (requests as Iterable<unknown>)[Symbol.iterator]();
       while (!this.#stopped) {
         const next = await iterator.next();
         if (next.done) {
@@ -210,7 +218,7 @@ class RequestPump {
       if (!this.#stopped) this.onSourceError(error);
     } finally {
       // The call ended before the source did: let the source release what it holds.
-      if (!finished) await Promise.resolve(iterator.return?.()).catch(() => {});
+      if (!finished) await Promise.resolve(iterator?.return?.()).catch(() => {});
     }
   }
 

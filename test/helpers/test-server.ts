@@ -10,8 +10,13 @@
 //   x-call-id: ID       groups attempts of one logical call (see callsFor)
 //   x-pushback-ms: V    on failure, trailer grpc-retry-pushback-ms: V (verbatim)
 //   x-trailer-echo: V   trailer x-trailer-echo: V on success and on failure
+//   x-payload-bytes: N  ServerStream: every message carries an N-byte payload
+//   x-read-delay-ms: N  ClientStream: wait N ms after each request before reading the next
+//   x-fail-after: N     ClientStream and Bidi: fail with x-fail-code (default ABORTED) once N
+//                       requests have arrived (Bidi: after echoing them), not at the start
 //
-// Streaming methods apply the delay and failure scripts when the call starts.
+// Streaming methods apply the delay and failure scripts when the call starts. Their records
+// count, as they go, the messages written and received and the writes that had to wait.
 import { once } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
@@ -64,6 +69,12 @@ export interface CallRecord {
    */
   cancelled: boolean;
   callId?: string;
+  /** Streaming responses: messages the handler has written so far. */
+  written: number;
+  /** Streaming responses: writes that returned false (the handler then waited for 'drain'). */
+  heldWrites: number;
+  /** Streaming requests: messages the handler has read so far. */
+  received: number;
 }
 
 export interface TestServerOptions {
@@ -183,6 +194,9 @@ class CallLog {
       receivedAt: Date.now(),
       cancelled: false,
       ...(callId === undefined ? {} : { callId }),
+      written: 0,
+      heldWrites: 0,
+      received: 0,
     };
     this.calls.push(record);
 
@@ -239,6 +253,12 @@ interface Script {
   delayMs: number;
   /** Status to fail with; undefined means succeed. */
   failCode: grpc.status | undefined;
+  /** ClientStream and Bidi: fail once this many requests have arrived, instead of at the start. */
+  failAfter: number | undefined;
+  /** ServerStream: payload size of every message. */
+  payloadBytes: number;
+  /** ClientStream: pause after each request. */
+  readDelayMs: number;
   /** Request metadata, read again to build trailers. */
   requestMetadata: grpc.Metadata;
 }
@@ -247,6 +267,9 @@ function readScript(metadata: grpc.Metadata, attempt: number): Script {
   return {
     delayMs: attempt <= (intHeader(metadata, 'x-delay-times') ?? Number.POSITIVE_INFINITY) ? (intHeader(metadata, 'x-delay-ms') ?? 0) : 0,
     failCode: scriptedFailCode(metadata, attempt),
+    failAfter: intHeader(metadata, 'x-fail-after'),
+    payloadBytes: Math.max(0, intHeader(metadata, 'x-payload-bytes') ?? 0),
+    readDelayMs: Math.max(0, intHeader(metadata, 'x-read-delay-ms') ?? 0),
     requestMetadata: metadata,
   };
 }
@@ -298,6 +321,18 @@ async function nextEvent(emitter: NodeJS.EventEmitter, event: string, signal: Ab
     if (signal.aborted) return false;
     throw error;
   }
+}
+
+// grpc-js cancels a client call by closing its HTTP/2 stream, and Node sends END_STREAM first,
+// RST_STREAM right after: the server sees what looks like a half-close, then, a moment later,
+// the cancellation. Client and bidi streams wait this long after 'end' before answering, so a
+// cancelled call is recorded as cancelled rather than answered.
+const HALF_CLOSE_SETTLE_MS = 50;
+
+/** Resolves true when the client half-closes its side of a stream, false when the call is cancelled. */
+async function halfClosed(call: NodeJS.EventEmitter, signal: AbortSignal): Promise<boolean> {
+  if (!(await nextEvent(call, 'end', signal))) return false;
+  return pause(HALF_CLOSE_SETTLE_MS, signal);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +410,7 @@ function userServiceHandlers(log: CallLog): grpc.UntypedServiceImplementation {
 async function startStream(context: CallContext, fail: (error: grpc.ServerErrorResponse) => void) {
   const { script, signal } = context;
   if (!(await pause(script.delayMs, signal))) return false;
-  if (script.failCode === undefined) return true;
+  if (script.failCode === undefined || script.failAfter !== undefined) return true;
   context.finish();
   fail(failure(script.requestMetadata, script.failCode));
   return false;
@@ -396,11 +431,16 @@ async function serverStream(
   const { message, count, intervalMs, failCode } = call.request;
   const { signal, record, script } = context;
   const total = Math.min(count, MAX_STREAM_MESSAGES);
+  const payload = Buffer.alloc(script.payloadBytes, 0x61);
   for (let i = 0; i < total; i++) {
     if (i > 0 && !(await pause(intervalMs, signal))) return;
     if (signal.aborted) return;
-    const accepted = call.write(echoResponse(record, `${message}-${i}`, i));
-    if (!accepted && !(await nextEvent(call, 'drain', signal))) return;
+    const accepted = call.write(echoResponse(record, `${message}-${i}`, i, payload));
+    record.written++;
+    if (!accepted) {
+      record.heldWrites++;
+      if (!(await nextEvent(call, 'drain', signal))) return;
+    }
   }
   if (failCode !== 0) failStream(context, call, failure(script.requestMetadata, failCode));
   else {
@@ -416,14 +456,32 @@ async function clientStream(
   callback: grpc.sendUnaryData<EchoResponse>,
 ): Promise<void> {
   if (!(await startStream(context, (error) => callback(error)))) return;
+  const { record, script, signal } = context;
   // The stream stays paused until a 'data' listener is attached, so nothing sent during the
   // scripted delay is lost.
   const messages: string[] = [];
-  call.on('data', (request: EchoRequest) => messages.push(request.message));
-  if (!(await nextEvent(call, 'end', context.signal))) return;
-  const response = echoResponse(context.record, messages.join(','), messages.length);
+  const failed = new AbortController();
+  call.on('data', (request: EchoRequest) => {
+    if (failed.signal.aborted) return;
+    messages.push(request.message);
+    record.received++;
+    if (script.failAfter !== undefined && record.received >= script.failAfter) {
+      failed.abort();
+      context.finish();
+      callback(failure(script.requestMetadata, script.failCode ?? grpc.status.ABORTED));
+      return;
+    }
+    if (script.readDelayMs > 0) {
+      call.pause();
+      void pause(script.readDelayMs, signal).then((proceed) => {
+        if (proceed) call.resume();
+      });
+    }
+  });
+  if (!(await halfClosed(call, AbortSignal.any([signal, failed.signal])))) return;
+  const response = echoResponse(record, messages.join(','), messages.length);
   context.finish();
-  callback(null, response, trailersFor(context.script.requestMetadata, false));
+  callback(null, response, trailersFor(script.requestMetadata, false));
 }
 
 // Echoes each request as it arrives (count = its 0-based index) and ends when the client does.
@@ -431,15 +489,25 @@ async function bidi(context: CallContext, call: grpc.ServerDuplexStream<EchoRequ
   if (!(await startStream(context, (error) => call.emit('error', error)))) return;
   const { signal, record, script } = context;
   let index = 0;
+  const failed = new AbortController();
   call.on('data', (request: EchoRequest) => {
-    if (signal.aborted) return;
+    if (signal.aborted || failed.signal.aborted) return;
+    record.received++;
     // Stop reading while the client is not keeping up, instead of buffering without limit.
-    if (!call.write(echoResponse(record, request.message, index++))) {
+    const accepted = call.write(echoResponse(record, request.message, index++));
+    record.written++;
+    if (script.failAfter !== undefined && record.received >= script.failAfter) {
+      failed.abort();
+      failStream(context, call, failure(script.requestMetadata, script.failCode ?? grpc.status.ABORTED));
+      return;
+    }
+    if (!accepted) {
+      record.heldWrites++;
       call.pause();
       call.once('drain', () => call.resume());
     }
   });
-  if (!(await nextEvent(call, 'end', signal))) return;
+  if (!(await halfClosed(call, AbortSignal.any([signal, failed.signal])))) return;
   context.finish();
   call.end(trailersFor(script.requestMetadata, false));
 }
