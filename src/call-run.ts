@@ -252,6 +252,9 @@ export class CallRun implements InFlight {
     breaker
       ?.run(() => new Promise((resolve, reject) => (outcome = (error, value) => (error === null ? resolve(value) : reject(error)))))
       .catch(ignore);
+    // The grpc-js channel this attempt runs on: the connect watchdog may replace it meanwhile.
+    const { channel } = this.bound;
+    const grpcChannel = channel.channel;
     const onDone: Done<T> = (error, value) => {
       if (error === null) {
         this.bound.channel.throttle?.onSuccess();
@@ -259,15 +262,19 @@ export class CallRun implements InFlight {
         return;
       }
       this.#lastAttemptMs = Date.now() - startedAt;
-      done(this.#attemptFailed(error, attemptDeadline < deadline));
+      done(this.#attemptFailed(error, attemptDeadline < deadline, channel.channel !== grpcChannel));
     };
     let cancel: (() => void) | undefined;
     const onOutcome: Done = (error, value) => {
       // The attempt is over (a stream's ends after its first message): nothing left to cancel.
       if (this.#cancelAttempt === cancel) this.#cancelAttempt = undefined;
-      // Ended from our side (abort, parent, close, the reader left): says nothing about the
-      // backend's health, so the breaker counts it neither way.
-      if (error !== null && this.#endedBy !== undefined && typeof error === 'object') markInconclusive(error as object);
+      // Ended from our side (abort, parent, close, the reader left), or failed because the
+      // connect watchdog replaced its channel under it: says nothing about the backend's
+      // health, so the breaker counts it neither way. (A burst of calls queued on a stuck
+      // channel would otherwise open the circuit just as the new channel could serve them.)
+      if (error !== null && typeof error === 'object' && (this.#endedBy !== undefined || channel.channel !== grpcChannel)) {
+        markInconclusive(error as object);
+      }
       outcome(error, value);
     };
     try {
@@ -285,13 +292,15 @@ export class CallRun implements InFlight {
    * Turns an attempt's failure into a StatusError and records what it means for retries (and,
    * marked inconclusive, for the breaker when we ended it ourselves).
    */
-  #attemptFailed(error: unknown, hadOwnDeadline: boolean): unknown {
+  #attemptFailed(error: unknown, hadOwnDeadline: boolean, channelReplaced: boolean): unknown {
     if (!isGrpcStatus(error)) return error;
     const failure = error instanceof StatusError ? error : this.#statusError(error, error);
     // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
     this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, hadOwnDeadline, failure.details);
-    // gRFC A6: every failed attempt whose status could be retried takes a token, the last one too.
-    if (this.#verdict.retry) this.bound.channel.throttle?.onRetryableFailure();
+    // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
+    // too. Not one that failed because the watchdog closed its stuck channel: it never reached
+    // a server, and the calls queued there retry on the new channel.
+    if (this.#verdict.retry && !channelReplaced) this.bound.channel.throttle?.onRetryableFailure();
     return failure;
   }
 
