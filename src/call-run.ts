@@ -235,10 +235,11 @@ export class CallRun implements InFlight {
    */
   #startAttempt<T>(send: Sender<T>, done: Done<T>): void {
     const breaker = breakerOf(this.bound);
-    if (breaker !== undefined && !breaker.admits()) {
+    const report = breaker === undefined ? ignore : breaker.begin();
+    if (report === false) {
       // Never retried, never on the network; the last real failure, if any, is its cause.
       const { method, channel } = this.bound;
-      done(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker.nextProbeAt, cause: this.#errors?.at(-1) }));
+      done(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker!.nextProbeAt, cause: this.#errors?.at(-1) }));
       return;
     }
     const attempt = ++this.#attempts;
@@ -247,11 +248,6 @@ export class CallRun implements InFlight {
     const startedAt = Date.now();
     const attemptDeadline = perAttempt !== undefined && startedAt + perAttempt < deadline ? startedAt + perAttempt : deadline;
     const metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
-    // The breaker judges the attempt's final outcome; opossum needs it as a promise.
-    let outcome: Done = ignore;
-    breaker
-      ?.run(() => new Promise((resolve, reject) => (outcome = (error, value) => (error === null ? resolve(value) : reject(error)))))
-      .catch(ignore);
     // The grpc-js channel this attempt runs on: the connect watchdog may replace it meanwhile.
     const { channel } = this.bound;
     const grpcChannel = channel.channel;
@@ -265,7 +261,7 @@ export class CallRun implements InFlight {
       done(this.#attemptFailed(error, attemptDeadline < deadline, channel.channel !== grpcChannel));
     };
     let cancel: (() => void) | undefined;
-    const onOutcome: Done = (error, value) => {
+    const onOutcome: Done = (error) => {
       // The attempt is over (a stream's ends after its first message): nothing left to cancel.
       if (this.#cancelAttempt === cancel) this.#cancelAttempt = undefined;
       // Ended from our side (abort, parent, close, the reader left), or failed because the
@@ -275,7 +271,7 @@ export class CallRun implements InFlight {
       if (error !== null && typeof error === 'object' && (this.#endedBy !== undefined || channel.channel !== grpcChannel)) {
         markInconclusive(error as object);
       }
-      outcome(error, value);
+      report(error);
     };
     try {
       cancel = send({ deadline: attemptDeadline, metadata }, onDone, onOutcome);
