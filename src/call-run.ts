@@ -36,10 +36,14 @@ function breakerOf(bound: BoundMethod): Breaker | undefined {
   return (bound.breaker ??= bound.channel.breakerFor(bound.method.path, bound.breakerOptions));
 }
 
-/** What an attempt's sender gets: the deadline and metadata of this attempt. */
-export interface AttemptContext {
+/** The grpc-js call options of one attempt: its deadline (always finite). */
+export interface AttemptOptions {
   deadline: number;
-  metadata: Metadata;
+}
+
+/** A started grpc-js call: what `close()`, an abort or an early exit cancels. */
+export interface Cancellable {
+  cancel(): void;
 }
 
 /** Reports an attempt's outcome once: `(null, value)` on success, `(error)` on failure. */
@@ -51,7 +55,7 @@ export type Done<T = unknown> = (error: unknown, value?: T) => void;
  * first message) or has failed; `outcome` once its final outcome is known (a stream: when it
  * ends), for the breaker. A unary sender calls both with the same arguments.
  */
-export type Sender<T> = (context: AttemptContext, done: Done<T>, outcome: Done) => () => void;
+export type Sender<T> = (options: AttemptOptions, metadata: Metadata, done: Done<T>, outcome: Done) => Cancellable;
 
 /** A grpc-js status, as the status event and ServiceError carry it. */
 export interface GrpcStatus {
@@ -75,8 +79,8 @@ type EndedBy = 'signal' | 'parent' | 'close' | 'consumer' | 'source';
  * `shouldRetry` hook.
  */
 export class CallRun implements InFlight {
-  /** Cancels the attempt on the wire, while one runs. */
-  #cancelAttempt: (() => void) | undefined;
+  /** The attempt on the wire, while one runs. */
+  #running: Cancellable | undefined;
   #endedBy: EndedBy | undefined;
   #graceMs = 0;
   /** Ends the current backoff sleep early. */
@@ -217,7 +221,7 @@ export class CallRun implements InFlight {
   #end(by: EndedBy): void {
     this.#endedBy ??= by;
     // grpc-js answers cancel() with a CANCELLED status, which settles the attempt.
-    this.#cancelAttempt?.();
+    this.#running?.cancel();
     this.#wake?.();
   }
 
@@ -260,10 +264,10 @@ export class CallRun implements InFlight {
       this.#lastAttemptMs = Date.now() - startedAt;
       done(this.#attemptFailed(error, attemptDeadline < deadline, channel.channel !== grpcChannel));
     };
-    let cancel: (() => void) | undefined;
+    let running: Cancellable | undefined;
     const onOutcome: Done = (error) => {
       // The attempt is over (a stream's ends after its first message): nothing left to cancel.
-      if (this.#cancelAttempt === cancel) this.#cancelAttempt = undefined;
+      if (this.#running === running) this.#running = undefined;
       // Ended from our side (abort, parent, close, the reader left), or failed because the
       // connect watchdog replaced its channel under it: says nothing about the backend's
       // health, so the breaker counts it neither way. (A burst of calls queued on a stuck
@@ -274,8 +278,8 @@ export class CallRun implements InFlight {
       report(error);
     };
     try {
-      cancel = send({ deadline: attemptDeadline, metadata }, onDone, onOutcome);
-      this.#cancelAttempt = cancel;
+      running = send({ deadline: attemptDeadline }, metadata, onDone, onOutcome);
+      this.#running = running;
     } catch (error) {
       // grpc-js throws synchronously when its channel is already closed: never retried.
       onOutcome(error);

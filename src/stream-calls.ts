@@ -32,14 +32,12 @@ export async function* serverStream(bound: BoundMethod, request: unknown, option
 
 function sendServerStream(run: CallRun, request: unknown, options: CallOptions | undefined): Sender<MessageQueue> {
   const { channel, method } = run.bound;
-  return (context, done, outcome) => {
-    const call: ClientReadableStream<unknown> = channel.client.makeServerStreamRequest(method.path, method.serialize, method.deserialize, request, context.metadata, {
-      deadline: context.deadline,
-    });
+  return (callOptions, metadata, done, outcome) => {
+    const call: ClientReadableStream<unknown> = channel.client.makeServerStreamRequest(method.path, method.serialize, method.deserialize, request, metadata, callOptions);
     const queue = startedStream(call, options, outcome);
     // Ready at the first message: until then a failure may still be retried.
     queue.first().then((q) => done(null, q), done);
-    return () => call.cancel();
+    return call;
   };
 }
 
@@ -69,14 +67,14 @@ async function runClientStream(run: CallRun, requests: Requests, options: CallOp
 
 function sendClientStream(run: CallRun, requests: Requests, options: CallOptions | undefined): Sender<unknown> {
   const { channel, method } = run.bound;
-  return (context, done, outcome) => {
+  return (callOptions, metadata, done, outcome) => {
     let sourceError: { error: unknown } | undefined;
     const call: ClientWritableStream<unknown> = channel.client.makeClientStreamRequest(
       method.path,
       method.serialize,
       method.deserialize,
-      context.metadata,
-      { deadline: context.deadline },
+      metadata,
+      callOptions,
       (error: ServiceError | null, response?: unknown) => {
         pump.stop();
         // The caller's own source failed: its error is what the caller sees.
@@ -94,7 +92,7 @@ function sendClientStream(run: CallRun, requests: Requests, options: CallOptions
       run.sourceFailed();
       call.cancel();
     });
-    return () => call.cancel();
+    return call;
   };
 }
 
@@ -111,11 +109,9 @@ export async function* bidiStream(bound: BoundMethod, requests: unknown, options
   let queue: MessageQueue;
   let pump: RequestPump | undefined;
   try {
-    queue = await run.attempts<MessageQueue>((context, done, outcome) => {
+    queue = await run.attempts<MessageQueue>((callOptions, metadata, done, outcome) => {
       const { channel, method } = run.bound;
-      const call: ClientDuplexStream<unknown, unknown> = channel.client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, context.metadata, {
-        deadline: context.deadline,
-      });
+      const call: ClientDuplexStream<unknown, unknown> = channel.client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, metadata, callOptions);
       pump = new RequestPump(requests, call, (error) => {
         sourceError = { error };
         run.sourceFailed();
@@ -123,7 +119,7 @@ export async function* bidiStream(bound: BoundMethod, requests: unknown, options
       });
       // The server may wait for requests before it answers: the stream is ready at once.
       done(null, startedStream(call, options, outcome));
-      return () => call.cancel();
+      return call;
     });
   } catch (error) {
     run.finish(false);

@@ -19,21 +19,21 @@ export function callUnary(bound: BoundMethod, request: unknown, options: CallOpt
 function runUnary(run: CallRun, request: unknown, options: CallOptions | undefined): Promise<unknown> {
   const { channel, method } = run.bound;
   const watch = options?.onHeader !== undefined || options?.onTrailer !== undefined;
-  return run.unary<unknown>((context, done, outcome) => {
+  return run.unary<unknown>((callOptions, metadata, done, outcome) => {
     const call: ClientUnaryCall = channel.client.makeUnaryRequest(
       method.path,
       method.serialize,
       method.deserialize,
       request,
-      context.metadata,
-      { deadline: context.deadline },
+      metadata,
+      callOptions,
       (error: ServiceError | null, response?: unknown) => {
         outcome(error, response);
         done(error, response);
       },
     );
     if (watch) watchMetadata(call, options!);
-    return () => call.cancel();
+    return call;
   });
 }
 
