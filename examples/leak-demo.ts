@@ -7,7 +7,7 @@
 // Run: npm run demo            (node --expose-gc, so heap figures are after a full GC)
 //      npm run demo -- 20000   (more failed calls per way; default 8000)
 import * as grpc from '@grpc/grpc-js';
-import { ChannelPool } from '../src/index.js';
+import { ChannelPool, CircuitOpenError } from '../src/index.js';
 import { loadUserService, startUserServer } from './embedded-server.js';
 
 const TOTAL_CALLS = Number(process.argv[2] ?? 8_000);
@@ -74,10 +74,17 @@ function naiveWay(UserService: grpc.ServiceClientConstructor, target: string) {
   return { call, channels: () => created, close: () => client.close() };
 }
 
+/** Calls refused by the pool's open circuit, without touching the network. */
+let refusedByBreaker = 0;
+
 function poolWay(UserService: grpc.ServiceClientConstructor, target: string) {
   const pool = new ChannelPool({ deadlineMs: CALL_DEADLINE_MS });
   const users = pool.client(UserService, target);
-  const call: Call = (id) => users.QueryBasicInfoByID({ id });
+  const call: Call = (id) =>
+    users.QueryBasicInfoByID({ id }).catch((error: unknown) => {
+      if (error instanceof CircuitOpenError) refusedByBreaker++;
+      throw error;
+    });
   return { call, channels: () => pool.stats().channels, close: () => pool.close({ graceMs: 0 }) };
 }
 
@@ -135,6 +142,10 @@ const growth = (rows: Row[]) => rows[rows.length - 1]!.heapMb - rows[0]!.heapMb;
 console.log(
   `\nheap growth: naive ${growth(naive).toFixed(1)} MB (${((growth(naive) * 1024) / TOTAL_CALLS).toFixed(1)} KB per failed call), ` +
     `pool ${growth(pooled).toFixed(1)} MB; channels: naive ${naive[naive.length - 1]!.channels}, pool ${pooled[pooled.length - 1]!.channels}`,
+);
+console.log(
+  `the pool's circuit breaker opened after its first failures: ${refusedByBreaker} of its ${TOTAL_CALLS} calls were refused ` +
+    'at once (CircuitOpenError) without touching the network; the rest rode grpc-js reconnection on the one channel.',
 );
 // The naive way's orphaned channels keep reconnect timers alive: without this the process
 // would not end (another face of the same leak).
