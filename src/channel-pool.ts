@@ -1,9 +1,8 @@
 import { checkCredentials, parseTarget, POOL_CHANNEL_DEFAULTS } from './channel-key.js';
 import type { PoolClient, ServiceLike } from './client-types.js';
-import { optionError, PoolClosedError } from './errors.js';
+import { checkOptionsObject, optionError, PoolClosedError } from './errors.js';
 import {
   checkClientOptions,
-  checkOptionsObject,
   checkPolicy,
   checkPoolOptions,
   mergePolicy,

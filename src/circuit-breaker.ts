@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { status } from '@grpc/grpc-js';
 import CircuitBreaker from 'opossum';
-import { optionError } from './errors.js';
+import { checkOptionsObject, optionError } from './errors.js';
 import { isLocalMessageFailure } from './local-failures.js';
 import { withDefined, type Resolved } from './with-defined.js';
 
@@ -43,14 +43,7 @@ export const BREAKER_KEYS: readonly string[] = ['errorThresholdPercentage', 'vol
 
 export function checkBreakerOptions(option: string, value: unknown): BreakerOptions | false | undefined {
   if (value === undefined || value === false) return value;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw optionError('type', option, 'false or an object { errorThresholdPercentage, volumeThreshold, windowMs, resetTimeoutMs, scope }', value);
-  }
-  for (const key of Object.keys(value)) {
-    if (!BREAKER_KEYS.includes(key)) {
-      throw optionError('type', `${option}.${key}`, `one of the known options (${BREAKER_KEYS.join(', ')})`, undefined, 'an unknown option');
-    }
-  }
+  checkOptionsObject(option, value, BREAKER_KEYS, `false or an object { ${BREAKER_KEYS.join(', ')} }`);
   const b = value as BreakerOptions;
   const check = (key: keyof BreakerOptions, ok: (v: number) => boolean, expected: string): void => {
     const v = b[key];

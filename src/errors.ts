@@ -205,3 +205,23 @@ export function describeValue(value: unknown): string {
     }
   }
 }
+
+/** Throws unless `value` is a plain options object (or undefined); rejects unknown keys. */
+export function checkOptionsObject(
+  option: string,
+  value: unknown,
+  known: ReadonlySet<string> | readonly string[],
+  expected = 'an options object',
+): asserts value is Record<string, unknown> | undefined {
+  if (value === undefined) return;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw optionError('type', option, expected, value);
+  }
+  const has = Array.isArray(known) ? (key: string) => known.includes(key) : (key: string) => (known as ReadonlySet<string>).has(key);
+  for (const key of Object.keys(value)) {
+    if (!has(key)) {
+      const list = [...known].join(', ');
+      throw optionError('type', `${option}.${key}`, `one of the known options (${list})`, undefined, 'an unknown option');
+    }
+  }
+}

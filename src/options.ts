@@ -1,7 +1,7 @@
 import type { ChannelCredentials, ChannelOptions, Metadata, MetadataValue } from '@grpc/grpc-js';
 import type { Resolved } from './with-defined.js';
 import { checkDurationMs, MAX_TIMER_MS } from './deadline.js';
-import { optionError } from './errors.js';
+import { checkOptionsObject, optionError } from './errors.js';
 import { checkRetryOptions, mergeRetry, type RetryOptions } from './retry-policy.js';
 import type { RetryThrottlingOptions } from './retry-throttle.js';
 import { checkBreakerOptions, type BreakerOptions } from './circuit-breaker.js';
@@ -151,24 +151,6 @@ const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryTh
 const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods', 'breaker'];
 const CALL_KEYS: ReadonlySet<string> = new Set([...POLICY_KEYS, 'deadline', 'signal', 'metadata', 'parent', 'onHeader', 'onTrailer']);
 
-/** Throws unless `value` is a plain options object (or undefined); rejects unknown keys. */
-export function checkOptionsObject(
-  option: string,
-  value: unknown,
-  known: ReadonlySet<string> | readonly string[],
-): asserts value is Record<string, unknown> | undefined {
-  if (value === undefined) return;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw optionError('type', option, 'an options object', value);
-  }
-  const has = Array.isArray(known) ? (key: string) => known.includes(key) : (key: string) => (known as ReadonlySet<string>).has(key);
-  for (const key of Object.keys(value)) {
-    if (!has(key)) {
-      const list = [...known].join(', ');
-      throw optionError('type', `${option}.${key}`, `one of the known options (${list})`, undefined, 'an unknown option');
-    }
-  }
-}
 
 /** Validates the cascading fields of one level and returns only those that are set. */
 export function checkPolicy(prefix: string, options: PolicyOptions | undefined): PolicyOptions {

@@ -1,7 +1,7 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import type { Resolved } from './with-defined.js';
 import { checkDurationMs, MAX_TIMER_MS } from './deadline.js';
-import { describeValue, optionError, statusName } from './errors.js';
+import { checkOptionsObject, describeValue, optionError, statusName } from './errors.js';
 import { isLocalMessageFailure } from './local-failures.js';
 import { withDefined } from './with-defined.js';
 
@@ -83,14 +83,7 @@ export const NO_RETRY: ResolvedRetry = Object.freeze({
 /** Validates one level's `retry` option; returns it unchanged (an object or `false`). */
 export function checkRetryOptions(option: string, value: unknown): RetryOptions | false | undefined {
   if (value === undefined || value === false) return value;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw optionError('type', option, 'false or an object { maxAttempts, initialDelayMs, maxDelayMs, retryableCodes, perAttemptTimeoutMs }', value);
-  }
-  for (const key of Object.keys(value)) {
-    if (!RETRY_KEYS.includes(key)) {
-      throw optionError('type', `${option}.${key}`, `one of the known options (${RETRY_KEYS.join(', ')})`, undefined, 'an unknown option');
-    }
-  }
+  checkOptionsObject(option, value, RETRY_KEYS, `false or an object { ${RETRY_KEYS.join(', ')} }`);
   const retry = value as RetryOptions;
   if (retry.maxAttempts !== undefined) {
     const n = retry.maxAttempts;

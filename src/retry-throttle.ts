@@ -1,4 +1,6 @@
-import { optionError } from './errors.js';
+import { checkOptionsObject, optionError } from './errors.js';
+
+const THROTTLE_KEYS: readonly string[] = ['maxTokens', 'tokenRatio'];
 import type { Resolved } from './with-defined.js';
 
 /**
@@ -22,14 +24,7 @@ export const THROTTLE_DEFAULTS = {
 export function checkThrottlingOptions(option: string, value: unknown): Resolved<RetryThrottlingOptions> | false {
   if (value === false) return false;
   if (value === undefined) return THROTTLE_DEFAULTS;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw optionError('type', option, 'false or an object { maxTokens, tokenRatio }', value);
-  }
-  for (const key of Object.keys(value)) {
-    if (key !== 'maxTokens' && key !== 'tokenRatio') {
-      throw optionError('type', `${option}.${key}`, 'one of the known options (maxTokens, tokenRatio)', undefined, 'an unknown option');
-    }
-  }
+  checkOptionsObject(option, value, THROTTLE_KEYS, 'false or an object { maxTokens, tokenRatio }');
   const { maxTokens = THROTTLE_DEFAULTS.maxTokens, tokenRatio = THROTTLE_DEFAULTS.tokenRatio } = value as RetryThrottlingOptions;
   if (typeof maxTokens !== 'number' || !(maxTokens > 0 && maxTokens <= 1000)) {
     throw optionError(typeof maxTokens === 'number' ? 'range' : 'type', `${option}.maxTokens`, 'a number > 0 and <= 1000', maxTokens);
