@@ -4,12 +4,12 @@
 // and never answered (no HTTP/2 SETTINGS), later ones work. grpc-js alone would wait on it
 // for ever; the pool's connect watchdog replaces the stuck channel after connectTimeoutMs.
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChannelPool, type BreakerStateChange, type ChannelReplaced } from '../../src/index.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { channelzChannels } from '../helpers/net.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startTestServer } from '../helpers/test-server.js';
 import {
   collectUnhandledRejections,
   histogram,
@@ -19,35 +19,25 @@ import {
   sleep,
   timed,
   untyped,
+  useScene,
   type Outcome,
 } from './support.js';
 
 // Channels of this file never share grpc-js subchannels with other tests' channels.
 const LOCAL_SUBCHANNELS = { 'grpc.use_local_subchannel_pool': 1 };
 
-let server: TestServer | undefined;
-let proxy: FaultProxy | undefined;
-let pool: ChannelPool | undefined;
-const cleanups: Array<() => void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-  await pool?.close({ graceMs: 0 });
-  await proxy?.close();
-  await server?.kill();
-  pool = proxy = server = undefined;
-});
+const scene = useScene();
 
 describe('chaos: blackholed backend', () => {
   it('fails every call with DEADLINE_EXCEEDED at its deadline, not later, and leaves nothing hanging', async () => {
     const unhandled = collectUnhandledRejections();
-    cleanups.push(unhandled.dispose);
-    server = await startTestServer();
-    proxy = await startFaultProxy({ port: server.port }, { mode: 'blackhole' });
+    scene.cleanups.push(unhandled.dispose);
+    scene.server = await startTestServer();
+    scene.proxy = await startFaultProxy({ port: scene.server.port }, { mode: 'blackhole' });
     const deadlineMs = 500;
     // Default policies; the watchdog (default 20 s) stays out of the way of these 500 ms calls.
-    pool = new ChannelPool({ deadlineMs, channelOptions: LOCAL_SUBCHANNELS });
-    const echo = pool.client(TestServiceClient, proxy.address);
+    scene.pool = new ChannelPool({ deadlineMs, channelOptions: LOCAL_SUBCHANNELS });
+    const echo = scene.pool.client(TestServiceClient, scene.proxy.address);
 
     // A wave of concurrent calls, all admitted before any fails: each ends at its deadline.
     const wave = await Promise.all(Array.from({ length: 50 }, (_, i) => timed(deadlineMs, () => echo.Echo({ message: `${i}` }))));
@@ -67,7 +57,7 @@ describe('chaos: blackholed backend', () => {
     for (const o of varied) expect(o.error).toMatchObject({ code: grpc.status.UNAVAILABLE });
 
     // Without the breaker, each call waits out its own deadline exactly.
-    const plain = pool.client(TestServiceClient, proxy.address, { breaker: false });
+    const plain = scene.pool.client(TestServiceClient, scene.proxy.address, { breaker: false });
     const own: Outcome[] = await Promise.all(
       [100, 250, 800, 1_500].map((ms) => timed(ms, () => plain.Echo({ message: `plain-${ms}` }, { deadlineMs: ms }))),
     );
@@ -78,15 +68,15 @@ describe('chaos: blackholed backend', () => {
     }
     expect(late(own)).toEqual([]);
 
-    const stats = pool.stats();
+    const stats = scene.pool.stats();
     console.info(
       `[chaos blackhole] 50 calls (deadline ${deadlineMs} ms): ${JSON.stringify(histogram(wave))}, ` +
         `settled after p50 ${percentileMs(wave, 50).toFixed(0)} ms, max ${maxMs(wave).toFixed(0)} ms; ` +
         `then, circuit open: ${JSON.stringify(histogram(varied))} after max ${maxMs(varied).toFixed(1)} ms; ` +
         `breaker off: ${own.map((o) => `${o.deadlineMs}→${o.ms.toFixed(0)} ms`).join(', ')}; ` +
-        `proxy accepted ${proxy.accepted} connection(s), server saw ${server.calls.length} calls`,
+        `proxy accepted ${scene.proxy.accepted} connection(s), server saw ${scene.server.calls.length} calls`,
     );
-    expect(server.calls).toHaveLength(0);
+    expect(scene.server.calls).toHaveLength(0);
     expect(stats.channels).toBe(1);
     expect(stats.channelsCreated).toBe(1);
     expect(stats.inFlight).toBe(0);
@@ -96,14 +86,14 @@ describe('chaos: blackholed backend', () => {
 
   it('replaces a channel stuck on a half-open peer (connectTimeoutMs 500): calls succeed afterwards, one channel', async () => {
     const unhandled = collectUnhandledRejections();
-    cleanups.push(unhandled.dispose);
-    server = await startTestServer();
-    proxy = await startFaultProxy({ port: server.port }, { blackholeFirst: 1 });
+    scene.cleanups.push(unhandled.dispose);
+    scene.server = await startTestServer();
+    scene.proxy = await startFaultProxy({ port: scene.server.port }, { blackholeFirst: 1 });
     const deadlineMs = 3_000;
-    pool = new ChannelPool({ deadlineMs, connectTimeoutMs: 500, channelOptions: LOCAL_SUBCHANNELS });
+    scene.pool = new ChannelPool({ deadlineMs, connectTimeoutMs: 500, channelOptions: LOCAL_SUBCHANNELS });
     const replaced: ChannelReplaced[] = [];
-    pool.onChannelReplaced((event) => replaced.push(event));
-    const echo = pool.client(TestServiceClient, proxy.address);
+    scene.pool.onChannelReplaced((event) => replaced.push(event));
+    const echo = scene.pool.client(TestServiceClient, scene.proxy.address);
 
     // Calls made while the channel is stuck wait for the watchdog; the grpc-js channel it
     // closes fails them with UNAVAILABLE, and the default policy retries them on the new one.
@@ -113,46 +103,46 @@ describe('chaos: blackholed backend', () => {
     expect(untyped(stuck)).toEqual([]);
     expect(late(stuck)).toEqual([]);
     expect(replaced).toHaveLength(1);
-    expect(replaced[0]).toMatchObject({ target: proxy.address, reason: 'connect-timeout', replacements: 1 });
+    expect(replaced[0]).toMatchObject({ target: scene.proxy.address, reason: 'connect-timeout', replacements: 1 });
     expect(replaced[0]!.connectingMs).toBeGreaterThanOrEqual(490);
     expect(histogram(stuck)).toEqual({ ok: 3 });
     // They waited for the watchdog (500 ms), not for their deadline (3 s).
     expect(maxMs(stuck)).toBeLessThan(deadlineMs);
-    expect(pool.stats().perChannel[0]).toMatchObject({ retries: 3, throttledRetries: 0 });
+    expect(scene.pool.stats().perChannel[0]).toMatchObject({ retries: 3, throttledRetries: 0 });
 
     // Afterwards, on the replacement channel: every call succeeds.
     const after = await Promise.all(Array.from({ length: 100 }, (_, i) => timed(deadlineMs, () => echo.Echo({ message: `after-${i}` }))));
     expect(histogram(after)).toEqual({ ok: 100 });
     expect(late(after)).toEqual([]);
 
-    const stats = pool.stats();
+    const stats = scene.pool.stats();
     console.info(
       `[chaos blackhole] half-open peer: replaced after ${replaced[0]!.connectingMs.toFixed(0)} ms connecting; ` +
         `3 calls made while stuck: ${JSON.stringify(histogram(stuck))} (max ${maxMs(stuck).toFixed(0)} ms; ` +
         `retries ${stats.perChannel[0]!.retries}, throttled ${stats.perChannel[0]!.throttledRetries}); ` +
-        `100 calls after: ${JSON.stringify(histogram(after))}; proxy accepted ${proxy.accepted}`,
+        `100 calls after: ${JSON.stringify(histogram(after))}; proxy accepted ${scene.proxy.accepted}`,
     );
     expect(stats.channels).toBe(1);
     expect(stats.channelsCreated).toBe(1);
     expect(stats.perChannel[0]).toMatchObject({ replacements: 1, state: 'ready', inFlight: 0 });
     // The stuck grpc-js channel was closed: one grpc-js channel to the target is left.
-    expect(await channelzChannels(proxy.address)).toBe(1);
-    expect(proxy.accepted).toBe(2);
+    expect(await channelzChannels(scene.proxy.address)).toBe(1);
+    expect(scene.proxy.accepted).toBe(2);
     expect(unhandled.reasons).toEqual([]);
   });
 
   it('a burst of 20 calls stuck on the half-open peer: all retried on the new channel, the circuit stays closed', async () => {
     const unhandled = collectUnhandledRejections();
-    cleanups.push(unhandled.dispose);
-    server = await startTestServer();
-    proxy = await startFaultProxy({ port: server.port }, { blackholeFirst: 1 });
+    scene.cleanups.push(unhandled.dispose);
+    scene.server = await startTestServer();
+    scene.proxy = await startFaultProxy({ port: scene.server.port }, { blackholeFirst: 1 });
     const deadlineMs = 3_000;
     const resetTimeoutMs = 1_000;
     // Default policies, but a 1 s breaker reset so the scenario runs in seconds.
-    pool = new ChannelPool({ deadlineMs, connectTimeoutMs: 500, breaker: { resetTimeoutMs }, channelOptions: LOCAL_SUBCHANNELS });
+    scene.pool = new ChannelPool({ deadlineMs, connectTimeoutMs: 500, breaker: { resetTimeoutMs }, channelOptions: LOCAL_SUBCHANNELS });
     const changes: BreakerStateChange[] = [];
-    pool.onBreakerStateChange((change) => changes.push(change));
-    const echo = pool.client(TestServiceClient, proxy.address);
+    scene.pool.onBreakerStateChange((change) => changes.push(change));
+    const echo = scene.pool.client(TestServiceClient, scene.proxy.address);
 
     // The swap fails all 20 queued attempts at once with UNAVAILABLE. Those failures say
     // nothing about the backend (the watchdog closed their channel): the breaker does not count
@@ -164,7 +154,7 @@ describe('chaos: blackholed backend', () => {
     expect(maxMs(stuck)).toBeLessThan(deadlineMs);
     expect(histogram(stuck)).toEqual({ ok: 20 });
     expect(changes).toEqual([]);
-    const during = pool.stats().perChannel[0]!;
+    const during = scene.pool.stats().perChannel[0]!;
     expect(during).toMatchObject({ retries: 20, throttledRetries: 0 });
 
     // Once the circuit lets its probe through (after resetTimeoutMs), the healed channel serves.
@@ -181,7 +171,7 @@ describe('chaos: blackholed backend', () => {
     const after = await Promise.all(Array.from({ length: 50 }, (_, i) => timed(deadlineMs, () => echo.Echo({ message: `after-${i}` }))));
     expect(histogram(after)).toEqual({ ok: 50 });
 
-    const stats = pool.stats();
+    const stats = scene.pool.stats();
     console.info(
       `[chaos blackhole] half-open peer, burst of 20 stuck calls: ${JSON.stringify(histogram(stuck))} ` +
         `(max ${maxMs(stuck).toFixed(0)} ms; retries ${during.retries}, throttled ${during.throttledRetries}); ` +

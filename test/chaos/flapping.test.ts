@@ -16,11 +16,11 @@
 // With these, at least one breaker transition is expected: the first down phase fails every
 // call, well over 20 calls within a second.
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChannelPool, type BreakerStateChange } from '../../src/index.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startTestServer } from '../helpers/test-server.js';
 import {
   collectUnhandledRejections,
   histogram,
@@ -31,6 +31,7 @@ import {
   sleep,
   timed,
   untyped,
+  useScene,
   type Outcome,
 } from './support.js';
 
@@ -47,33 +48,22 @@ function countBy(keys: readonly string[]): Record<string, number> {
   return counts;
 }
 
-let server: TestServer | undefined;
-let proxy: FaultProxy | undefined;
-let pool: ChannelPool | undefined;
-const cleanups: Array<() => void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-  await pool?.close({ graceMs: 0 });
-  await proxy?.close();
-  await server?.kill();
-  pool = proxy = server = undefined;
-});
+const scene = useScene();
 
 describe('chaos: flapping backend (1 s up, 1 s down) under steady load', () => {
   it('settles every call in time, keeps one channel, and serves in the up phases', { timeout: 60_000 }, async () => {
     const unhandled = collectUnhandledRejections();
-    cleanups.push(unhandled.dispose);
-    server = await startTestServer();
-    proxy = await startFaultProxy({ port: server.port });
-    pool = new ChannelPool({
+    scene.cleanups.push(unhandled.dispose);
+    scene.server = await startTestServer();
+    scene.proxy = await startFaultProxy({ port: scene.server.port });
+    scene.pool = new ChannelPool({
       deadlineMs: DEADLINE_MS,
       breaker: { windowMs: 1_000, resetTimeoutMs: 500 },
       channelOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 300 },
     });
     const transitions: Array<BreakerStateChange & { at: number }> = [];
-    pool.onBreakerStateChange((change) => transitions.push({ ...change, at: performance.now() }));
-    const echo = pool.client(TestServiceClient, proxy.address);
+    scene.pool.onBreakerStateChange((change) => transitions.push({ ...change, at: performance.now() }));
+    const echo = scene.pool.client(TestServiceClient, scene.proxy.address);
     await expect(echo.Echo({ message: 'warm-up' }, { deadlineMs: 5_000 })).resolves.toMatchObject({ message: 'warm-up' });
 
     const startedAt = performance.now();
@@ -86,10 +76,10 @@ describe('chaos: flapping backend (1 s up, 1 s down) under steady load', () => {
       for (let phase = 1; phase < PHASES; phase++) {
         await sleep(Math.max(0, startedAt + phase * PHASE_MS - performance.now()));
         if (isUp(phase)) {
-          await proxy!.setMode('pass');
+          await scene.proxy!.setMode('pass');
         } else {
-          await proxy!.setMode('refuse');
-          proxy!.cutAll();
+          await scene.proxy!.setMode('refuse');
+          scene.proxy!.cutAll();
         }
       }
     })();
@@ -99,9 +89,9 @@ describe('chaos: flapping backend (1 s up, 1 s down) under steady load', () => {
       outcomes.push(await timed(DEADLINE_MS, () => echo.Echo({ message: `load-${i}` })));
     });
     await flapper;
-    await proxy.setMode('pass');
+    await scene.proxy.setMode('pass');
 
-    const stats = pool.stats();
+    const stats = scene.pool.stats();
     const channel = stats.perChannel[0]!;
     const successesByPhase = Array.from({ length: PHASES }, () => 0);
     const failuresByPhase = Array.from({ length: PHASES }, () => 0);
@@ -165,7 +155,7 @@ describe('chaos: flapping backend (1 s up, 1 s down) under steady load', () => {
     }
     expect(after.at(-1)?.ok, JSON.stringify(histogram(after))).toBe(true);
     expect(untyped(after)).toEqual([]);
-    expect(pool.stats()).toMatchObject({ channels: 1, channelsCreated: 1 });
+    expect(scene.pool.stats()).toMatchObject({ channels: 1, channelsCreated: 1 });
     await sleep(0);
     expect(unhandled.reasons).toEqual([]);
   });

@@ -4,12 +4,12 @@
 // or left pending, close() accounts for every call that was in flight, and calls made while
 // the pool closes are refused with PoolClosedError.
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChannelPool, PoolClosedError, StatusError } from '../../src/index.js';
 import { channelzChannels } from '../helpers/net.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { collectUnhandledRejections, histogram, late, sleep, timed, untyped, waitUntil, type Outcome } from './support.js';
+import { startTestServer } from '../helpers/test-server.js';
+import { collectUnhandledRejections, histogram, late, sleep, timed, untyped, useScene, waitUntil, type Outcome } from './support.js';
 
 const CALLS = 200;
 const MIN_DELAY_MS = 50;
@@ -20,16 +20,7 @@ const DEADLINE_MS = 10_000;
 // finished" and "must have been cancelled"; calls closer than this to the boundary may go either way.
 const BOUNDARY_MS = 400;
 
-let server: TestServer | undefined;
-let pool: ChannelPool | undefined;
-const cleanups: Array<() => void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-  await pool?.close({ graceMs: 0 });
-  await server?.kill();
-  pool = server = undefined;
-});
+const scene = useScene();
 
 /** Server delay of call i: spread evenly over [50 ms, 3 s], in a shuffled (but fixed) order. */
 function delayOf(i: number): number {
@@ -40,10 +31,10 @@ function delayOf(i: number): number {
 describe('chaos: graceful close under load', () => {
   it('drains what finishes within graceMs, cancels the rest, loses nothing, refuses new calls', async () => {
     const unhandled = collectUnhandledRejections();
-    cleanups.push(unhandled.dispose);
-    server = await startTestServer();
-    pool = new ChannelPool({ deadlineMs: DEADLINE_MS });
-    const echo = pool.client(TestServiceClient, server.address);
+    scene.cleanups.push(unhandled.dispose);
+    scene.server = await startTestServer();
+    scene.pool = new ChannelPool({ deadlineMs: DEADLINE_MS });
+    const echo = scene.pool.client(TestServiceClient, scene.server.address);
     await echo.Echo({ message: 'warm-up' });
 
     const calls = Array.from({ length: CALLS }, (_, i) =>
@@ -51,25 +42,25 @@ describe('chaos: graceful close under load', () => {
         echo.Echo({ message: `call-${i}` }, { metadata: { 'x-delay-ms': String(delayOf(i)), 'x-call-id': `call-${i}` } }),
       ),
     );
-    expect(await waitUntil(() => server!.calls.length === CALLS + 1, 10_000)).toBe(true);
+    expect(await waitUntil(() => scene.server!.calls.length === CALLS + 1, 10_000)).toBe(true);
 
     // close() begins.
-    const inFlightAtClose = pool.stats().inFlight;
+    const inFlightAtClose = scene.pool.stats().inFlight;
     const closeStartedAt = performance.now();
     const closeStartedAtEpoch = Date.now();
-    const closing = pool.close({ graceMs: GRACE_MS });
+    const closing = scene.pool.close({ graceMs: GRACE_MS });
 
     // New calls while the pool closes: refused at once, without touching the network.
-    const seen = server.calls.length;
+    const seen = scene.server.calls.length;
     const refusing = Promise.all(Array.from({ length: 20 }, (_, i) => timed(DEADLINE_MS, () => echo.Echo({ message: `late-${i}` }))));
     // At once: all 20 are refused before any timer can fire.
     expect(await Promise.race([refusing.then(() => 'all refused'), sleep(0).then(() => 'a timer fired first')])).toBe('all refused');
     const refused = await refusing;
     expect(histogram(refused)).toEqual({ PoolClosedError: 20 });
     for (const o of refused) expect(o.error).toMatchObject({ code: grpc.status.CANCELLED, method: '/resilient.test.v1.TestService/Echo' });
-    expect(() => pool!.client(TestServiceClient, server!.address)).toThrow(PoolClosedError);
-    expect(server.calls.length).toBe(seen);
-    expect(pool.state).toBe('closing');
+    expect(() => scene.pool!.client(TestServiceClient, scene.server!.address)).toThrow(PoolClosedError);
+    expect(scene.server.calls.length).toBe(seen);
+    expect(scene.pool.state).toBe('closing');
 
     const result = await closing;
     const outcomes: Outcome[] = await Promise.all(calls);
@@ -103,7 +94,7 @@ describe('chaos: graceful close under load', () => {
     // Sorted by when the server would answer: clearly within the grace period → succeeded;
     // clearly after it → cancelled.
     const answerAt = (i: number): number => {
-      const record = server!.calls.find((c) => c.callId === `call-${i}`)!;
+      const record = scene.server!.calls.find((c) => c.callId === `call-${i}`)!;
       return record.receivedAt + delayOf(i) - closeStartedAtEpoch;
     };
     const mustDrain: number[] = [];
@@ -127,12 +118,12 @@ describe('chaos: graceful close under load', () => {
     // would answer well after the last cancellation settled must have been cancelled there.)
     const lastCancelledAt = Math.max(...rejected.map((o) => o.settledAt)) - closeStartedAt;
     const stoppedOnServer = outcomes.map((_, i) => i).filter((i) => answerAt(i) > lastCancelledAt + BOUNDARY_MS);
-    const cancelledOnServer = (i: number): boolean => server!.calls.find((c) => c.callId === `call-${i}`)!.cancelled;
+    const cancelledOnServer = (i: number): boolean => scene.server!.calls.find((c) => c.callId === `call-${i}`)!.cancelled;
     expect(stoppedOnServer.length).toBeGreaterThan(50);
     expect(await waitUntil(() => stoppedOnServer.every(cancelledOnServer), 5_000)).toBe(true);
-    const stats = pool.stats();
+    const stats = scene.pool.stats();
     expect(stats).toMatchObject({ state: 'closed', channels: 0, channelsCreated: 1, channelsClosed: 1, inFlight: 0 });
-    expect(await channelzChannels(server.address)).toBe(0);
+    expect(await channelzChannels(scene.server.address)).toBe(0);
 
     console.info(
       `[chaos graceful-close] ${CALLS} calls (server delays ${MIN_DELAY_MS}-${MAX_DELAY_MS} ms), ${inFlightAtClose} in flight at close: ` +

@@ -3,10 +3,10 @@
 // waits for its deadline, none is lost), the pool keeps its one channel, and calls succeed
 // again as soon as grpc-js's reconnect backoff lets the channel reconnect.
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChannelPool, StatusError, type BreakerStateChange } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startTestServer } from '../helpers/test-server.js';
 import {
   collectUnhandledRejections,
   histogram,
@@ -15,6 +15,7 @@ import {
   sleep,
   timed,
   untyped,
+  useScene,
   waitUntil,
   type Outcome,
 } from './support.js';
@@ -31,44 +32,34 @@ const MAX_BACKOFF_MS = 1_000;
 // grpc-js's reconnect backoff is at most MAX_BACKOFF_MS plus 20 % jitter; the rest is margin.
 const RECOVERY_LIMIT_MS = MAX_BACKOFF_MS * 1.2 + 1_500;
 
-let server: TestServer | undefined;
-let pool: ChannelPool | undefined;
-const cleanups: Array<() => void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-  await pool?.close({ graceMs: 0 });
-  await server?.kill();
-  pool = undefined;
-  server = undefined;
-});
+const scene = useScene();
 
 describe('chaos: server killed with calls in flight, then restarted on the same port', () => {
   it('settles all 1,000 in-flight calls with typed errors, then recovers on the same channel', { timeout: 60_000 }, async () => {
     const unhandled = collectUnhandledRejections();
-    cleanups.push(unhandled.dispose);
-    server = await startTestServer();
-    const port = server.port;
+    scene.cleanups.push(unhandled.dispose);
+    scene.server = await startTestServer();
+    const port = scene.server.port;
     // The default policies (retry and breaker on), with a short reconnect backoff.
-    pool = new ChannelPool({
+    scene.pool = new ChannelPool({
       deadlineMs: DEADLINE_MS,
       channelOptions: { 'grpc.initial_reconnect_backoff_ms': INITIAL_BACKOFF_MS, 'grpc.max_reconnect_backoff_ms': MAX_BACKOFF_MS },
     });
     const breakerChanges: BreakerStateChange[] = [];
-    pool.onBreakerStateChange((change) => breakerChanges.push(change));
-    const echo = pool.client(TestServiceClient, server.address);
+    scene.pool.onBreakerStateChange((change) => breakerChanges.push(change));
+    const echo = scene.pool.client(TestServiceClient, scene.server.address);
     await expect(echo.Echo({ message: 'warm-up' })).resolves.toMatchObject({ message: 'warm-up' });
 
     // 1,000 calls in flight on the server.
     const inFlight = Array.from({ length: IN_FLIGHT }, (_, i) =>
       timed(DEADLINE_MS, () => echo.Echo({ message: `in-flight-${i}` }, { metadata: { 'x-delay-ms': String(SERVER_DELAY_MS) } })),
     );
-    const arrived = await waitUntil(() => server!.calls.length === IN_FLIGHT + 1, 15_000);
-    expect(arrived, `calls on the server: ${server.calls.length}`).toBe(true);
-    expect(pool.stats().inFlight).toBe(IN_FLIGHT);
+    const arrived = await waitUntil(() => scene.server!.calls.length === IN_FLIGHT + 1, 15_000);
+    expect(arrived, `calls on the server: ${scene.server.calls.length}`).toBe(true);
+    expect(scene.pool.stats().inFlight).toBe(IN_FLIGHT);
 
     // Kill: forceShutdown cuts every connection and call.
-    await server.kill();
+    await scene.server.kill();
     const killedAt = performance.now();
     const cut: Outcome[] = await Promise.all(inFlight);
     const lastSettledAfterKillMs = Math.max(...cut.map((o) => o.settledAt - killedAt));
@@ -99,7 +90,7 @@ describe('chaos: server killed with calls in flight, then restarted on the same 
     expect(late(down)).toEqual([]);
 
     // Restart on the same port, then probe every 50 ms until a call succeeds (bounded).
-    server = await startTestServer({ port });
+    scene.server = await startTestServer({ port });
     const restartedAt = performance.now();
     const probes: Outcome[] = [];
     let recoveredAfterMs: number | undefined;
@@ -117,7 +108,7 @@ describe('chaos: server killed with calls in flight, then restarted on the same 
 
     // Traffic is back to normal, on the same channel.
     const after = await Promise.all(Array.from({ length: 100 }, (_, i) => timed(DEADLINE_MS, () => echo.Echo({ message: `after-${i}` }))));
-    const stats = pool.stats();
+    const stats = scene.pool.stats();
 
     console.info(
       `[chaos server-restart] ${IN_FLIGHT} calls in flight at the kill: ${JSON.stringify(histogram(cut))}, ` +

@@ -4,10 +4,10 @@
 // without touching the network; when the backend is fast again, the probe after
 // resetTimeoutMs succeeds, the circuit closes and calls succeed.
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChannelPool, CircuitOpenError, StatusError, type BreakerStateChange } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startTestServer } from '../helpers/test-server.js';
 import {
   collectUnhandledRejections,
   histogram,
@@ -17,6 +17,7 @@ import {
   sleep,
   timed,
   untyped,
+  useScene,
   waitUntil,
   type Outcome,
 } from './support.js';
@@ -30,28 +31,19 @@ const RESET_TIMEOUT_MS = 1_000;
 const DEADLINE_MARGIN_MS = 400;
 const RECOVERY_DEADLINE_MS = 2_000;
 
-let server: TestServer | undefined;
-let pool: ChannelPool | undefined;
-const cleanups: Array<() => void> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-  await pool?.close({ graceMs: 0 });
-  await server?.kill();
-  pool = server = undefined;
-});
+const scene = useScene();
 
 describe('chaos: slow backend (answers in 300 ms, callers allow 100 ms)', () => {
   it('holds the deadlines, opens the circuit on DEADLINE_EXCEEDED, and closes it once the backend is fast again', async () => {
     const unhandled = collectUnhandledRejections();
-    cleanups.push(unhandled.dispose);
-    server = await startTestServer();
+    scene.cleanups.push(unhandled.dispose);
+    scene.server = await startTestServer();
     // Default retries (DEADLINE_EXCEEDED of the call's own deadline is never retried) and a
     // breaker with a smaller volume and a 1 s reset, so the scenario runs in seconds.
-    pool = new ChannelPool({ deadlineMs: DEADLINE_MS, breaker: { volumeThreshold: VOLUME_THRESHOLD, resetTimeoutMs: RESET_TIMEOUT_MS } });
+    scene.pool = new ChannelPool({ deadlineMs: DEADLINE_MS, breaker: { volumeThreshold: VOLUME_THRESHOLD, resetTimeoutMs: RESET_TIMEOUT_MS } });
     const changes: Array<BreakerStateChange & { at: number }> = [];
-    pool.onBreakerStateChange((change) => changes.push({ ...change, at: performance.now() }));
-    const echo = pool.client(TestServiceClient, server.address);
+    scene.pool.onBreakerStateChange((change) => changes.push({ ...change, at: performance.now() }));
+    const echo = scene.pool.client(TestServiceClient, scene.server.address);
     // The backend's speed, switched by the test: every request carries the current script.
     let backendDelayMs = 0;
     const call = (message: string, deadlineMs = DEADLINE_MS): Promise<Outcome> =>
@@ -63,7 +55,7 @@ describe('chaos: slow backend (answers in 300 ms, callers allow 100 ms)', () => 
 
     // 1. The backend turns slow: the first wave of concurrent calls all time out at the deadline.
     backendDelayMs = SERVER_DELAY_MS;
-    const seenBefore = server.calls.length;
+    const seenBefore = scene.server.calls.length;
     const slow = await Promise.all(Array.from({ length: VOLUME_THRESHOLD }, (_, i) => call(`slow-${i}`)));
     expect(untyped(slow)).toEqual([]);
     expect(histogram(slow)).toEqual({ 'StatusError DEADLINE_EXCEEDED': VOLUME_THRESHOLD });
@@ -74,21 +66,21 @@ describe('chaos: slow backend (answers in 300 ms, callers allow 100 ms)', () => 
     }
     expect(late(slow, DEADLINE_MARGIN_MS)).toEqual([]);
     // None was retried: DEADLINE_EXCEEDED of the call's own deadline is final.
-    expect(server.calls.length - seenBefore).toBeLessThanOrEqual(VOLUME_THRESHOLD);
+    expect(scene.server.calls.length - seenBefore).toBeLessThanOrEqual(VOLUME_THRESHOLD);
 
     // 2. The circuit opened on those DEADLINE_EXCEEDED: callers now fail fast, off the network.
     await waitUntil(() => changes.length > 0, 1_000);
     expect(changes.map((c) => `${c.state}:${c.reason}`)).toEqual(['open:error-threshold']);
-    const seenOpen = server.calls.length;
+    const seenOpen = scene.server.calls.length;
     const refusing = Promise.all(Array.from({ length: 200 }, (_, i) => call(`refused-${i}`)));
     // Refused without waiting for anything, not even a timer: all 200 settle before one fires.
     const first = await Promise.race([refusing.then(() => 'all refused'), sleep(0).then(() => 'a timer fired first')]);
     expect(first).toBe('all refused');
     const fast = await refusing;
     expect(histogram(fast)).toEqual({ CircuitOpenError: 200 });
-    for (const o of fast) expect(o.error).toMatchObject({ code: grpc.status.UNAVAILABLE, target: server.address });
+    for (const o of fast) expect(o.error).toMatchObject({ code: grpc.status.UNAVAILABLE, target: scene.server.address });
     expect(late(fast, DEADLINE_MARGIN_MS)).toEqual([]);
-    expect(server.calls.length).toBe(seenOpen);
+    expect(scene.server.calls.length).toBe(seenOpen);
     const nextProbeAt = (fast[0]!.error as CircuitOpenError).nextProbeAt.getTime();
     expect(nextProbeAt).toBeGreaterThan(Date.now());
     expect(nextProbeAt).toBeLessThanOrEqual(Date.now() + RESET_TIMEOUT_MS);
@@ -111,7 +103,7 @@ describe('chaos: slow backend (answers in 300 ms, callers allow 100 ms)', () => 
     expect(histogram(healthy)).toEqual({ ok: 50 });
     expect(late(healthy, DEADLINE_MARGIN_MS)).toEqual([]);
 
-    const stats = pool.stats();
+    const stats = scene.pool.stats();
     console.info(
       `[chaos slow-backend] ${VOLUME_THRESHOLD} slow calls: DEADLINE_EXCEEDED after p50 ${percentileMs(slow, 50).toFixed(0)} ms, ` +
         `max ${maxMs(slow).toFixed(0)} ms (deadline ${DEADLINE_MS} ms, server ${SERVER_DELAY_MS} ms); ` +

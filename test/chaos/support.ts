@@ -3,12 +3,40 @@
 // check is what a user of the pool would notice: a promise that never settles, an error
 // without a numeric gRPC code, a call that outlives its deadline, a rejection nobody handled.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CircuitOpenError, PoolClosedError, StatusError, statusName } from '../../src/index.js';
+import { afterEach } from 'vitest';
+import { CircuitOpenError, PoolClosedError, StatusError, statusName, type ChannelPool } from '../../src/index.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 export { sleep };
 
 /** Margin allowed past a call's deadline before it counts as late: the machine is shared and noisy. */
 export const DEADLINE_MARGIN_MS = 1_000;
+
+/** What a scenario sets up; {@link useScene} tears it down after each test. */
+export interface Scene {
+  server: TestServer | undefined;
+  proxy: FaultProxy | undefined;
+  pool: ChannelPool | undefined;
+  /** Run first, after each test (e.g. an unhandled-rejection collector's dispose). */
+  cleanups: Array<() => void>;
+}
+
+/**
+ * Call once at the top of a test file. After each test: runs the cleanups, closes the pool at
+ * once (graceMs 0), closes the proxy, kills the server, and empties the scene for the next test.
+ */
+export function useScene(): Scene {
+  const scene: Scene = { server: undefined, proxy: undefined, pool: undefined, cleanups: [] };
+  afterEach(async () => {
+    for (const cleanup of scene.cleanups.splice(0)) cleanup();
+    await scene.pool?.close({ graceMs: 0 });
+    await scene.proxy?.close();
+    await scene.server?.kill();
+    scene.pool = scene.proxy = scene.server = undefined;
+  });
+  return scene;
+}
 
 /** How one call settled, timed from the moment the method was called. */
 export interface Outcome<T = unknown> {
