@@ -1,0 +1,50 @@
+// The README's demo and every example run as a new user would run them, and say what they
+// promise. (The demo runs with fewer calls than its default, to stay quick.)
+import { describe, expect, it } from 'vitest';
+import { ROOT, runNode } from './run-node.js';
+
+const TSX = ['--import', 'tsx'];
+
+describe('examples', () => {
+  it('leak demo: the naive way grows by the channel, the pool keeps one', async () => {
+    const result = await runNode(process.execPath, ['--expose-gc', ...TSX, `${ROOT}examples/leak-demo.ts`, '2000'], 60_000);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const summary = /heap growth: naive ([\d.]+) MB .* pool ([\d.-]+) MB; channels: naive (\d+), pool (\d+)/.exec(result.stdout);
+    expect(summary, result.stdout).not.toBeNull();
+    const [, naiveMb, poolMb, naiveChannels, poolChannels] = summary!.map(Number);
+    expect(naiveChannels).toBe(2001);
+    expect(poolChannels).toBe(1);
+    // 2,000 orphaned channels cost well over 10 MB; the pool's growth stays small.
+    expect(naiveMb).toBeGreaterThan(10);
+    expect(poolMb).toBeLessThan(5);
+  });
+
+  it('quickstart: replies, a typed failure, one channel per target, a clean close', async () => {
+    const result = await runNode(process.execPath, [...TSX, `${ROOT}examples/quickstart.ts`]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("reply: { id: 1, name: 'user-1'");
+    expect(result.stdout).toContain('failed as expected: 14 UNAVAILABLE');
+    expect(result.stdout).toContain('channels: 2');
+  });
+
+  it('streaming: each call shape, early exit and a deadline', async () => {
+    const result = await runNode(process.execPath, [...TSX, `${ROOT}examples/streaming.ts`]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("server stream, first three of 1,000: [ 'tick-0', 'tick-1', 'tick-2' ]");
+    expect(result.stdout).toContain("message: 'resilient,grpc,streams'");
+    expect(result.stdout).toContain('bidi: echo: again');
+    expect(result.stdout).toContain('deadline: DEADLINE_EXCEEDED');
+  });
+
+  it('graceful shutdown: SIGTERM drains the calls in flight, refuses new ones, then ends the process', async () => {
+    const result = await runNode(process.execPath, [...TSX, `${ROOT}examples/graceful-shutdown.ts`]);
+    expect(result.stderr).toBe('');
+    // The pool re-raised SIGTERM once closed: the process ended as SIGTERM would end it.
+    expect(result.signal).toBe('SIGTERM');
+    expect(result.stdout).toContain('call after SIGTERM: PoolClosedError');
+    expect(result.stdout).toContain('calls in flight at SIGTERM: fulfilled, fulfilled, fulfilled, fulfilled, fulfilled');
+  });
+});
