@@ -94,6 +94,7 @@ export class CallRun implements InFlight {
   #verdict: RetryVerdict = NOT_RETRYABLE;
   #started = false;
   #ended = false;
+  #onParentCancelled: (() => void) | undefined;
 
   constructor(
     readonly bound: BoundMethod,
@@ -101,7 +102,7 @@ export class CallRun implements InFlight {
     readonly retry: ResolvedRetry,
   ) {}
 
-  /** Whether the call was ended from our side (abort, parent, close). */
+  /** Whether the call was ended from our side (abort, parent, close, a stream's reader or source). */
   get isEnded(): boolean {
     return this.#endedBy !== undefined;
   }
@@ -113,7 +114,12 @@ export class CallRun implements InFlight {
     channel.started++;
     core.track(channel, this);
     this.prepared.signal?.addEventListener('abort', this);
-    this.prepared.parent?.once('cancelled', this.#onParentCancelled);
+    const { parent } = this.prepared;
+    if (parent !== undefined) {
+      // Made only for calls that have a parent: no closure on the common path.
+      this.#onParentCancelled = () => this.#end('parent');
+      parent.once('cancelled', this.#onParentCancelled);
+    }
   }
 
   /**
@@ -127,7 +133,7 @@ export class CallRun implements InFlight {
     if (succeeded || this.#endedBy === 'consumer') channel.succeeded++;
     else channel.failed++;
     this.prepared.signal?.removeEventListener('abort', this);
-    this.prepared.parent?.removeListener('cancelled', this.#onParentCancelled);
+    if (this.#onParentCancelled !== undefined) this.prepared.parent?.removeListener('cancelled', this.#onParentCancelled);
     core.untrack(channel, this);
   }
 
@@ -214,10 +220,6 @@ export class CallRun implements InFlight {
     this.#end('source');
   }
 
-  #onParentCancelled = (): void => {
-    this.#end('parent');
-  };
-
   #end(by: EndedBy): void {
     this.#endedBy ??= by;
     // grpc-js answers cancel() with a CANCELLED status, which settles the attempt.
@@ -239,8 +241,8 @@ export class CallRun implements InFlight {
    */
   #startAttempt<T>(send: Sender<T>, done: Done<T>): void {
     const breaker = breakerOf(this.bound);
-    const report = breaker === undefined ? ignore : breaker.begin();
-    if (report === false) {
+    const ticket = breaker === undefined ? true : breaker.begin();
+    if (ticket === false) {
       // Never retried, never on the network; the last real failure, if any, is its cause.
       const { method, channel } = this.bound;
       done(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker!.nextProbeAt, cause: this.#errors?.at(-1) }));
@@ -275,7 +277,8 @@ export class CallRun implements InFlight {
       if (error !== null && typeof error === 'object' && (this.#endedBy !== undefined || channel.channel !== grpcChannel)) {
         markInconclusive(error as object);
       }
-      report(error);
+      if (ticket !== true) ticket(error);
+      else breaker?.record(error, Date.now() - startedAt);
     };
     try {
       running = send({ deadline: attemptDeadline }, metadata, onDone, onOutcome);
@@ -412,7 +415,6 @@ export class CallRun implements InFlight {
 
 const NOT_RETRYABLE: RetryVerdict = Object.freeze({ retry: false, reason: 'not-retryable' });
 
-function ignore(): void {}
 
 function isGrpcStatus(value: unknown): value is GrpcStatus & object {
   return typeof value === 'object' && value !== null && typeof (value as GrpcStatus).code === 'number';

@@ -235,8 +235,9 @@ export class Breaker {
 
   /**
    * Admits an attempt, or refuses it (counting the refusal) when the circuit is open or its
-   * half-open probe is already out. Returns the function that reports the attempt's outcome
-   * (`null` for a success, else the error), or `false` for a refusal.
+   * half-open probe is already out. Returns `false` for a refusal; `true` for an attempt in the
+   * closed state, whose outcome goes to `record()`; or, for the half-open probe, the function
+   * that reports its outcome (`null` for a success, else the error).
    *
    * In the closed state, which is nearly every call, the attempt is recorded with the events
    * opossum's own `fire()` emits ('fire', then 'success' or 'failure', and the same threshold
@@ -245,12 +246,11 @@ export class Breaker {
    * the reset timer and the events. The half-open probe goes through `fire()` itself, so that
    * opossum lets exactly one through.
    */
-  begin(): ((error: unknown) => void) | false {
+  begin(): boolean | ((error: unknown) => void) {
     const cb = this.#cb;
     if (cb.closed) {
       cb.emit('fire', NO_ARGS);
-      const startedAt = Date.now();
-      return (error) => this.#record(error, Date.now() - startedAt);
+      return true;
     }
     if (!cb.pendingClose) {
       this.#rejected++;
@@ -267,7 +267,7 @@ export class Breaker {
   }
 
   /** Records the outcome of an attempt admitted in the closed state, as opossum's fire() would. */
-  #record(error: unknown, latencyMs: number): void {
+  record(error: unknown, latencyMs: number): void {
     const cb = this.#cb;
     if (error !== null && typeof error === 'object' && inconclusive.has(error)) return;
     if (!isFailureError(error)) {
