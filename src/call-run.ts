@@ -1,40 +1,11 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import pRetry from 'p-retry';
-import { prepareCall, type PreparedCall } from './call-options.js';
-import { markInconclusive, type Breaker, type BreakerOptions } from './circuit-breaker.js';
-import { CircuitOpenError, PoolClosedError, StatusError } from './errors.js';
-import type { CallOptions, ResolvedPolicy } from './options.js';
-import type { PoolCore } from './pool-core.js';
-import type { InFlight, PooledChannel } from './pooled-channel.js';
-import { backoffDelayMs, NO_RETRY, resolveRetry, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-policy.js';
-import type { MethodInfo } from './service-methods.js';
-import type { Resolved } from './with-defined.js';
-
-/** One method of one client, bound to its channel, with its policy resolved down to the method level. */
-export interface BoundMethod {
-  readonly core: PoolCore;
-  readonly channel: PooledChannel;
-  readonly method: MethodInfo;
-  readonly policy: ResolvedPolicy;
-  /** `policy.retry` resolved for the method's idempotency and its channel's retry owner. */
-  readonly retry: ResolvedRetry;
-  /** Breaker options for this method, or `false` for none. */
-  readonly breakerOptions: Resolved<BreakerOptions> | false;
-  /** The method's breaker (its channel's, or its own with `scope: 'method'`), made on first use. */
-  breaker?: Breaker;
-}
-
-/** The retry policy of a call: the method's, unless the call changes retry or idempotency. */
-export function retryFor(channel: PooledChannel, policy: ResolvedPolicy): ResolvedRetry {
-  // One retry owner: a channel whose service config gives grpc-js a retry policy keeps ours off.
-  return resolveRetry(channel.grpcOwnsRetries ? false : policy.retry, policy.idempotent);
-}
-
-/** The circuit breaker every attempt of this method passes, if any. */
-function breakerOf(bound: BoundMethod): Breaker | undefined {
-  if (bound.breakerOptions === false) return undefined;
-  return (bound.breaker ??= bound.channel.breakerFor(bound.method.path, bound.breakerOptions));
-}
+import { breakerOf, type BoundMethod } from './bound-method.js';
+import type { PreparedCall } from './call-options.js';
+import { markInconclusive } from './circuit-breaker.js';
+import { CircuitOpenError, StatusError } from './errors.js';
+import type { InFlight } from './pooled-channel.js';
+import { backoffDelayMs, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-policy.js';
 
 /** The grpc-js call options of one attempt: its deadline (always finite). */
 export interface AttemptOptions {
@@ -425,32 +396,4 @@ function retryMetadata(metadata: Metadata, previousAttempts: number): Metadata {
   const copy = metadata.clone();
   copy.set('grpc-previous-rpc-attempts', String(previousAttempts));
   return copy;
-}
-
-/**
- * Admission and validation common to every call shape: refuses calls on a closing pool,
- * validates the options, resolves the deadline, and checks the signal and the parent. Returns
- * the call's run, or the error to reject with; nothing has touched the network yet.
- */
-export function admitCall(bound: BoundMethod, options: CallOptions | undefined, retries: boolean): CallRun | { error: unknown } {
-  if (!bound.core.isOpen) return { error: new PoolClosedError(bound.method.path) };
-  let prepared: PreparedCall;
-  try {
-    prepared = prepareCall(bound.policy, options, Date.now());
-  } catch (error) {
-    return { error };
-  }
-  if (prepared.signal?.aborted) return { error: prepared.signal.reason };
-  if (prepared.parent?.cancelled) {
-    return {
-      error: new StatusError({
-        code: status.CANCELLED,
-        details: 'not started: its parent call was already cancelled',
-        method: bound.method.path,
-        target: bound.channel.target,
-      }),
-    };
-  }
-  const retry = !retries ? NO_RETRY : prepared.policy === bound.policy ? bound.retry : retryFor(bound.channel, prepared.policy);
-  return new CallRun(bound, prepared, retry);
 }

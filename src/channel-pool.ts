@@ -21,7 +21,7 @@ import { mergeBreaker, resolveBreaker, type BreakerStateChange } from './circuit
 import { withDefined } from './with-defined.js';
 import { installSignalHandlers, type SignalHandlers } from './shutdown-signals.js';
 import { readService, type MethodInfo, type ServiceInfo } from './service-methods.js';
-import { retryFor, type BoundMethod } from './call-run.js';
+import { retryFor, type BoundMethod } from './bound-method.js';
 import { bidiStream, clientStream, serverStream } from './stream-calls.js';
 import { callUnary } from './unary-call.js';
 import type { ChannelReplaced, ChannelStateChange } from './pooled-channel.js';

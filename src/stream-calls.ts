@@ -1,5 +1,6 @@
 import { status, type ClientDuplexStream, type ClientReadableStream, type ClientWritableStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { admitCall, CallRun, type BoundMethod, type Done, type Sender } from './call-run.js';
+import { admitCall, type BoundMethod } from './bound-method.js';
+import { CallRun, type Done, type Sender } from './call-run.js';
 import { optionError } from './errors.js';
 import { MessageQueue } from './message-queue.js';
 import type { CallOptions } from './options.js';

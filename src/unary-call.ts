@@ -1,5 +1,6 @@
 import type { ClientUnaryCall, Metadata, ServiceError, StatusObject } from '@grpc/grpc-js';
-import { admitCall, CallRun, type BoundMethod } from './call-run.js';
+import { admitCall, type BoundMethod } from './bound-method.js';
+import { CallRun } from './call-run.js';
 import { optionError } from './errors.js';
 import type { CallOptions } from './options.js';
 
