@@ -1,5 +1,5 @@
 import { Metadata } from '@grpc/grpc-js';
-import { checkAbsoluteDeadline, checkDurationMs, deadlineToEpochMs } from './deadline.js';
+import { checkAbsoluteDeadline, deadlineToEpochMs } from './deadline.js';
 import { optionError } from './errors.js';
 import { checkCallOptionKeys, checkPolicy, mergePolicy, type CallOptions, type MetadataInit, type ParentCall, type ResolvedPolicy } from './options.js';
 
@@ -34,7 +34,8 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
     }
     deadline = checkAbsoluteDeadline('deadline', options.deadline, now);
   } else {
-    deadline = now + checkDurationMs('deadlineMs', resolved.deadlineMs);
+    // Every level's deadlineMs was validated when it was given.
+    deadline = now + resolved.deadlineMs;
   }
 
   for (const hook of ['onHeader', 'onTrailer'] as const) {
@@ -54,6 +55,11 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
     parent,
     policy: resolved,
   };
+}
+
+/** The error for a request that is not a message object (null, a string ...), else undefined. */
+export function requestError(request: unknown): Error | undefined {
+  return typeof request === 'object' && request !== null ? undefined : optionError('type', 'request', 'a request message object', request);
 }
 
 function checkSignal(signal: unknown): AbortSignal | undefined {

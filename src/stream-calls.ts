@@ -1,6 +1,7 @@
 import { status, type ClientDuplexStream, type ClientReadableStream, type ClientWritableStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { admitCall, type BoundMethod } from './bound-method.js';
 import { CallRun, type Done, type Sender } from './call-run.js';
+import { requestError } from './call-options.js';
 import { optionError } from './errors.js';
 import { MessageQueue } from './message-queue.js';
 import type { CallOptions } from './options.js';
@@ -17,7 +18,8 @@ type Requests = AsyncIterable<unknown> | Iterable<unknown>;
 
 /** `client.Method(request, options?)` of a server-streaming method: its responses, read with for await. */
 export async function* serverStream(bound: BoundMethod, request: unknown, options: CallOptions | undefined): AsyncGenerator<unknown, void, undefined> {
-  if (typeof request !== 'object' || request === null) throw optionError('type', 'request', 'a request message object', request);
+  const invalid = requestError(request);
+  if (invalid !== undefined) throw invalid;
   const run = admitCall(bound, options, true);
   if (!(run instanceof CallRun)) throw run.error;
   run.begin();
@@ -69,7 +71,6 @@ async function runClientStream(run: CallRun, requests: Requests, options: CallOp
 function sendClientStream(run: CallRun, requests: Requests, options: CallOptions | undefined): Sender<unknown> {
   const { channel, method } = run.bound;
   return (callOptions, metadata, done, outcome) => {
-    let sourceError: { error: unknown } | undefined;
     const call: ClientWritableStream<unknown> = channel.client.makeClientStreamRequest(
       method.path,
       method.serialize,
@@ -79,20 +80,13 @@ function sendClientStream(run: CallRun, requests: Requests, options: CallOptions
       (error: ServiceError | null, response?: unknown) => {
         pump.stop();
         // The caller's own source failed: its error is what the caller sees.
-        const failure = sourceError !== undefined ? sourceError.error : error;
+        const failure = pump.sourceError !== undefined ? pump.sourceError.error : error;
         outcome(failure, response);
         done(failure, response);
       },
     );
-    if (options?.onHeader !== undefined || options?.onTrailer !== undefined) watchMetadata(call, options);
-    const pump = new RequestPump(requests, call, (error) => {
-      // Cancel, and reject with the source's error. The cancellation says nothing about the
-      // server's health. (The call is cancelled directly too: a source can fail before this
-      // attempt is registered with the run.)
-      sourceError = { error };
-      run.sourceFailed();
-      call.cancel();
-    });
+    watchMetadata(call, options);
+    const pump = new RequestPump(requests, call, run);
     return call;
   };
 }
@@ -106,18 +100,13 @@ export async function* bidiStream(bound: BoundMethod, requests: unknown, options
   const run = admitCall(bound, options, false);
   if (!(run instanceof CallRun)) throw run.error;
   run.begin();
-  let sourceError: { error: unknown } | undefined;
   let queue: MessageQueue;
   let pump: RequestPump | undefined;
   try {
     queue = await run.attempts<MessageQueue>((callOptions, metadata, done, outcome) => {
       const { channel, method } = run.bound;
       const call: ClientDuplexStream<unknown, unknown> = channel.client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, metadata, callOptions);
-      pump = new RequestPump(requests, call, (error) => {
-        sourceError = { error };
-        run.sourceFailed();
-        call.cancel();
-      });
+      pump = new RequestPump(requests, call, run);
       // The server may wait for requests before it answers: the stream is ready at once.
       done(null, startedStream(call, options, outcome));
       return call;
@@ -130,7 +119,7 @@ export async function* bidiStream(bound: BoundMethod, requests: unknown, options
   try {
     yield* readAll(run, queue);
   } catch (error) {
-    throw sourceError !== undefined ? sourceError.error : error;
+    throw pump?.sourceError !== undefined ? pump.sourceError.error : error;
   }
 }
 
@@ -141,7 +130,7 @@ function startedStream(
   outcome: Done,
 ): MessageQueue {
   const queue = new MessageQueue(call);
-  if (options?.onHeader !== undefined || options?.onTrailer !== undefined) watchMetadata(call, options);
+  watchMetadata(call, options);
   queue.onStatus((final) => outcome(final.code === status.OK ? null : { code: final.code, details: final.details, metadata: final.metadata }));
   return queue;
 }
@@ -175,16 +164,19 @@ async function* readAll(run: CallRun, queue: MessageQueue): AsyncGenerator<unkno
 /**
  * Sends a request source into a grpc-js writable stream at the pace the stream accepts:
  * `write()` returning false waits for 'drain'. Stops (and closes the source) when the call ends
- * first; an error thrown by the source is handed to `onSourceError`.
+ * first. An error thrown by the source cancels the call and is kept in `sourceError`: it is
+ * what the caller sees, and the cancellation says nothing about the server's health.
  */
 class RequestPump {
   #stopped = false;
   #wake: (() => void) | undefined;
+  /** What the source threw, if it did. */
+  sourceError: { error: unknown } | undefined;
 
   constructor(
     requests: Requests,
     readonly call: ClientWritableStream<unknown> | ClientDuplexStream<unknown, unknown>,
-    readonly onSourceError: (error: unknown) => void,
+    readonly run: CallRun,
   ) {
     void this.#run(requests);
   }
@@ -212,7 +204,12 @@ class RequestPump {
       if (!this.#stopped) this.call.end();
     } catch (error) {
       finished = true;
-      if (!this.#stopped) this.onSourceError(error);
+      if (!this.#stopped) {
+        this.sourceError = { error };
+        this.run.sourceFailed();
+        // Directly too: a source can fail before its attempt is registered with the run.
+        this.call.cancel();
+      }
     } finally {
       // The call ended before the source did: let the source release what it holds.
       if (!finished) await Promise.resolve(iterator?.return?.()).catch(() => {});

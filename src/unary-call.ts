@@ -1,7 +1,7 @@
 import type { ClientUnaryCall, Metadata, ServiceError, StatusObject } from '@grpc/grpc-js';
 import { admitCall, type BoundMethod } from './bound-method.js';
 import { CallRun } from './call-run.js';
-import { optionError } from './errors.js';
+import { requestError } from './call-options.js';
 import type { CallOptions } from './options.js';
 
 /**
@@ -9,9 +9,8 @@ import type { CallOptions } from './options.js';
  * error carrying a gRPC code (a caller's abort rejects with `signal.reason`).
  */
 export function callUnary(bound: BoundMethod, request: unknown, options: CallOptions | undefined): Promise<unknown> {
-  if (typeof request !== 'object' || request === null) {
-    return Promise.reject(optionError('type', 'request', 'a request message object', request));
-  }
+  const invalid = requestError(request);
+  if (invalid !== undefined) return Promise.reject(invalid);
   const run = admitCall(bound, options, true);
   if (!(run instanceof CallRun)) return Promise.reject(run.error);
   return runUnary(run, request, options);
@@ -19,7 +18,6 @@ export function callUnary(bound: BoundMethod, request: unknown, options: CallOpt
 
 function runUnary(run: CallRun, request: unknown, options: CallOptions | undefined): Promise<unknown> {
   const { channel, method } = run.bound;
-  const watch = options?.onHeader !== undefined || options?.onTrailer !== undefined;
   return run.unary<unknown>((callOptions, metadata, done, outcome) => {
     const call: ClientUnaryCall = channel.client.makeUnaryRequest(
       method.path,
@@ -33,7 +31,7 @@ function runUnary(run: CallRun, request: unknown, options: CallOptions | undefin
         done(error, response);
       },
     );
-    if (watch) watchMetadata(call, options!);
+    watchMetadata(call, options);
     return call;
   });
 }
@@ -41,8 +39,9 @@ function runUnary(run: CallRun, request: unknown, options: CallOptions | undefin
 /** Hands the call's headers and trailers to the caller's hooks. */
 export function watchMetadata(
   call: { on(event: 'metadata', listener: (metadata: Metadata) => void): unknown; on(event: 'status', listener: (status: StatusObject) => void): unknown },
-  options: CallOptions,
+  options: CallOptions | undefined,
 ): void {
+  if (options === undefined) return;
   const { onHeader, onTrailer } = options;
   if (onHeader !== undefined) call.on('metadata', (metadata: Metadata) => safely('onHeader', onHeader, metadata));
   if (onTrailer !== undefined) call.on('status', (status: StatusObject) => safely('onTrailer', onTrailer, status.metadata));
