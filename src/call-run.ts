@@ -1,11 +1,13 @@
 import { status, type Metadata } from '@grpc/grpc-js';
-import pRetry from 'p-retry';
-import { breakerOf, type BoundMethod } from './bound-method.js';
-import type { PreparedCall } from './call-options.js';
-import { markInconclusive } from './circuit-breaker.js';
+import { Backoff } from './backoff.js';
+import type { BoundMethod } from './bound-method.js';
+import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
 import { CircuitOpenError, StatusError } from './errors.js';
-import type { InFlight } from './pooled-channel.js';
+import type { InFlight } from './managed-channel.js';
+import type { PreparedCall } from './prepared-call.js';
+import { retryLoop } from './retry-loop.js';
 import { backoffDelayMs, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-policy.js';
+import { attemptOutcome } from './status-meaning.js';
 
 /** The grpc-js call options of one attempt: its deadline (always finite). */
 export interface AttemptOptions {
@@ -28,37 +30,30 @@ export type Done<T = unknown> = (error: unknown, value?: T) => void;
  */
 export type Sender<T> = (options: AttemptOptions, metadata: Metadata, done: Done<T>, outcome: Done) => Cancellable;
 
-/** A grpc-js status, as the status event and ServiceError carry it. */
-export interface GrpcStatus {
-  code: number;
-  details: string;
-  metadata?: Metadata | undefined;
-}
-
 /**
  * Why a call was ended from our side, when it was. 'consumer': a stream's reader left early;
  * 'source': a client or bidi stream's request source threw.
  */
 type EndedBy = 'signal' | 'parent' | 'close' | 'consumer' | 'source';
 
+const NOT_RETRYABLE: RetryVerdict = Object.freeze({ retry: false, reason: 'not-retryable' });
+
 /**
- * The life of one call, whatever its shape: admission, its place in the channel's in-flight
- * set, the listeners on the caller's signal and on the parent call, the attempts (through the
+ * The life of one admitted call, whatever its shape: its place in the channel's in-flight set,
+ * the listeners on the caller's signal and on the parent call, the attempts (through the
  * breaker, retried by the policy), and the error the caller finally sees. The first attempt
- * runs directly; when it fails with a status the policy retries, p-retry drives the remaining
- * attempts, with our own backoff (full jitter, server pushback, the call's deadline) run from its
- * `shouldRetry` hook.
+ * runs directly; when it fails with a status the policy retries, the retry loop drives the
+ * remaining attempts, with our own backoff (full jitter, server pushback, the call's deadline).
  */
 export class CallRun implements InFlight {
   /** The attempt on the wire, while one runs. */
   #running: Cancellable | undefined;
   #endedBy: EndedBy | undefined;
   #graceMs = 0;
-  /** Ends the current backoff sleep early. */
-  #wake: (() => void) | undefined;
+  readonly #backoff = new Backoff();
   #attempts = 0;
-  /** Errors of the attempts so far; allocated on the first failure only (healthy calls have none). */
-  #errors: StatusError[] | undefined;
+  /** Errors of the attempts so far; made on the first failure only (healthy calls have none). */
+  #errors: CallErrors | undefined;
   /** How long the last attempt took, in ms: the estimate of what another one needs. */
   #lastAttemptMs = 0;
   /** Whether the last failed attempt may be retried, by its status alone. */
@@ -73,17 +68,12 @@ export class CallRun implements InFlight {
     readonly retry: ResolvedRetry,
   ) {}
 
-  /** Whether the call was ended from our side (abort, parent, close, a stream's reader or source). */
-  get isEnded(): boolean {
-    return this.#endedBy !== undefined;
-  }
+  // ---- lifecycle ----
 
   /** Counts the call as started and in flight, and listens for its abort and its parent. */
   begin(): void {
-    const { channel, core } = this.bound;
     this.#started = true;
-    channel.started++;
-    core.track(channel, this);
+    this.bound.channel.track(this);
     this.prepared.signal?.addEventListener('abort', this);
     const { parent } = this.prepared;
     if (parent !== undefined) {
@@ -100,13 +90,49 @@ export class CallRun implements InFlight {
   finish(succeeded: boolean): void {
     if (!this.#started || this.#ended) return;
     this.#ended = true;
-    const { channel, core } = this.bound;
-    if (succeeded || this.#endedBy === 'consumer') channel.succeeded++;
-    else channel.failed++;
     this.prepared.signal?.removeEventListener('abort', this);
     if (this.#onParentCancelled !== undefined) this.prepared.parent?.removeListener('cancelled', this.#onParentCancelled);
-    core.untrack(channel, this);
+    this.bound.channel.settle(this, succeeded || this.#endedBy === 'consumer');
   }
+
+  /** Whether the call was ended from our side (abort, parent, close, a stream's reader or source). */
+  get isEnded(): boolean {
+    return this.#endedBy !== undefined;
+  }
+
+  /** The abort listener (an EventListener object, so no closure is allocated per call). */
+  handleEvent(): void {
+    this.#end('signal');
+  }
+
+  cancelForClose(graceMs: number): void {
+    this.#graceMs = graceMs;
+    this.#end('close');
+  }
+
+  poolClosing(): void {
+    // A call waiting to retry settles at once with its last error: no new attempt can start.
+    this.#backoff.wake();
+  }
+
+  /** A stream's reader left early (`break`, `return`, a throw): the call is cancelled on the wire. */
+  leave(): void {
+    this.#end('consumer');
+  }
+
+  /** The caller's request source threw: the call is cancelled on the wire. */
+  sourceFailed(): void {
+    this.#end('source');
+  }
+
+  #end(by: EndedBy): void {
+    this.#endedBy ??= by;
+    // grpc-js answers cancel() with a CANCELLED status, which settles the attempt.
+    this.#running?.cancel();
+    this.#backoff.wake();
+  }
+
+  // ---- attempts ----
 
   /**
    * A unary call's attempts, settled into one promise. The healthy path allocates as little as it
@@ -114,7 +140,6 @@ export class CallRun implements InFlight {
    */
   unary<T>(send: Sender<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.begin();
       this.#startAttempt(send, (error, value) => {
         if (error === null) {
           this.finish(true);
@@ -147,55 +172,15 @@ export class CallRun implements InFlight {
     }
   }
 
-  /** After a failed first attempt: the retries, driven by p-retry; rejects with the caller's error. */
+  /** After a failed first attempt: the retries; rejects with the caller's error. */
   async #retryAfter<T>(error: unknown, send: Sender<T>): Promise<T> {
     try {
       if (!(await this.#shouldRetry(error))) throw error;
-      return await pRetry(() => this.#attempt(send), {
-        // p-retry's own defaults (10 retries, 1 s doubling delay without jitter, every error
-        // retried) are wrong for gRPC: it only counts and loops here. The first attempt ran
-        // before, so it has `maxAttempts - 2` retries left; `shouldRetry` decides and sleeps.
-        retries: this.retry.maxAttempts - 2,
-        minTimeout: 0,
-        factor: 1,
-        randomize: false,
-        shouldRetry: ({ error: attemptError }) => this.#shouldRetry(attemptError),
-      });
+      // The first attempt ran before, so `maxAttempts - 2` retries are left after this one.
+      return await retryLoop(this.retry.maxAttempts - 2, () => this.#attempt(send), (attemptError) => this.#shouldRetry(attemptError));
     } catch (final) {
       throw this.finalError(final);
     }
-  }
-
-  /** The abort listener (an EventListener object, so no closure is allocated per call). */
-  handleEvent(): void {
-    this.#end('signal');
-  }
-
-  cancelForClose(graceMs: number): void {
-    this.#graceMs = graceMs;
-    this.#end('close');
-  }
-
-  poolClosing(): void {
-    // A call waiting to retry settles at once with its last error: no new attempt can start.
-    this.#wake?.();
-  }
-
-  /** A stream's reader left early (`break`, `return`, a throw): the call is cancelled on the wire. */
-  leave(): void {
-    this.#end('consumer');
-  }
-
-  /** The caller's request source threw: the call is cancelled on the wire. */
-  sourceFailed(): void {
-    this.#end('source');
-  }
-
-  #end(by: EndedBy): void {
-    this.#endedBy ??= by;
-    // grpc-js answers cancel() with a CANCELLED status, which settles the attempt.
-    this.#running?.cancel();
-    this.#wake?.();
   }
 
   /** One attempt as a promise, for the retry loop and for streams. */
@@ -211,12 +196,19 @@ export class CallRun implements InFlight {
    * judged for retries.
    */
   #startAttempt<T>(send: Sender<T>, done: Done<T>): void {
-    const breaker = breakerOf(this.bound);
+    const { channel, method, pool } = this.bound;
+    if (this.#attempts > 0 && (this.#endedBy !== undefined || !pool.isOpen)) {
+      // Ended (or the pool began closing) between a failed attempt and this retry: nothing new
+      // goes on the wire; the call settles with its last error.
+      this.#verdict = NOT_RETRYABLE;
+      done(this.#errors?.last ?? this.#callErrors().cancelled('not retried: the call ended before its retry started', undefined, this.#attempts));
+      return;
+    }
+    const breaker = this.bound.breaker();
     const ticket = breaker === undefined ? true : breaker.begin();
     if (ticket === false) {
       // Never retried, never on the network; the last real failure, if any, is its cause.
-      const { method, channel } = this.bound;
-      done(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker!.nextProbeAt, cause: this.#errors?.at(-1) }));
+      done(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker!.nextProbeAt, cause: this.#errors?.last }));
       return;
     }
     const attempt = ++this.#attempts;
@@ -225,17 +217,16 @@ export class CallRun implements InFlight {
     const startedAt = Date.now();
     const attemptDeadline = perAttempt !== undefined && startedAt + perAttempt < deadline ? startedAt + perAttempt : deadline;
     const metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
-    // The grpc-js channel this attempt runs on: the connect watchdog may replace it meanwhile.
-    const { channel } = this.bound;
-    const grpcChannel = channel.channel;
+    // The connect watchdog may replace the channel's grpc-js channel while this attempt runs.
+    const generation = channel.generation;
     const onDone: Done<T> = (error, value) => {
       if (error === null) {
-        this.bound.channel.throttle?.onSuccess();
+        channel.attemptSucceeded();
         done(null, value);
         return;
       }
       this.#lastAttemptMs = Date.now() - startedAt;
-      done(this.#attemptFailed(error, attemptDeadline < deadline, channel.channel !== grpcChannel));
+      done(this.#attemptFailed(error, attemptDeadline < deadline, channel.generation !== generation));
     };
     let running: Cancellable | undefined;
     const onOutcome: Done = (error) => {
@@ -245,11 +236,9 @@ export class CallRun implements InFlight {
       // connect watchdog replaced its channel under it: says nothing about the backend's
       // health, so the breaker counts it neither way. (A burst of calls queued on a stuck
       // channel would otherwise open the circuit just as the new channel could serve them.)
-      if (error !== null && typeof error === 'object' && (this.#endedBy !== undefined || channel.channel !== grpcChannel)) {
-        markInconclusive(error as object);
-      }
-      if (ticket !== true) ticket(error);
-      else breaker?.record(error, Date.now() - startedAt);
+      const outcome = attemptOutcome(error, this.#endedBy !== undefined || channel.generation !== generation);
+      if (ticket !== true) ticket(outcome);
+      else breaker?.record(outcome, Date.now() - startedAt);
     };
     try {
       running = send({ deadline: attemptDeadline }, metadata, onDone, onOutcome);
@@ -258,45 +247,24 @@ export class CallRun implements InFlight {
       // grpc-js throws synchronously when its channel is already closed: never retried.
       onOutcome(error);
       this.#verdict = NOT_RETRYABLE;
-      done(this.#statusError({ code: status.UNAVAILABLE, details: error instanceof Error ? error.message : String(error) }, error));
+      done(this.#failure({ code: status.UNAVAILABLE, details: error instanceof Error ? error.message : String(error) }, error));
     }
   }
 
   /**
-   * Turns an attempt's failure into a StatusError and records what it means for retries (and,
-   * marked inconclusive, for the breaker when we ended it ourselves).
+   * Turns an attempt's failure into a StatusError and records what it means for retries, and
+   * for the channel's retry throttle.
    */
   #attemptFailed(error: unknown, hadOwnDeadline: boolean, channelReplaced: boolean): unknown {
     if (!isGrpcStatus(error)) return error;
-    const failure = error instanceof StatusError ? error : this.#statusError(error, error);
+    const failure = error instanceof StatusError ? error : this.#failure(error, error);
     // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
     this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, hadOwnDeadline, failure.details);
     // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
     // too. Not one that failed because the watchdog closed its stuck channel: it never reached
     // a server, and the calls queued there retry on the new channel.
-    if (this.#verdict.retry && !channelReplaced) this.bound.channel.throttle?.onRetryableFailure();
+    if (this.#verdict.retry && !channelReplaced) this.bound.channel.attemptFailedRetryably();
     return failure;
-  }
-
-  /** A StatusError for this call from a status, recorded as this attempt's error. */
-  failureOf(grpcStatus: GrpcStatus, cause: unknown): StatusError {
-    return this.#statusError(grpcStatus, cause);
-  }
-
-  #statusError(grpcStatus: GrpcStatus, cause: unknown): StatusError {
-    const errors = (this.#errors ??= []);
-    const error = new StatusError({
-      code: grpcStatus.code,
-      details: grpcStatus.details,
-      metadata: grpcStatus.metadata,
-      method: this.bound.method.path,
-      target: this.bound.channel.target,
-      attempts: this.#attempts,
-      previousAttempts: errors.slice(),
-      cause,
-    });
-    errors.push(error);
-    return error;
   }
 
   /**
@@ -307,20 +275,17 @@ export class CallRun implements InFlight {
    */
   async #shouldRetry(error: unknown): Promise<boolean> {
     if (!(error instanceof StatusError) || this.#endedBy !== undefined) return false;
-    const { channel, core, method } = this.bound;
+    const { channel, pool, method } = this.bound;
     const verdict = this.#verdict;
     if (!verdict.retry) return false;
-    if (this.#attempts >= this.retry.maxAttempts || !core.isOpen) return false;
-    if (channel.throttle !== undefined && !channel.throttle.allowsRetry) {
-      channel.throttledRetries++;
-      return false;
-    }
+    if (this.#attempts >= this.retry.maxAttempts || !pool.isOpen) return false;
+    if (channel.retryThrottled()) return false;
     const delayMs = verdict.pushbackMs ?? backoffDelayMs(this.retry, this.#attempts, Math.random);
     const nextAttemptMs = Math.min(this.#lastAttemptMs, this.retry.perAttemptTimeoutMs ?? Number.POSITIVE_INFINITY);
     if (Date.now() + delayMs + nextAttemptMs >= this.prepared.deadline) return false;
-    channel.retries++;
-    if (core.onRetry.hasListeners) {
-      core.onRetry.emit({
+    channel.retryStarted();
+    if (pool.onRetry.hasListeners) {
+      pool.onRetry.emit({
         target: channel.target,
         method: method.path,
         attempt: this.#attempts,
@@ -330,26 +295,23 @@ export class CallRun implements InFlight {
         pushback: verdict.pushbackMs !== undefined,
       });
     }
-    if (delayMs > 0) await this.#sleep(delayMs);
-    return this.#endedBy === undefined && core.isOpen;
+    if (delayMs > 0) await this.#backoff.sleep(delayMs);
+    return this.#endedBy === undefined && pool.isOpen;
   }
 
-  /**
-   * The backoff. Its timer is cleared the moment the call is aborted, its parent cancelled or
-   * the pool closed; until then it keeps the process alive, as a grpc-js call in flight does:
-   * an unref()ed backoff would let a process whose only work is this call exit in mid-call.
-   */
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(wake, ms);
-      const self = this;
-      function wake(): void {
-        clearTimeout(timer);
-        self.#wake = undefined;
-        resolve();
-      }
-      this.#wake = wake;
-    });
+  // ---- errors ----
+
+  /** A StatusError for this call from a status, recorded as this attempt's error. */
+  failureOf(grpcStatus: GrpcStatus, cause: unknown): StatusError {
+    return this.#failure(grpcStatus, cause);
+  }
+
+  #failure(grpcStatus: GrpcStatus, cause: unknown): StatusError {
+    return this.#callErrors().fromStatus(grpcStatus, cause, this.#attempts);
+  }
+
+  #callErrors(): CallErrors {
+    return (this.#errors ??= new CallErrors(this.bound.method.path, this.bound.channel.target));
   }
 
   /**
@@ -367,28 +329,13 @@ export class CallRun implements InFlight {
       case 'signal':
         return this.prepared.signal!.reason;
       case 'close':
-        return this.#cancelled(`cancelled by ChannelPool.close(): still running after graceMs ${this.#graceMs} ms`, error);
+        return this.#callErrors().cancelled(`cancelled by ChannelPool.close(): still running after graceMs ${this.#graceMs} ms`, error, this.#attempts);
       case 'parent':
-        return this.#cancelled('cancelled because its parent call was cancelled', error);
+        return this.#callErrors().cancelled('cancelled because its parent call was cancelled', error, this.#attempts);
       default:
         return error;
     }
   }
-
-  #cancelled(details: string, cause: unknown): StatusError {
-    // The attempt we cancelled failed with grpc-js's own CANCELLED: this error replaces it.
-    const errors = this.#errors ?? [];
-    const previous = errors.at(-1) === cause ? errors.slice(0, -1) : errors.slice();
-    const { method, channel } = this.bound;
-    return new StatusError({ code: status.CANCELLED, details, method: method.path, target: channel.target, attempts: this.#attempts, previousAttempts: previous, cause });
-  }
-}
-
-const NOT_RETRYABLE: RetryVerdict = Object.freeze({ retry: false, reason: 'not-retryable' });
-
-
-function isGrpcStatus(value: unknown): value is GrpcStatus & object {
-  return typeof value === 'object' && value !== null && typeof (value as GrpcStatus).code === 'number';
 }
 
 /** Request metadata for a retry: grpc's `grpc-previous-rpc-attempts` header added to a copy. */

@@ -1,33 +1,12 @@
-import { checkCredentials, parseTarget, POOL_CHANNEL_DEFAULTS } from './channel-key.js';
+import type { BreakerStateChange } from './circuit-breaker.js';
+import { createClient } from './client-factory.js';
 import type { PoolClient, ServiceLike } from './client-types.js';
-import { checkOptionsObject, optionError, PoolClosedError } from './errors.js';
-import {
-  checkClientOptions,
-  checkPolicy,
-  checkPoolOptions,
-  mergePolicy,
-  POLICY_DEFAULTS,
-  POLICY_KEYS,
-  type ChannelPoolOptions,
-  type ClientOptions,
-  type CallOptions,
-  type CloseOptions,
-  type PolicyOptions,
-} from './options.js';
+import { PoolClosedError } from './errors.js';
 import type { Event } from './events.js';
-import { PoolCore, type CloseResult, type PoolState, type PoolStats, type RetryEvent } from './pool-core.js';
-import { checkThrottlingOptions } from './retry-throttle.js';
-import { mergeBreaker, resolveBreaker, type BreakerStateChange } from './circuit-breaker.js';
-import { withDefined } from './with-defined.js';
+import type { ChannelPoolOptions, ClientOptions, CloseOptions } from './options.js';
+import { PoolEngine, poolSettings } from './pool-engine.js';
+import type { ChannelReplaced, ChannelStateChange, CloseResult, PoolState, PoolStats, RetryEvent } from './pool-types.js';
 import { installSignalHandlers, type SignalHandlers } from './shutdown-signals.js';
-import { readService, type MethodInfo, type ServiceInfo } from './service-methods.js';
-import { retryFor, type BoundMethod } from './bound-method.js';
-import { bidiStream, clientStream, serverStream } from './stream-calls.js';
-import { callUnary } from './unary-call.js';
-import type { ChannelReplaced, ChannelStateChange } from './pooled-channel.js';
-
-/** The connect watchdog's default: the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT. */
-const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
 
 /**
  * Owns one grpc-js channel per target (and credentials and channel options) and hands out
@@ -42,27 +21,18 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
  * await pool.close({ graceMs: 5_000 });
  */
 export class ChannelPool implements AsyncDisposable {
-  readonly #core: PoolCore;
+  readonly #engine: PoolEngine;
 
   /**
    * @param options Pool-wide defaults; see {@link ChannelPoolOptions}.
    * @throws TypeError or RangeError naming the option, for a bad option.
    */
   constructor(options?: ChannelPoolOptions) {
-    const opts = checkPoolOptions(options);
-    const policy = mergePolicy(POLICY_DEFAULTS, checkPolicy('', opts));
-    const throttling = checkThrottlingOptions('retryThrottling', opts.retryThrottling);
-    this.#core = new PoolCore(
-      policy,
-      withDefined(POOL_CHANNEL_DEFAULTS, opts.channelOptions ?? {}),
-      opts.breaker ?? {},
-      throttling,
-      opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    );
-    this.onRetry = this.#core.onRetry.subscribe;
-    this.onBreakerStateChange = this.#core.onBreakerStateChange.subscribe;
-    this.onChannelStateChange = this.#core.onChannelStateChange.subscribe;
-    this.onChannelReplaced = this.#core.onChannelReplaced.subscribe;
+    this.#engine = new PoolEngine(poolSettings(options));
+    this.onRetry = this.#engine.onRetry.subscribe;
+    this.onBreakerStateChange = this.#engine.onBreakerStateChange.subscribe;
+    this.onChannelStateChange = this.#engine.onChannelStateChange.subscribe;
+    this.onChannelReplaced = this.#engine.onChannelReplaced.subscribe;
   }
 
   /** Reports every circuit state change: target, method (for `scope: 'method'`), new and previous state, reason. */
@@ -83,7 +53,7 @@ export class ChannelPool implements AsyncDisposable {
 
   /** `'open'`, then `'closing'` once close() began, then `'closed'`. */
   get state(): PoolState {
-    return this.#core.state;
+    return this.#engine.state;
   }
 
   /**
@@ -98,32 +68,13 @@ export class ChannelPool implements AsyncDisposable {
    *   the pool is closing.
    */
   client<S extends ServiceLike>(service: S, target: string, options?: ClientOptions): PoolClient<S> {
-    if (!this.#core.isOpen) throw new PoolClosedError();
-    const info = readService(service);
-    const parsed = parseTarget(target);
-    const opts = checkClientOptions(options);
-    checkCredentials(opts.credentials);
-    const clientPolicy = mergePolicy(this.#core.policy, checkPolicy('', opts));
-    const methodPolicies = checkMethodOptions(info, opts.methods);
-    const breakerOptions = resolveBreaker(mergeBreaker(this.#core.breaker, opts.breaker));
-    // Everything is validated before the channel is looked up, so a bad option creates nothing.
-    const channel = this.#core.channelFor(
-      parsed.target,
-      opts.credentials ?? this.#core.defaultCredentials.for(parsed),
-      withDefined(this.#core.channelOptions, opts.channelOptions ?? {}),
-    );
-    const client: Record<string, unknown> = {};
-    for (const method of info.methods) {
-      const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});
-      const fn = methodFunction({ core: this.#core, channel, method, policy, retry: retryFor(channel, policy), breakerOptions });
-      for (const name of method.names) client[name] = fn;
-    }
-    return Object.freeze(client) as PoolClient<S>;
+    if (!this.#engine.isOpen) throw new PoolClosedError();
+    return createClient(this.#engine, service, target, options);
   }
 
   /** A fresh snapshot of the pool's channels and calls; see {@link PoolStats}. */
   stats(): PoolStats {
-    return this.#core.stats();
+    return this.#engine.stats();
   }
 
   /**
@@ -133,7 +84,7 @@ export class ChannelPool implements AsyncDisposable {
    * (their options are ignored). Rejects only for a bad option, and then the pool stays open.
    */
   close(options?: CloseOptions): Promise<CloseResult> {
-    return this.#core.close(options);
+    return this.#engine.close(options);
   }
 
   /** `await using pool = new ChannelPool()` closes it with the default grace period. */
@@ -151,34 +102,6 @@ export class ChannelPool implements AsyncDisposable {
    * @returns a handle whose `remove()` (or `[Symbol.dispose]`) takes the handlers away.
    */
   closeOnSignals(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'], options?: CloseOptions): SignalHandlers {
-    checkOptionsObject('CloseOptions', options, ['graceMs']);
-    return installSignalHandlers(this.#core, signals, options);
-  }
-}
-
-function checkMethodOptions(info: ServiceInfo, methods: ClientOptions['methods']): Map<MethodInfo, PolicyOptions> {
-  const out = new Map<MethodInfo, PolicyOptions>();
-  for (const [name, options] of Object.entries(methods ?? {})) {
-    const method = info.byName.get(name);
-    if (method === undefined) {
-      const known = info.methods.map((m) => m.names[m.names.length - 1]).join(', ');
-      throw optionError('type', `methods.${name}`, `a method of ${info.serviceName} (${known})`, undefined, 'an unknown method');
-    }
-    checkOptionsObject(`methods.${name}`, options, POLICY_KEYS);
-    out.set(method, { ...out.get(method), ...checkPolicy(`methods.${name}.`, options) });
-  }
-  return out;
-}
-
-function methodFunction(bound: BoundMethod): (input: unknown, options?: CallOptions) => unknown {
-  switch (bound.method.kind) {
-    case 'unary':
-      return (request, options) => callUnary(bound, request, options);
-    case 'server-stream':
-      return (request, options) => serverStream(bound, request, options);
-    case 'client-stream':
-      return (requests, options) => clientStream(bound, requests, options);
-    case 'bidi':
-      return (requests, options) => bidiStream(bound, requests, options);
+    return installSignalHandlers(this.#engine, signals, options);
   }
 }

@@ -1,36 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { status } from '@grpc/grpc-js';
 import CircuitBreaker from 'opossum';
-import { checkOptionsObject, optionError } from './errors.js';
-import { isLocalMessageFailure } from './local-failures.js';
+import type { BreakerOptions } from './options.js';
+import type { AttemptOutcome } from './status-meaning.js';
 import { withDefined, type Resolved } from './with-defined.js';
+import { BREAKER_DEFAULTS } from './defaults.js';
 
-/**
- * Circuit breaking per channel (or per method of a channel), on opossum. When too many calls in
- * the window fail, the circuit opens: calls are refused at once with `CircuitOpenError` and
- * never touch the network. After `resetTimeoutMs` one probe goes out; its outcome closes the
- * circuit or opens it again.
- */
-export interface BreakerOptions {
-  /** Failure rate, in percent of the calls in the window, above which the circuit opens. (0, 100]. Default: 50. */
-  errorThresholdPercentage?: number | undefined;
-  /** Calls the window must hold before the circuit may open. Integer >= 1. Default: 20. */
-  volumeThreshold?: number | undefined;
-  /** The rolling window the rate is measured over, in ms (10 buckets). >= 100. Default: 10000. */
-  windowMs?: number | undefined;
-  /** How long the circuit stays open before a half-open probe, in ms. Default: 10000. */
-  resetTimeoutMs?: number | undefined;
-  /** One breaker per channel, or one per method of each channel. Default: `'channel'`. */
-  scope?: 'channel' | 'method' | undefined;
-}
-
-export const BREAKER_DEFAULTS = {
-  errorThresholdPercentage: 50,
-  volumeThreshold: 20,
-  windowMs: 10_000,
-  resetTimeoutMs: 10_000,
-  scope: 'channel',
-} as const satisfies Resolved<BreakerOptions>;
+// Circuit breaking on opossum, and the only file that knows opossum. When too many attempts in
+// the window fail, the circuit opens: calls are refused at once with `CircuitOpenError` and
+// never touch the network. After `resetTimeoutMs` one probe goes out; its outcome closes the
+// circuit or opens it again. What counts as a failure is decided in status-meaning.ts; this
+// file only receives outcomes.
 
 /** State of a circuit. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -39,34 +18,11 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 export type BreakerReason = 'error-threshold' | 'reset-timeout' | 'probe-succeeded' | 'probe-failed' | 'probe-inconclusive' | 'pool-closed';
 
 const BUCKETS = 10;
-export const BREAKER_KEYS: readonly string[] = ['errorThresholdPercentage', 'volumeThreshold', 'windowMs', 'resetTimeoutMs', 'scope'];
+const NO_ARGS: unknown[] = [];
 
-export function checkBreakerOptions(option: string, value: unknown): BreakerOptions | false | undefined {
-  if (value === undefined || value === false) return value;
-  checkOptionsObject(option, value, BREAKER_KEYS, `false or an object { ${BREAKER_KEYS.join(', ')} }`);
-  const b = value as BreakerOptions;
-  const check = (key: keyof BreakerOptions, ok: (v: number) => boolean, expected: string): void => {
-    const v = b[key];
-    if (v === undefined) return;
-    if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', `${option}.${key}`, 'a number', v);
-    if (!ok(v)) throw optionError('range', `${option}.${key}`, expected, v);
-  };
-  check('errorThresholdPercentage', (v) => v > 0 && v <= 100, 'a percentage > 0 and <= 100');
-  check('volumeThreshold', (v) => Number.isInteger(v) && v >= 1 && v <= 1_000_000, 'an integer >= 1 (calls in the window before the circuit may open)');
-  check('windowMs', (v) => v >= 100 && v <= 3_600_000, 'a number of milliseconds from 100 to 3600000');
-  check('resetTimeoutMs', (v) => v > 0 && v <= 2_147_483_647, 'a number of milliseconds > 0 and <= 2147483647');
-  if (b.scope !== undefined && b.scope !== 'channel' && b.scope !== 'method') {
-    throw optionError('type', `${option}.scope`, '"channel" or "method"', b.scope);
-  }
-  return b;
-}
-
-/** Applies a client's `breaker` over the pool's: `false` turns it off, fields merge one by one. */
-export function mergeBreaker(base: BreakerOptions | false, over: BreakerOptions | false | undefined): BreakerOptions | false {
-  if (over === undefined) return base;
-  if (over === false) return false;
-  return withDefined(base === false ? {} : base, over);
-}
+/** What a failed or an ignored half-open probe rejects with inside opossum. */
+const FAILED = Object.freeze({ outcome: 'failure' });
+const IGNORED = Object.freeze({ outcome: 'ignored' });
 
 /** The breaker options with the defaults applied, or `false`. */
 export function resolveBreaker(options: BreakerOptions | false): Resolved<BreakerOptions> | false {
@@ -74,47 +30,16 @@ export function resolveBreaker(options: BreakerOptions | false): Resolved<Breake
 }
 
 /**
- * How a settled attempt counts. `failure`: the backend is unhealthy (UNAVAILABLE, our own
- * DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, DATA_LOSS, a RESOURCE_EXHAUSTED the server sent). Any
- * other status is a healthy answer: the server decided. Our own errors and a caller's abort
- * are neither, and are never given to the breaker.
- */
-export function isBreakerFailure(code: number, details: string): boolean {
-  switch (code) {
-    case status.UNAVAILABLE:
-    case status.DEADLINE_EXCEEDED:
-    case status.UNKNOWN:
-    case status.DATA_LOSS:
-      return true;
-    case status.INTERNAL:
-    case status.RESOURCE_EXHAUSTED:
-      // Unless grpc-js raised it about a message of ours (size limits, serialization).
-      return !isLocalMessageFailure(code, details);
-    default:
-      return false;
-  }
-}
-
-const NO_ARGS: unknown[] = [];
-
-/** Marks errors of attempts that count neither way (a caller's abort, a cancellation by close()). */
-const inconclusive = new WeakSet<object>();
-export function markInconclusive(error: object): void {
-  inconclusive.add(error);
-}
-
-/**
  * opossum, with one change: it reports a rejection that its `errorFilter` accepts as a
- * success, which would let an aborted call close a half-open circuit. Our filter accepts two
- * kinds: healthy answers (a success indeed) and inconclusive attempts, whose 'success' is
- * dropped here so they count neither way.
+ * success, which would let an ignored probe (an aborted call) close a half-open circuit. The
+ * filter accepts only IGNORED, whose 'success' is dropped here so it counts neither way.
  */
 class GrpcCircuitBreaker extends CircuitBreaker<[() => Promise<unknown>], unknown> {
-  onInconclusive: () => void = () => {};
+  onIgnored: () => void = () => {};
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'success' && typeof args[0] === 'object' && args[0] !== null && inconclusive.has(args[0])) {
-      this.onInconclusive();
+    if (event === 'success' && args[0] === IGNORED) {
+      this.onIgnored();
       return false;
     }
     return super.emit(event, ...args);
@@ -196,12 +121,13 @@ export class Breaker {
       rollingCountTimeout: options.windowMs,
       rollingCountBuckets: BUCKETS,
       rotateBucketController: rotation.controller(options.windowMs / BUCKETS),
-      // Only healthy answers and inconclusive attempts pass the filter; every other error counts.
-      errorFilter: (error: unknown) => !isFailureError(error),
+      // The probe's outcome reaches fire() as a resolution (success), FAILED or IGNORED; only
+      // IGNORED passes the filter (and its 'success' is dropped, see GrpcCircuitBreaker).
+      errorFilter: (error: unknown) => error === IGNORED,
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
     });
-    this.#cb.onInconclusive = () => {
+    this.#cb.onIgnored = () => {
       // A half-open probe that ended without an answer leaves no probe out: open again, and
       // probe after another resetTimeoutMs.
       if (this.#cb.halfOpen && !this.#cb.pendingClose) {
@@ -237,45 +163,46 @@ export class Breaker {
    * Admits an attempt, or refuses it (counting the refusal) when the circuit is open or its
    * half-open probe is already out. Returns `false` for a refusal; `true` for an attempt in the
    * closed state, whose outcome goes to `record()`; or, for the half-open probe, the function
-   * that reports its outcome (`null` for a success, else the error).
+   * that reports its outcome.
    *
    * In the closed state, which is nearly every call, the attempt is recorded with the events
    * opossum's own `fire()` emits ('fire', then 'success' or 'failure', and the same threshold
    * check), without the three promises `fire()` allocates per call: on a healthy call that was
    * the larger part of the breaker's cost. opossum still keeps the window, the state machine,
-   * the reset timer and the events. The half-open probe goes through `fire()` itself, so that
-   * opossum lets exactly one through.
+   * the reset timer and the events. These are opossum 9.0's internals (package.json pins
+   * `~9.0.0`; test/unit/circuit-breaker.test.ts covers every transition with fake timers). The
+   * half-open probe goes through `fire()` itself, so that opossum lets exactly one through.
    */
-  begin(): boolean | ((error: unknown) => void) {
+  begin(): boolean | ((outcome: AttemptOutcome) => void) {
     const cb = this.#cb;
-    if (cb.closed) {
-      cb.emit('fire', NO_ARGS);
-      return true;
-    }
+    if (cb.closed) return true;
     if (!cb.pendingClose) {
       this.#rejected++;
       return false;
     }
-    let report: (error: unknown) => void = () => {};
+    let report: (outcome: AttemptOutcome) => void = () => {};
     cb.fire(
       () =>
         new Promise<void>((resolve, reject) => {
-          report = (error) => (error === null ? resolve() : reject(error));
+          report = (outcome) => (outcome === 'success' ? resolve() : reject(outcome === 'failure' ? FAILED : IGNORED));
         }),
     ).catch(() => {});
-    return (error) => report(error);
+    return (outcome) => report(outcome);
   }
 
-  /** Records the outcome of an attempt admitted in the closed state, as opossum's fire() would. */
-  record(error: unknown, latencyMs: number): void {
+  /**
+   * Records the outcome of an attempt admitted in the closed state, as opossum's fire() would.
+   * An ignored attempt is not counted at all, not even as volume.
+   */
+  record(outcome: AttemptOutcome, latencyMs: number): void {
+    if (outcome === 'ignored') return;
     const cb = this.#cb;
-    if (error !== null && typeof error === 'object' && inconclusive.has(error)) return;
-    if (!isFailureError(error)) {
-      // A success, or a healthy answer (opossum's errorFilter would pass it as one).
+    cb.emit('fire', NO_ARGS);
+    if (outcome === 'success') {
       cb.emit('success', undefined, latencyMs);
       return;
     }
-    cb.emit('failure', error, latencyMs, NO_ARGS);
+    cb.emit('failure', FAILED, latencyMs, NO_ARGS);
     // opossum's threshold check after a failure (its fail()).
     if (cb.warmUp) return;
     const { fires, failures } = cb.stats;
@@ -294,10 +221,4 @@ export class Breaker {
   shutdown(): void {
     this.#cb.shutdown();
   }
-}
-
-function isFailureError(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null || inconclusive.has(error)) return false;
-  const { code, details } = error as { code?: unknown; details?: unknown };
-  return typeof code === 'number' && isBreakerFailure(code, typeof details === 'string' ? details : '');
 }

@@ -1,10 +1,7 @@
 import type { ChannelCredentials, ChannelOptions, Metadata, MetadataValue } from '@grpc/grpc-js';
-import type { Resolved } from './with-defined.js';
-import { checkDurationMs, MAX_TIMER_MS } from './deadline.js';
-import { checkOptionsObject, optionError } from './errors.js';
-import { checkRetryOptions, mergeRetry, type RetryOptions } from './retry-policy.js';
-import type { RetryThrottlingOptions } from './retry-throttle.js';
-import { checkBreakerOptions, type BreakerOptions } from './circuit-breaker.js';
+
+// Every public options type, and nothing else: their defaults are in defaults.ts, their checks in
+// validation.ts. Types only, so every file can import them without a cycle.
 
 /**
  * Policy options that cascade: pool defaults, then client options, then `methods[name]`, then
@@ -29,6 +26,72 @@ export interface PolicyOptions {
    * 100 ms up to 2 s, all within the call's deadline. See {@link RetryOptions}.
    */
   retry?: RetryOptions | false | undefined;
+}
+
+/**
+ * How failed calls are retried. Set on the pool, a client, `methods[name]` or a call; `false`
+ * turns retries off at that level. Fields cascade one by one like the other policy options.
+ */
+export interface RetryOptions {
+  /**
+   * Attempts in all, the first one included: 1 means no retry. Integer from 1 to 10.
+   * Default: 3.
+   */
+  maxAttempts?: number | undefined;
+  /**
+   * Upper bound of the first backoff, in ms. The n-th retry waits a random time between 0 and
+   * `min(maxDelayMs, initialDelayMs * 2^(n-1))` ("full jitter"). Default: 100.
+   */
+  initialDelayMs?: number | undefined;
+  /** Cap on any backoff, in ms. Default: 2000. */
+  maxDelayMs?: number | undefined;
+  /**
+   * Status codes retried for every method. Default: `[status.UNAVAILABLE]`. Idempotent methods
+   * also retry ABORTED, INTERNAL, UNKNOWN and (with `perAttemptTimeoutMs`) DEADLINE_EXCEEDED.
+   * Allowed: UNKNOWN, DEADLINE_EXCEEDED, ABORTED, INTERNAL, UNAVAILABLE, DATA_LOSS. Codes that
+   * mean the request itself is wrong (INVALID_ARGUMENT, NOT_FOUND, ...) or that the caller
+   * cancelled (CANCELLED) are never retried and are refused here. RESOURCE_EXHAUSTED is not
+   * listed: it is retried when, and only when, the server sends `grpc-retry-pushback-ms`.
+   */
+  retryableCodes?: readonly number[] | undefined;
+  /**
+   * Time limit of each attempt, in ms; the call's deadline still bounds them all. Each attempt
+   * sends `min(perAttemptTimeoutMs, time left)` as its deadline. Default: none (each attempt may
+   * use all the time left).
+   */
+  perAttemptTimeoutMs?: number | undefined;
+}
+
+/**
+ * Circuit breaking per channel (or per method of a channel), on opossum. When too many calls in
+ * the window fail, the circuit opens: calls are refused at once with `CircuitOpenError` and
+ * never touch the network. After `resetTimeoutMs` one probe goes out; its outcome closes the
+ * circuit or opens it again.
+ */
+export interface BreakerOptions {
+  /** Failure rate, in percent of the calls in the window, above which the circuit opens. (0, 100]. Default: 50. */
+  errorThresholdPercentage?: number | undefined;
+  /** Calls the window must hold before the circuit may open. Integer >= 1. Default: 20. */
+  volumeThreshold?: number | undefined;
+  /** The rolling window the rate is measured over, in ms (10 buckets). >= 100. Default: 10000. */
+  windowMs?: number | undefined;
+  /** How long the circuit stays open before a half-open probe, in ms. Default: 10000. */
+  resetTimeoutMs?: number | undefined;
+  /** One breaker per channel, or one per method of each channel. Default: `'channel'`. */
+  scope?: 'channel' | 'method' | undefined;
+}
+
+/**
+ * Retry throttling per channel, as in gRPC's retry design (gRFC A6). A token bucket starts full
+ * at `maxTokens`; every failed attempt with a retryable status takes 1 token, every successful
+ * attempt gives back `tokenRatio`. While the bucket holds `maxTokens / 2` tokens or fewer, no
+ * call on the channel is retried: under a total outage, calls cost one attempt each.
+ */
+export interface RetryThrottlingOptions {
+  /** Bucket size, > 0 and <= 1000. Default: 10. */
+  maxTokens?: number | undefined;
+  /** Tokens returned per successful attempt, > 0 and <= 1. Default: 0.1. */
+  tokenRatio?: number | undefined;
 }
 
 /** Per-method options, under `ClientOptions.methods[name]` (proto name or lowerCamel alias). */
@@ -132,107 +195,4 @@ export interface ResolvedPolicy {
   deadlineMs: number;
   idempotent: boolean;
   retry: RetryOptions | false;
-}
-
-/** Defaults of the cascading policy (the retry defaults are in RETRY_DEFAULTS). */
-export const POLICY_DEFAULTS: Readonly<ResolvedPolicy> = {
-  deadlineMs: 10_000,
-  idempotent: false,
-  retry: {},
-} satisfies Resolved<PolicyOptions>;
-
-/** Defaults of `close()`. */
-export const CLOSE_DEFAULTS = {
-  graceMs: 10_000,
-} as const satisfies Resolved<CloseOptions>;
-
-export const POLICY_KEYS = ['deadlineMs', 'idempotent', 'retry'] as const;
-const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling', 'breaker', 'connectTimeoutMs'];
-const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods', 'breaker'];
-const CALL_KEYS: ReadonlySet<string> = new Set([...POLICY_KEYS, 'deadline', 'signal', 'metadata', 'parent', 'onHeader', 'onTrailer']);
-
-
-/** Validates the cascading fields of one level and returns only those that are set. */
-export function checkPolicy(prefix: string, options: PolicyOptions | undefined): PolicyOptions {
-  const out: PolicyOptions = {};
-  if (options === undefined) return out;
-  if (options.deadlineMs !== undefined) out.deadlineMs = checkDurationMs(`${prefix}deadlineMs`, options.deadlineMs);
-  if (options.idempotent !== undefined) {
-    if (typeof options.idempotent !== 'boolean') {
-      throw optionError('type', `${prefix}idempotent`, 'a boolean', options.idempotent);
-    }
-    out.idempotent = options.idempotent;
-  }
-  const retry = checkRetryOptions(`${prefix}retry`, options.retry);
-  if (retry !== undefined) out.retry = retry;
-  return out;
-}
-
-/** Applies `over` on top of `base`, field by field (an unset field keeps the base value). */
-export function mergePolicy(base: ResolvedPolicy, over: PolicyOptions): ResolvedPolicy {
-  return {
-    deadlineMs: over.deadlineMs ?? base.deadlineMs,
-    idempotent: over.idempotent ?? base.idempotent,
-    retry: mergeRetry(base.retry, over.retry),
-  };
-}
-
-export function checkPoolOptions(options: unknown): ChannelPoolOptions {
-  checkOptionsObject('ChannelPoolOptions', options, POOL_KEYS);
-  const opts = (options ?? {}) as ChannelPoolOptions;
-  checkChannelOptions('channelOptions', opts.channelOptions);
-  checkBreakerOptions('breaker', opts.breaker);
-  if (opts.connectTimeoutMs !== undefined && opts.connectTimeoutMs !== false) checkDurationMs('connectTimeoutMs', opts.connectTimeoutMs);
-  return opts;
-}
-
-export function checkClientOptions(options: unknown): ClientOptions {
-  checkOptionsObject('ClientOptions', options, CLIENT_KEYS);
-  const opts = (options ?? {}) as ClientOptions;
-  checkChannelOptions('channelOptions', opts.channelOptions);
-  checkBreakerOptions('breaker', opts.breaker);
-  if (opts.methods !== undefined && (typeof opts.methods !== 'object' || opts.methods === null || Array.isArray(opts.methods))) {
-    throw optionError('type', 'methods', 'an object keyed by method name', opts.methods);
-  }
-  return opts;
-}
-
-export function checkCallOptionKeys(options: object): void {
-  checkOptionsObject('CallOptions', options, CALL_KEYS);
-}
-
-export function checkCloseOptions(options: unknown): Resolved<CloseOptions> {
-  checkOptionsObject('CloseOptions', options, ['graceMs']);
-  const graceMs = (options as CloseOptions | undefined)?.graceMs ?? CLOSE_DEFAULTS.graceMs;
-  if (typeof graceMs !== 'number' || Number.isNaN(graceMs)) {
-    throw optionError('type', 'graceMs', 'a number of milliseconds', graceMs);
-  }
-  if (graceMs < 0 || graceMs > MAX_TIMER_MS) {
-    throw optionError('range', 'graceMs', `a finite number of milliseconds >= 0 and <= ${MAX_TIMER_MS}`, graceMs);
-  }
-  return { graceMs };
-}
-
-function checkChannelOptions(option: string, value: unknown): void {
-  if (value === undefined) return;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw optionError('type', option, 'an object of grpc-js channel options', value);
-  }
-  for (const [key, v] of Object.entries(value)) {
-    if (v === undefined) continue;
-    const t = typeof v;
-    if (key.startsWith('grpc.') && t !== 'number' && t !== 'string' && t !== 'boolean') {
-      throw optionError('type', `${option}["${key}"]`, 'a number or a string (grpc channel arguments are scalars)', v);
-    }
-    if (t === 'number' && !Number.isFinite(v)) {
-      throw optionError('range', `${option}["${key}"]`, 'a finite number', v);
-    }
-    if (key === 'grpc.service_config') {
-      try {
-        JSON.parse(String(v));
-      } catch (error) {
-        throw Object.assign(optionError('type', `${option}["${key}"]`, 'a JSON service config', v), { cause: error });
-      }
-    }
-  }
 }

@@ -1,43 +1,12 @@
 import { status, type Metadata } from '@grpc/grpc-js';
-import type { Resolved } from './with-defined.js';
-import { checkDurationMs, MAX_TIMER_MS } from './deadline.js';
-import { checkOptionsObject, describeValue, optionError, statusName } from './errors.js';
-import { isLocalMessageFailure } from './local-failures.js';
-import { withDefined } from './with-defined.js';
+import { RETRY_DEFAULTS } from './defaults.js';
+import type { RetryOptions } from './options.js';
+import { IDEMPOTENT_RETRYABLE, isLocalMessageFailure } from './status-meaning.js';
+import { MAX_TIMER_MS } from './validation.js';
 
-/**
- * How failed calls are retried. Set on the pool, a client, `methods[name]` or a call; `false`
- * turns retries off at that level. Fields cascade one by one like the other policy options.
- */
-export interface RetryOptions {
-  /**
-   * Attempts in all, the first one included: 1 means no retry. Integer from 1 to 10.
-   * Default: 3.
-   */
-  maxAttempts?: number | undefined;
-  /**
-   * Upper bound of the first backoff, in ms. The n-th retry waits a random time between 0 and
-   * `min(maxDelayMs, initialDelayMs * 2^(n-1))` ("full jitter"). Default: 100.
-   */
-  initialDelayMs?: number | undefined;
-  /** Cap on any backoff, in ms. Default: 2000. */
-  maxDelayMs?: number | undefined;
-  /**
-   * Status codes retried for every method. Default: `[status.UNAVAILABLE]`. Idempotent methods
-   * also retry ABORTED, INTERNAL, UNKNOWN and (with `perAttemptTimeoutMs`) DEADLINE_EXCEEDED.
-   * Allowed: UNKNOWN, DEADLINE_EXCEEDED, ABORTED, INTERNAL, UNAVAILABLE, DATA_LOSS. Codes that
-   * mean the request itself is wrong (INVALID_ARGUMENT, NOT_FOUND, ...) or that the caller
-   * cancelled (CANCELLED) are never retried and are refused here. RESOURCE_EXHAUSTED is not
-   * listed: it is retried when, and only when, the server sends `grpc-retry-pushback-ms`.
-   */
-  retryableCodes?: readonly number[] | undefined;
-  /**
-   * Time limit of each attempt, in ms; the call's deadline still bounds them all. Each attempt
-   * sends `min(perAttemptTimeoutMs, time left)` as its deadline. Default: none (each attempt may
-   * use all the time left).
-   */
-  perAttemptTimeoutMs?: number | undefined;
-}
+// The retry policy: which failed attempts may be retried and after how long. Pure functions of
+// the resolved options, a status and its trailers; the loop that runs the attempts is in
+// call-run.ts, p-retry in retry-loop.ts.
 
 /** Retry options with every level applied; `maxAttempts` 1 means retries are off. */
 export interface ResolvedRetry {
@@ -48,30 +17,6 @@ export interface ResolvedRetry {
   perAttemptTimeoutMs: number | undefined;
 }
 
-export const RETRY_DEFAULTS = {
-  maxAttempts: 3,
-  initialDelayMs: 100,
-  maxDelayMs: 2_000,
-  retryableCodes: [status.UNAVAILABLE],
-} as const satisfies Resolved<Omit<RetryOptions, 'perAttemptTimeoutMs'>>;
-
-export const MAX_ATTEMPTS_LIMIT = 10;
-
-/** Codes a server may send for a transient condition: the only ones a user may list. */
-const RETRYABLE_CANDIDATES: ReadonlySet<number> = new Set([
-  status.UNKNOWN,
-  status.DEADLINE_EXCEEDED,
-  status.ABORTED,
-  status.INTERNAL,
-  status.UNAVAILABLE,
-  status.DATA_LOSS,
-]);
-
-/** Added for idempotent methods: the request may or may not have run, and running it again is safe. */
-const IDEMPOTENT_EXTRA = [status.ABORTED, status.INTERNAL, status.UNKNOWN, status.DEADLINE_EXCEEDED] as const;
-
-const RETRY_KEYS: readonly string[] = ['maxAttempts', 'initialDelayMs', 'maxDelayMs', 'retryableCodes', 'perAttemptTimeoutMs'];
-
 export const NO_RETRY: ResolvedRetry = Object.freeze({
   maxAttempts: 1,
   initialDelayMs: 0,
@@ -80,54 +25,15 @@ export const NO_RETRY: ResolvedRetry = Object.freeze({
   perAttemptTimeoutMs: undefined,
 });
 
-/** Validates one level's `retry` option; returns it unchanged (an object or `false`). */
-export function checkRetryOptions(option: string, value: unknown): RetryOptions | false | undefined {
-  if (value === undefined || value === false) return value;
-  checkOptionsObject(option, value, RETRY_KEYS, `false or an object { ${RETRY_KEYS.join(', ')} }`);
-  const retry = value as RetryOptions;
-  if (retry.maxAttempts !== undefined) {
-    const n = retry.maxAttempts;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_ATTEMPTS_LIMIT) {
-      throw optionError(typeof n === 'number' ? 'range' : 'type', `${option}.maxAttempts`, `an integer from 1 to ${MAX_ATTEMPTS_LIMIT} (attempts in all, the first included)`, n);
-    }
-  }
-  for (const key of ['initialDelayMs', 'maxDelayMs'] as const) {
-    const v = retry[key];
-    if (v === undefined) continue;
-    if (typeof v !== 'number' || Number.isNaN(v)) throw optionError('type', `${option}.${key}`, 'a number of milliseconds', v);
-    if (v < 0 || v > MAX_TIMER_MS) throw optionError('range', `${option}.${key}`, `a finite number of milliseconds >= 0 and <= ${MAX_TIMER_MS}`, v);
-  }
-  if (retry.perAttemptTimeoutMs !== undefined) checkDurationMs(`${option}.perAttemptTimeoutMs`, retry.perAttemptTimeoutMs);
-  if (retry.retryableCodes !== undefined) {
-    if (!Array.isArray(retry.retryableCodes)) {
-      throw optionError('type', `${option}.retryableCodes`, 'an array of numeric gRPC status codes', retry.retryableCodes);
-    }
-    for (const code of retry.retryableCodes) {
-      if (!RETRYABLE_CANDIDATES.has(code as number)) {
-        const allowed = [...RETRYABLE_CANDIDATES].map((c) => `${statusName(c)} (${c})`).join(', ');
-        throw optionError('range', `${option}.retryableCodes`, `made of codes a server sends for transient failures: ${allowed}`, code, typeof code === 'number' ? `${statusName(code)} (${code})` : describeValue(code));
-      }
-    }
-  }
-  return retry;
-}
-
 /**
- * Applies one level's `retry` over the resolved one above it. `false` turns retries off; an
- * object turns them on (from the defaults if an upper level had turned them off) and overrides
- * the fields it sets.
+ * Turns the cascaded retry options into what the call loop reads, for an idempotent method or
+ * not, on a channel where grpc-js owns retries or not.
  */
-export function mergeRetry(base: RetryOptions | false, over: RetryOptions | false | undefined): RetryOptions | false {
-  if (over === undefined) return base;
-  if (over === false) return false;
-  return withDefined(base === false ? {} : base, over);
-}
-
-/** Turns the cascaded retry options into what the call loop reads, for an idempotent method or not. */
-export function resolveRetry(retry: RetryOptions | false, idempotent: boolean): ResolvedRetry {
-  if (retry === false) return NO_RETRY;
+export function resolveRetry(retry: RetryOptions | false, idempotent: boolean, grpcOwnsRetries = false): ResolvedRetry {
+  // One retry owner: a channel whose service config gives grpc-js a retry policy keeps ours off.
+  if (retry === false || grpcOwnsRetries) return NO_RETRY;
   const codes = new Set<number>(retry.retryableCodes ?? RETRY_DEFAULTS.retryableCodes);
-  if (idempotent) for (const code of IDEMPOTENT_EXTRA) codes.add(code);
+  if (idempotent) for (const code of IDEMPOTENT_RETRYABLE) codes.add(code);
   const maxAttempts = retry.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;
   return {
     maxAttempts,

@@ -1,39 +1,5 @@
-import { checkOptionsObject, optionError } from './errors.js';
-
-const THROTTLE_KEYS: readonly string[] = ['maxTokens', 'tokenRatio'];
-import type { Resolved } from './with-defined.js';
-
-/**
- * Retry throttling per channel, as in gRPC's retry design (gRFC A6). A token bucket starts full
- * at `maxTokens`; every failed attempt with a retryable status takes 1 token, every successful
- * attempt gives back `tokenRatio`. While the bucket holds `maxTokens / 2` tokens or fewer, no
- * call on the channel is retried: under a total outage, calls cost one attempt each.
- */
-export interface RetryThrottlingOptions {
-  /** Bucket size, > 0 and <= 1000. Default: 10. */
-  maxTokens?: number | undefined;
-  /** Tokens returned per successful attempt, > 0 and <= 1. Default: 0.1. */
-  tokenRatio?: number | undefined;
-}
-
-export const THROTTLE_DEFAULTS = {
-  maxTokens: 10,
-  tokenRatio: 0.1,
-} as const satisfies Resolved<RetryThrottlingOptions>;
-
-export function checkThrottlingOptions(option: string, value: unknown): Resolved<RetryThrottlingOptions> | false {
-  if (value === false) return false;
-  if (value === undefined) return THROTTLE_DEFAULTS;
-  checkOptionsObject(option, value, THROTTLE_KEYS, 'false or an object { maxTokens, tokenRatio }');
-  const { maxTokens = THROTTLE_DEFAULTS.maxTokens, tokenRatio = THROTTLE_DEFAULTS.tokenRatio } = value as RetryThrottlingOptions;
-  if (typeof maxTokens !== 'number' || !(maxTokens > 0 && maxTokens <= 1000)) {
-    throw optionError(typeof maxTokens === 'number' ? 'range' : 'type', `${option}.maxTokens`, 'a number > 0 and <= 1000', maxTokens);
-  }
-  if (typeof tokenRatio !== 'number' || !(tokenRatio > 0 && tokenRatio <= 1)) {
-    throw optionError(typeof tokenRatio === 'number' ? 'range' : 'type', `${option}.tokenRatio`, 'a number > 0 and <= 1', tokenRatio);
-  }
-  return { maxTokens, tokenRatio };
-}
+// The retry-throttling token bucket of one channel (gRFC A6); its options and their check are in
+// options.ts, defaults.ts and validation.ts.
 
 /**
  * The token bucket of one channel. Counted in thousandths of a token, as gRFC A6 specifies

@@ -1,5 +1,5 @@
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import { optionError } from './errors.js';
+import { optionError } from './validation.js';
 
 /** The four gRPC call shapes. */
 export type MethodKind = 'unary' | 'server-stream' | 'client-stream' | 'bidi';

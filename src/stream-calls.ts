@@ -1,11 +1,12 @@
 import { status, type ClientDuplexStream, type ClientReadableStream, type ClientWritableStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { admitCall, type BoundMethod } from './bound-method.js';
+import type { BoundMethod } from './bound-method.js';
+import { admitCall } from './call-admission.js';
+import { watchMetadata } from './call-hooks.js';
 import { CallRun, type Done, type Sender } from './call-run.js';
-import { requestError } from './call-options.js';
-import { optionError } from './errors.js';
+import { PoolClosedError } from './errors.js';
 import { MessageQueue } from './message-queue.js';
 import type { CallOptions } from './options.js';
-import { watchMetadata } from './unary-call.js';
+import { RequestPump, type Requests } from './request-pump.js';
 
 // The three streaming shapes. Each gets what a unary call gets: admission, a finite deadline
 // on the wire, signal and parent, breaker admission before the stream starts and one outcome
@@ -14,23 +15,15 @@ import { watchMetadata } from './unary-call.js';
 // has arrived (after that a retry would replay messages the caller has seen); client and bidi
 // streams are never retried (their requests are consumed as they are sent).
 
-type Requests = AsyncIterable<unknown> | Iterable<unknown>;
-
-/** `client.Method(request, options?)` of a server-streaming method: its responses, read with for await. */
-export async function* serverStream(bound: BoundMethod, request: unknown, options: CallOptions | undefined): AsyncGenerator<unknown, void, undefined> {
-  const invalid = requestError(request);
-  if (invalid !== undefined) throw invalid;
-  const run = admitCall(bound, options, true);
-  if (!(run instanceof CallRun)) throw run.error;
-  run.begin();
-  let queue: MessageQueue;
-  try {
-    queue = await run.attempts(sendServerStream(run, request, options));
-  } catch (error) {
-    run.finish(false);
-    throw error;
-  }
-  yield* readAll(run, queue);
+/**
+ * `client.Method(request, options?)` of a server-streaming method: its responses, read with for
+ * await. The call is validated and admitted, and its deadline starts, when the method is called;
+ * it goes on the wire at the first `next()`, which throws any admission error.
+ */
+export function serverStream(bound: BoundMethod, request: unknown, options: CallOptions | undefined): AsyncIterable<unknown> {
+  const run = admitCall(bound, 'message', request, options);
+  if (!(run instanceof CallRun)) return failedStream(run.error);
+  return readStream(run, () => run.attempts(sendServerStream(run, request, options)));
 }
 
 function sendServerStream(run: CallRun, request: unknown, options: CallOptions | undefined): Sender<MessageQueue> {
@@ -50,22 +43,19 @@ function sendServerStream(run: CallRun, request: unknown, options: CallOptions |
  * resolves with the response. An error thrown by the source cancels the call and rejects with it.
  */
 export function clientStream(bound: BoundMethod, requests: unknown, options: CallOptions | undefined): Promise<unknown> {
-  if (!isRequests(requests)) return Promise.reject(requestsError(requests));
-  const run = admitCall(bound, options, false);
+  const run = admitCall(bound, 'requests', requests, options);
   if (!(run instanceof CallRun)) return Promise.reject(run.error);
-  return runClientStream(run, requests, options);
-}
-
-async function runClientStream(run: CallRun, requests: Requests, options: CallOptions | undefined): Promise<unknown> {
   run.begin();
-  try {
-    const response = await run.attempts(sendClientStream(run, requests, options));
-    run.finish(true);
-    return response;
-  } catch (error) {
-    run.finish(false);
-    throw error;
-  }
+  return run.attempts(sendClientStream(run, requests as Requests, options)).then(
+    (response) => {
+      run.finish(true);
+      return response;
+    },
+    (error: unknown) => {
+      run.finish(false);
+      throw error;
+    },
+  );
 }
 
 function sendClientStream(run: CallRun, requests: Requests, options: CallOptions | undefined): Sender<unknown> {
@@ -95,31 +85,59 @@ function sendClientStream(run: CallRun, requests: Requests, options: CallOptions
  * `client.Method(requests, options?)` of a bidi method: sends `requests` while its responses
  * are read with for await; both directions run at once, each with backpressure.
  */
-export async function* bidiStream(bound: BoundMethod, requests: unknown, options: CallOptions | undefined): AsyncGenerator<unknown, void, undefined> {
-  if (!isRequests(requests)) throw requestsError(requests);
-  const run = admitCall(bound, options, false);
-  if (!(run instanceof CallRun)) throw run.error;
-  run.begin();
-  let queue: MessageQueue;
+export function bidiStream(bound: BoundMethod, requests: unknown, options: CallOptions | undefined): AsyncIterable<unknown> {
+  const run = admitCall(bound, 'requests', requests, options);
+  if (!(run instanceof CallRun)) return failedStream(run.error);
   let pump: RequestPump | undefined;
-  try {
-    queue = await run.attempts<MessageQueue>((callOptions, metadata, done, outcome) => {
+  const start = async (): Promise<MessageQueue> => {
+    const queue = await run.attempts<MessageQueue>((callOptions, metadata, done, outcome) => {
       const { channel, method } = run.bound;
       const call: ClientDuplexStream<unknown, unknown> = channel.client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, metadata, callOptions);
-      pump = new RequestPump(requests, call, run);
+      pump = new RequestPump(requests as Requests, call, run);
       // The server may wait for requests before it answers: the stream is ready at once.
       done(null, startedStream(call, options, outcome));
       return call;
     });
+    queue.onStatus(() => pump?.stop());
+    return queue;
+  };
+  // The caller's own source failed: its error is what the caller sees.
+  return readStream(run, start, () => pump?.sourceError);
+}
+
+/** A stream that was never started: its first `next()` throws why. */
+async function* failedStream(error: unknown): AsyncGenerator<unknown, void, undefined> {
+  throw error;
+}
+
+/**
+ * The caller's view of a stream, started at the first `next()` (refused if the pool began
+ * closing since the method was called): waits for `start` (a server stream: its first message,
+ * or its last failure), then reads it. The call settles when its status arrives, whether or not
+ * anybody still reads. `sourceError` gives a bidi stream's request source failure, which wins
+ * over the call's own error.
+ */
+async function* readStream(
+  run: CallRun,
+  start: () => Promise<MessageQueue>,
+  sourceError: () => { error: unknown } | undefined = () => undefined,
+): AsyncGenerator<unknown, void, undefined> {
+  const { pool, method } = run.bound;
+  if (!pool.isOpen) throw new PoolClosedError(method.path);
+  run.begin();
+  let queue: MessageQueue;
+  try {
+    queue = await start();
   } catch (error) {
     run.finish(false);
     throw error;
   }
-  queue.onStatus(() => pump?.stop());
+  queue.onStatus((final) => run.finish(final.code === status.OK));
   try {
     yield* readAll(run, queue);
   } catch (error) {
-    throw pump?.sourceError !== undefined ? pump.sourceError.error : error;
+    const source = sourceError();
+    throw source !== undefined ? source.error : error;
   }
 }
 
@@ -141,7 +159,6 @@ function startedStream(
  * loop early cancels the call on the wire.
  */
 async function* readAll(run: CallRun, queue: MessageQueue): AsyncGenerator<unknown, void, undefined> {
-  queue.onStatus((final) => run.finish(final.code === status.OK));
   let complete = false;
   try {
     for (;;) {
@@ -159,84 +176,4 @@ async function* readAll(run: CallRun, queue: MessageQueue): AsyncGenerator<unkno
   }
   const final = queue.status as StatusObject;
   if (final.code !== status.OK) throw run.finalError(run.failureOf(final, final));
-}
-
-/**
- * Sends a request source into a grpc-js writable stream at the pace the stream accepts:
- * `write()` returning false waits for 'drain'. Stops (and closes the source) when the call ends
- * first. An error thrown by the source cancels the call and is kept in `sourceError`: it is
- * what the caller sees, and the cancellation says nothing about the server's health.
- */
-class RequestPump {
-  #stopped = false;
-  #wake: (() => void) | undefined;
-  /** What the source threw, if it did. */
-  sourceError: { error: unknown } | undefined;
-
-  constructor(
-    requests: Requests,
-    readonly call: ClientWritableStream<unknown> | ClientDuplexStream<unknown, unknown>,
-    readonly run: CallRun,
-  ) {
-    void this.#run(requests);
-  }
-
-  /** The call has ended: stop pulling from the source. */
-  stop(): void {
-    this.#stopped = true;
-    this.#wakeUp();
-  }
-
-  async #run(requests: Requests): Promise<void> {
-    let iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
-    let finished = false;
-    try {
-      iterator = Symbol.asyncIterator in requests ? requests[Symbol.asyncIterator]() : (requests as Iterable<unknown>)[Symbol.iterator]();
-      while (!this.#stopped) {
-        const next = await iterator.next();
-        if (next.done) {
-          finished = true;
-          break;
-        }
-        if (this.#stopped) break;
-        if (!this.call.write(next.value)) await this.#drain();
-      }
-      if (!this.#stopped) this.call.end();
-    } catch (error) {
-      finished = true;
-      if (!this.#stopped) {
-        this.sourceError = { error };
-        this.run.sourceFailed();
-        // Directly too: a source can fail before its attempt is registered with the run.
-        this.call.cancel();
-      }
-    } finally {
-      // The call ended before the source did: let the source release what it holds.
-      if (!finished) await Promise.resolve(iterator?.return?.()).catch(() => {});
-    }
-  }
-
-  #drain(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.call.removeListener('drain', done);
-        this.#wake = undefined;
-        resolve();
-      };
-      this.#wake = done;
-      this.call.once('drain', done);
-    });
-  }
-
-  #wakeUp(): void {
-    this.#wake?.();
-  }
-}
-
-function isRequests(value: unknown): value is Requests {
-  return typeof value === 'object' && value !== null && (Symbol.asyncIterator in value || Symbol.iterator in value);
-}
-
-function requestsError(value: unknown): Error {
-  return optionError('type', 'requests', 'an iterable or async iterable of request messages (an array, a generator, a stream)', value);
 }

@@ -1,6 +1,8 @@
 import { credentials } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
-import { channelOptionsKey, checkCredentials, DefaultCredentials, parseTarget, sameCredentials } from '../../src/channel-key.js';
+import { channelOptionsKey, sameCredentials } from '../../src/channel-key.js';
+import { DefaultCredentials, parseTarget } from '../../src/target.js';
+import { checkCredentials } from '../../src/validation.js';
 import { thrown } from '../helpers/thrown.js';
 
 describe('parseTarget', () => {

@@ -1,19 +1,20 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
-import { MAX_TIMER_MS } from '../../src/deadline.js';
+import { MAX_TIMER_MS, checkRetryOptions } from '../../src/validation.js';
+import { RETRY_DEFAULTS } from '../../src/defaults.js';
+import type { RetryOptions } from '../../src/options.js';
+import { mergeSwitchable } from '../../src/with-defined.js';
 import {
   backoffDelayMs,
-  checkRetryOptions,
-  mergeRetry,
   NO_RETRY,
   readPushback,
   resolveRetry,
-  RETRY_DEFAULTS,
   retryVerdict,
   serviceConfigHasRetries,
-  type RetryOptions,
 } from '../../src/retry-policy.js';
 import { thrown } from '../helpers/thrown.js';
+
+const mergeRetry = mergeSwitchable<RetryOptions>;
 
 function trailers(pushback?: string): Metadata {
   const metadata = new Metadata();

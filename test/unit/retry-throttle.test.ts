@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { checkThrottlingOptions, RetryThrottle, THROTTLE_DEFAULTS } from '../../src/retry-throttle.js';
+import { RetryThrottle } from '../../src/retry-throttle.js';
+import { THROTTLE_DEFAULTS } from '../../src/defaults.js';
+import { checkThrottlingOptions } from '../../src/validation.js';
 import { thrown } from '../helpers/thrown.js';
 
 function repeat(times: number, fn: () => void): void {

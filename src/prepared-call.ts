@@ -1,7 +1,7 @@
 import { Metadata } from '@grpc/grpc-js';
-import { checkAbsoluteDeadline, deadlineToEpochMs } from './deadline.js';
-import { optionError } from './errors.js';
-import { checkCallOptionKeys, checkPolicy, mergePolicy, type CallOptions, type MetadataInit, type ParentCall, type ResolvedPolicy } from './options.js';
+import type { CallOptions, MetadataInit, ParentCall, ResolvedPolicy } from './options.js';
+import { mergePolicy } from './policy.js';
+import { checkAbsoluteDeadline, checkCallOptionKeys, checkPolicy, optionError } from './validation.js';
 
 /** A call's options once validated and combined with its method's policy. */
 export interface PreparedCall {
@@ -57,11 +57,6 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
   };
 }
 
-/** The error for a request that is not a message object (null, a string ...), else undefined. */
-export function requestError(request: unknown): Error | undefined {
-  return typeof request === 'object' && request !== null ? undefined : optionError('type', 'request', 'a request message object', request);
-}
-
 function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;
   const s = signal as Partial<AbortSignal> | null;
@@ -105,4 +100,9 @@ export function toMetadata(init: MetadataInit | undefined): Metadata {
     }
   }
   return metadata;
+}
+
+/** A grpc-js deadline (`Date | number`, possibly `Infinity`) as epoch ms. */
+export function deadlineToEpochMs(deadline: Date | number): number {
+  return deadline instanceof Date ? deadline.getTime() : deadline;
 }

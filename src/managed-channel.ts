@@ -1,0 +1,270 @@
+import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Breaker, type BreakerStateChange, type BucketRotation } from './circuit-breaker.js';
+import { ConnectWatchdog } from './connect-watchdog.js';
+import type { EventSource } from './events.js';
+import type { BreakerOptions, RetryThrottlingOptions } from './options.js';
+import { serviceConfigHasRetries } from './retry-policy.js';
+import { RetryThrottle } from './retry-throttle.js';
+import { BREAKER_KEYS } from './validation.js';
+import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './pool-types.js';
+import type { Resolved } from './with-defined.js';
+
+const STATE_NAMES: Record<connectivityState, ChannelState> = {
+  [connectivityState.IDLE]: 'idle',
+  [connectivityState.CONNECTING]: 'connecting',
+  [connectivityState.READY]: 'ready',
+  [connectivityState.TRANSIENT_FAILURE]: 'transient-failure',
+  [connectivityState.SHUTDOWN]: 'shutdown',
+};
+
+/** Something in flight on a channel that closing it may have to cancel. */
+export interface InFlight {
+  /** Ends the call at once; its promise settles with a CANCELLED status soon after. */
+  cancelForClose(graceMs: number): void;
+  /** The pool began closing: a call waiting to retry gives up now. */
+  poolClosing(): void;
+}
+
+/** The part of a grpc-js `Channel` a managed channel uses: the seam for fake channels in unit tests. */
+export interface ChannelLike {
+  getConnectivityState(tryToConnect: boolean): connectivityState;
+  watchConnectivityState(current: connectivityState, deadline: Date | number, callback: (error?: Error) => void): void;
+  close(): void;
+}
+
+/** Makes the grpc-js channel of a key, and the one `Client` that makes calls on it. */
+export type ChannelFactory = (target: string, credentials: ChannelCredentials, options: ChannelOptions) => { channel: ChannelLike; client: Client };
+
+/** The real factory: a grpc-js `Channel` and a `Client` over it (`channelOverride`). */
+export const grpcChannelFactory: ChannelFactory = (target, credentials, options) => {
+  const channel = new Channel(target, credentials, options);
+  return { channel, client: new Client(target, credentials, { channelOverride: channel }) };
+};
+
+/** What every channel of a pool shares. */
+export interface ChannelContext {
+  throttling: Resolved<RetryThrottlingOptions> | false;
+  /** Connect watchdog limit in ms, or false. */
+  connectTimeoutMs: number | false;
+  rotation: BucketRotation;
+  factory: ChannelFactory;
+  onChannelStateChange: EventSource<ChannelStateChange>;
+  onChannelReplaced: EventSource<ChannelReplaced>;
+  onBreakerStateChange: EventSource<BreakerStateChange>;
+}
+
+/**
+ * One channel owned by the pool: the grpc-js channel, the single grpc-js `Client` that makes
+ * calls on it (through `channelOverride`), its calls in flight, its breakers, its
+ * retry-throttling bucket, a watch on its connectivity (for events and the connect watchdog),
+ * and the figures `stats()` reports. Calls report to it through verbs; closing it drains its
+ * own calls. The pool never calls `Client.close()`: it would close the shared channel (grpc-js
+ * closes an overriding channel too).
+ */
+export class ManagedChannel {
+  #channel: ChannelLike;
+  #client: Client;
+  /** Bumped each time the watchdog replaces the grpc-js channel. */
+  #generation = 0;
+  readonly #inFlight = new Set<InFlight>();
+  readonly #throttle: RetryThrottle | undefined;
+  readonly grpcOwnsRetries: boolean;
+  readonly #breakers = new Map<string, Breaker>();
+  readonly #watchdog: ConnectWatchdog | undefined;
+  #started = 0;
+  #succeeded = 0;
+  #failed = 0;
+  #retries = 0;
+  #throttledRetries = 0;
+  #state: ChannelState = 'idle';
+  #closed = false;
+  #onIdle: (() => void) | undefined;
+
+  constructor(
+    readonly target: string,
+    readonly credentials: ChannelCredentials,
+    readonly options: ChannelOptions,
+    readonly context: ChannelContext,
+  ) {
+    const { throttling, connectTimeoutMs } = context;
+    this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
+    this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
+    ({ channel: this.#channel, client: this.#client } = context.factory(target, credentials, options));
+    this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace(ms));
+    this.#watch(this.#channel);
+  }
+
+  /** The client that makes calls on the current grpc-js channel. */
+  get client(): Client {
+    return this.#client;
+  }
+
+  /** Changes each time the grpc-js channel is replaced: an attempt notes it, to tell later whether its channel went away. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  // ---- calls ----
+
+  /** A call started on this channel: counted, and tracked so that closing drains or cancels it. */
+  track(call: InFlight): void {
+    this.#started++;
+    this.#inFlight.add(call);
+  }
+
+  /** A tracked call settled, with a response (`ok`) or not. */
+  settle(call: InFlight, ok: boolean): void {
+    if (!this.#inFlight.delete(call)) return;
+    if (ok) this.#succeeded++;
+    else this.#failed++;
+    if (this.#inFlight.size === 0) this.#onIdle?.();
+  }
+
+  /** An attempt succeeded: its token goes back to the retry bucket. */
+  attemptSucceeded(): void {
+    this.#throttle?.onSuccess();
+  }
+
+  /** An attempt failed with a status its call could retry: it takes a retry token (gRFC A6). */
+  attemptFailedRetryably(): void {
+    this.#throttle?.onRetryableFailure();
+  }
+
+  /** Whether retry throttling refuses a retry now; a refusal is counted. */
+  retryThrottled(): boolean {
+    if (this.#throttle === undefined || this.#throttle.allowsRetry) return false;
+    this.#throttledRetries++;
+    return true;
+  }
+
+  /** A retry is about to start (after its backoff). */
+  retryStarted(): void {
+    this.#retries++;
+  }
+
+  /** The breaker for a method under these options: the channel's, or the method's own. */
+  breakerFor(method: string, options: Resolved<BreakerOptions>): Breaker {
+    const scoped = options.scope === 'method' ? method : undefined;
+    const key = `${scoped ?? ''}\n${BREAKER_KEYS.map((k) => options[k as keyof BreakerOptions]).join('\n')}`;
+    let breaker = this.#breakers.get(key);
+    if (breaker === undefined) {
+      breaker = new Breaker(options, scoped, this.context.rotation, (change) => {
+        this.context.onBreakerStateChange.emit({ target: this.target, ...change });
+      });
+      this.#breakers.set(key, breaker);
+    }
+    return breaker;
+  }
+
+  snapshot(): ChannelStats {
+    return {
+      target: this.target,
+      state: this.state(),
+      secure: this.credentials._isSecure(),
+      inFlight: this.#inFlight.size,
+      started: this.#started,
+      succeeded: this.#succeeded,
+      failed: this.#failed,
+      retries: this.#retries,
+      throttledRetries: this.#throttledRetries,
+      retryTokens: this.#throttle?.tokens,
+      grpcOwnsRetries: this.grpcOwnsRetries,
+      breakers: [...this.#breakers.values()].map((b) => b.stats()),
+      replacements: this.#generation,
+    };
+  }
+
+  state(): ChannelState {
+    return STATE_NAMES[this.#channel.getConnectivityState(false)];
+  }
+
+  // ---- closing ----
+
+  /**
+   * Drains the channel's calls: a call waiting to retry gives up at once; the others get
+   * `graceMs` to settle, then are cancelled. Resolves once none is left.
+   */
+  async drain(graceMs: number): Promise<{ drained: number; cancelled: number }> {
+    const atStart = this.#inFlight.size;
+    for (const call of [...this.#inFlight]) call.poolClosing();
+    if (this.#inFlight.size > 0 && graceMs > 0) await this.#idle(graceMs);
+    let cancelled = 0;
+    if (this.#inFlight.size > 0) {
+      for (const call of [...this.#inFlight]) {
+        cancelled++;
+        call.cancelForClose(graceMs);
+      }
+      // grpc-js answers every cancel() with a CANCELLED status, so this settles promptly.
+      await this.#idle(undefined);
+    }
+    return { drained: atStart - cancelled, cancelled };
+  }
+
+  /** Closes the grpc-js channel, the breakers and the watchdog. Call after `drain()`. */
+  close(): void {
+    this.#closed = true;
+    this.#watchdog?.stop();
+    for (const breaker of this.#breakers.values()) breaker.shutdown();
+    this.#breakers.clear();
+    this.#channel.close();
+  }
+
+  /** Resolves when no call is in flight, or after `timeoutMs` when given. */
+  #idle(timeoutMs: number | undefined): Promise<void> {
+    if (this.#inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#onIdle = undefined;
+        resolve();
+      };
+      // Not unref()ed: a process that awaits close() should stay up for the grace period.
+      const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
+      this.#onIdle = done;
+    });
+  }
+
+  // ---- connectivity ----
+
+  /**
+   * Follows the channel's connectivity (grpc-js's watch has no timer with an infinite deadline)
+   * for the state events and the watchdog, until the channel is closed or replaced.
+   */
+  #watch(channel: ChannelLike): void {
+    if (this.#closed || channel !== this.#channel) return;
+    const raw = channel.getConnectivityState(false);
+    if (raw === connectivityState.SHUTDOWN) return;
+    this.#onState(STATE_NAMES[raw]);
+    channel.watchConnectivityState(raw, Number.POSITIVE_INFINITY, () => this.#watch(channel));
+  }
+
+  #onState(state: ChannelState): void {
+    const previous = this.#state;
+    if (state === previous) return;
+    this.#state = state;
+    this.context.onChannelStateChange.emit({ target: this.target, previous, state });
+    this.#watchdog?.onState(state === 'connecting');
+  }
+
+  /**
+   * The watchdog found the channel stuck CONNECTING: it is replaced by a fresh one with the
+   * same target, credentials and options, and the stuck one is closed (its queued calls fail
+   * UNAVAILABLE and may be retried on the new one). The new channel uses a local subchannel
+   * pool: with the global one, grpc-js could hand it the same stuck subchannel. This is the only
+   * case in which the pool re-creates a channel.
+   */
+  #replace(connectingMs: number): void {
+    if (this.#closed || this.#state !== 'connecting') return;
+    const stuck = this.#channel;
+    const options = { ...this.options, 'grpc.use_local_subchannel_pool': 1 };
+    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.credentials, options));
+    this.#generation++;
+    stuck.close();
+    this.context.onChannelReplaced.emit({ target: this.target, reason: 'connect-timeout', connectingMs, replacements: this.#generation });
+    this.#watch(this.#channel);
+  }
+}

@@ -1,0 +1,111 @@
+import type { BreakerStateChange, BreakerStats } from './circuit-breaker.js';
+import type { Event } from './events.js';
+
+// The pool's public figures and events, shared by the engine and its façade.
+
+/** Lifecycle state of a pool. */
+export type PoolState = 'open' | 'closing' | 'closed';
+
+/** A snapshot of a pool, fresh on every `stats()` call. */
+export interface PoolStats {
+  state: PoolState;
+  /** Open channels owned by the pool (one per target, credentials and channel options). */
+  channels: number;
+  /** Channels the pool has created since it was constructed. */
+  channelsCreated: number;
+  /** Channels the pool has closed. */
+  channelsClosed: number;
+  /** Calls in flight on all channels. */
+  inFlight: number;
+  /** One entry per open channel. */
+  perChannel: ChannelStats[];
+}
+
+/** What `close()` resolves with. */
+export interface CloseResult {
+  /** Calls that were in flight when close() began and settled on their own within the grace period. */
+  drained: number;
+  /** Calls still running when the grace period ended, cancelled with CANCELLED. */
+  cancelled: number;
+  /** How long close() took, in milliseconds. */
+  durationMs: number;
+}
+
+/** Reported by `pool.onRetry` before each retry's backoff. */
+export interface RetryEvent {
+  target: string;
+  /** Full method path. */
+  method: string;
+  /** The attempt that failed (1 for the first). */
+  attempt: number;
+  /** Its status code. */
+  code: number;
+  /** Its status details. */
+  details: string;
+  /** The backoff before the next attempt, in ms. */
+  delayMs: number;
+  /** The delay is the server's `grpc-retry-pushback-ms` rather than our backoff. */
+  pushback: boolean;
+}
+
+/** The pool's typed events, each a subscribe function returning a disposable subscription. */
+export interface PoolEvents {
+  onRetry: Event<RetryEvent>;
+  onBreakerStateChange: Event<BreakerStateChange>;
+  onChannelStateChange: Event<ChannelStateChange>;
+  onChannelReplaced: Event<ChannelReplaced>;
+}
+
+/** Connectivity state of a channel, as grpc-js reports it, in lower-kebab case. */
+export type ChannelState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
+
+/** Per-channel figures in a {@link PoolStats} snapshot. */
+export interface ChannelStats {
+  /** The target handed to grpc-js. */
+  target: string;
+  /**
+   * Connectivity state, read with `getConnectivityState(false)`: reading it never starts a
+   * connection. A channel is not a TCP connection: an idle channel has none, a channel to a
+   * multi-address target may have several.
+   */
+  state: ChannelState;
+  /** Whether the channel's credentials are secure (TLS). */
+  secure: boolean;
+  /** Calls started on this channel and not yet settled. */
+  inFlight: number;
+  /** Calls started on this channel (each call once, however many attempts it made). */
+  started: number;
+  /** Calls that settled with a response. */
+  succeeded: number;
+  /** Calls that settled with an error (status, abort, cancellation or open circuit). */
+  failed: number;
+  /** Retries started (attempts after the first). */
+  retries: number;
+  /** Retries the policy allowed but retry throttling refused. */
+  throttledRetries: number;
+  /** Tokens in the channel's retry-throttling bucket; undefined when throttling is off. */
+  retryTokens: number | undefined;
+  /** grpc-js owns retries on this channel (its service config has a retry or hedging policy): ours are off. */
+  grpcOwnsRetries: boolean;
+  /** The channel's circuit breakers: one, or one per method with `scope: 'method'`. */
+  breakers: BreakerStats[];
+  /** Times the connect watchdog replaced the grpc-js channel because it stayed CONNECTING too long. */
+  replacements: number;
+}
+
+/** A channel's connectivity change, reported by `pool.onChannelStateChange`. */
+export interface ChannelStateChange {
+  target: string;
+  previous: ChannelState;
+  state: ChannelState;
+}
+
+/** Reported by `pool.onChannelReplaced` when the connect watchdog replaces a stuck channel. */
+export interface ChannelReplaced {
+  target: string;
+  reason: 'connect-timeout';
+  /** How long the channel had been CONNECTING. */
+  connectingMs: number;
+  /** Replacements of this channel so far, this one included. */
+  replacements: number;
+}

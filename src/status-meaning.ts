@@ -1,0 +1,78 @@
+import { status } from '@grpc/grpc-js';
+
+// The one place that says what a gRPC status means: whether it says anything about the
+// backend's health (for the circuit breaker), which codes may ever be retried, and which failures
+// are grpc-js's own about a message of ours. The retry policy, the breaker and the attempt all
+// ask here; none of them decides on its own.
+
+/** Codes a server may send for a transient condition: the only ones a user may list as retryable. */
+export const RETRYABLE_CANDIDATES: ReadonlySet<number> = new Set([
+  status.UNKNOWN,
+  status.DEADLINE_EXCEEDED,
+  status.ABORTED,
+  status.INTERNAL,
+  status.UNAVAILABLE,
+  status.DATA_LOSS,
+]);
+
+/** Retried for idempotent methods too: the request may or may not have run, and running it again is safe. */
+export const IDEMPOTENT_RETRYABLE = [status.ABORTED, status.INTERNAL, status.UNKNOWN, status.DEADLINE_EXCEEDED] as const;
+
+/**
+ * grpc-js's own failures about a message: a request it could not serialize, a response it
+ * could not parse, a message over a size limit. The server's health is not in question and the
+ * same bytes would fail again, so these are neither retried nor counted by the breaker.
+ */
+export function isLocalMessageFailure(code: number, details: string): boolean {
+  switch (code) {
+    case status.INTERNAL:
+      return details.startsWith('Request message serialization failure') || details.startsWith('Response message parsing error');
+    case status.RESOURCE_EXHAUSTED:
+      // "Received message larger than max", "Attempted to send message with a size larger than".
+      return /larger than/i.test(details);
+    default:
+      return false;
+  }
+}
+
+/**
+ * Whether a status says the backend is unhealthy: UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL,
+ * UNKNOWN, DATA_LOSS, a RESOURCE_EXHAUSTED the server sent. Any other status is a healthy
+ * answer: the server decided (NOT_FOUND, INVALID_ARGUMENT, ...).
+ */
+export function isBackendFailure(code: number, details: string): boolean {
+  switch (code) {
+    case status.UNAVAILABLE:
+    case status.DEADLINE_EXCEEDED:
+    case status.UNKNOWN:
+    case status.DATA_LOSS:
+      return true;
+    case status.INTERNAL:
+    case status.RESOURCE_EXHAUSTED:
+      // Unless grpc-js raised it about a message of ours (size limits, serialization).
+      return !isLocalMessageFailure(code, details);
+    default:
+      return false;
+  }
+}
+
+/**
+ * How a finished attempt counts for health: `'success'` (a response, or a healthy answer),
+ * `'failure'` (the backend is unhealthy), or `'ignored'` (it says nothing about the backend:
+ * we ended it ourselves, or it failed for a reason of ours).
+ */
+export type AttemptOutcome = 'success' | 'failure' | 'ignored';
+
+/**
+ * The health outcome of a settled attempt. `error` is null for a success; `endedByUs` says the
+ * attempt was ended from our side (an abort, a parent's cancellation, close(), a stream's reader
+ * leaving, a failing request source, a replaced channel), which counts neither way.
+ */
+export function attemptOutcome(error: unknown, endedByUs: boolean): AttemptOutcome {
+  if (error === null || error === undefined) return 'success';
+  if (endedByUs) return 'ignored';
+  if (typeof error !== 'object') return 'ignored';
+  const { code, details } = error as { code?: unknown; details?: unknown };
+  if (typeof code !== 'number') return 'ignored';
+  return isBackendFailure(code, typeof details === 'string' ? details : '') ? 'failure' : 'success';
+}
