@@ -28,7 +28,15 @@ export default defineConfig({
         },
       },
       { test: { ...shared, name: 'integration', include: ['test/integration/**/*.test.ts'] } },
-      { test: { ...shared, name: 'process', include: ['test/process/**/*.test.ts'] } },
+      {
+        test: {
+          ...shared,
+          name: 'process',
+          include: ['test/process/**/*.test.ts'],
+          // These tests load dist/: refuse to run them against a build older than src/.
+          globalSetup: ['test/process/dist-fresh.ts'],
+        },
+      },
       { test: { ...shared, name: 'chaos', include: SLOW } },
     ],
   },
