@@ -5,16 +5,9 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { TestServiceClient, UserServiceClient } from '../helpers/protos.js';
-import {
-  startTestServer,
-  startTestServerProcess,
-  type BasicInfo,
-  type EchoRequest,
-  type EchoResponse,
-  type StreamRequest,
-  type TestServer,
-} from '../helpers/test-server.js';
+import { TestServiceClient, UserServiceClient, type BasicInfo, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
+import { startTestServerProcess } from '../helpers/test-server-process.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 // ---------------------------------------------------------------------------------------------
 // Raw-client plumbing

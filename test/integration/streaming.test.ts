@@ -14,9 +14,10 @@ import {
   type ClientStreamMethod,
   type ServerStreamMethod,
 } from '../../src/index.js';
+import type { CallRecord } from '../helpers/call-log.js';
 import { countListeners } from '../helpers/listeners.js';
-import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type CallRecord, type EchoRequest, type EchoResponse, type StreamRequest, type TestServer } from '../helpers/test-server.js';
+import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let pool: ChannelPool;

@@ -6,8 +6,9 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, type ServerStreamMethod } from '../../src/index.js';
 import { countListeners } from '../helpers/listeners.js';
-import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, startTestServerProcess, type EchoResponse, type StreamRequest, type TestServer } from '../helpers/test-server.js';
+import { TestServiceClient, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
+import { startTestServerProcess } from '../helpers/test-server-process.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let pool: ChannelPool;
