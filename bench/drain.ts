@@ -10,7 +10,8 @@
 import { fileURLToPath } from 'node:url';
 import type { CloseResult } from '../src/index.js';
 import { TestServiceClient } from '../test/helpers/protos.js';
-import { startTestServerProcess, type EchoRequest } from '../test/helpers/test-server.js';
+import type { EchoRequest } from '../test/helpers/protos.js';
+import { startTestServerProcess } from '../test/helpers/test-server-process.js';
 import { ARMED, epochMs, fmt, markedJson, median, progress, report, runNodeChild, type Target, loadPackage } from './lib.js';
 
 const { ChannelPool } = await loadPackage();

@@ -22,7 +22,8 @@
 // Run alone: node --expose-gc --import tsx bench/fail-fast.ts
 import * as grpc from '@grpc/grpc-js';
 import { TestServiceClient } from '../test/helpers/protos.js';
-import { startTestServerProcess, type EchoRequest } from '../test/helpers/test-server.js';
+import type { EchoRequest } from '../test/helpers/protos.js';
+import { startTestServerProcess } from '../test/helpers/test-server-process.js';
 import type { BreakerStats } from '../src/index.js';
 import { cpuMicros, fmt, gc, median, percentile, progress, report, type Target, loadPackage } from './lib.js';
 

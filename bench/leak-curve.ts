@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import * as grpc from '@grpc/grpc-js';
 import { TestServiceClient } from '../test/helpers/protos.js';
-import type { EchoRequest } from '../test/helpers/test-server.js';
+import type { EchoRequest } from '../test/helpers/protos.js';
 import {
   ARMED,
   BENCH_DIR,

@@ -15,7 +15,9 @@
 //   BENCH_ROUNDS (default 5), BENCH_STREAM_MESSAGES (default 100000, at most 100000)
 import * as grpc from '@grpc/grpc-js';
 import { TestServiceClient } from '../test/helpers/protos.js';
-import { MAX_STREAM_MESSAGES, startTestServerProcess, type EchoResponse, type StreamRequest } from '../test/helpers/test-server.js';
+import type { EchoResponse, StreamRequest } from '../test/helpers/protos.js';
+import { MAX_STREAM_MESSAGES } from '../test/helpers/test-handlers.js';
+import { startTestServerProcess } from '../test/helpers/test-server-process.js';
 import { ARMED, fmt, interleavedRounds, progress, report, type Contender, type ContenderSummary, type StartCall, type Target, loadPackage } from './lib.js';
 
 const { ChannelPool } = await loadPackage();

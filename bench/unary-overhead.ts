@@ -16,7 +16,8 @@ import { createChannel, createClientFactory } from 'nice-grpc';
 import { deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
 import { retryMiddleware } from 'nice-grpc-client-middleware-retry';
 import { TestServiceClient, testServiceDefinition } from '../test/helpers/protos.js';
-import { startTestServerProcess, type EchoRequest, type EchoResponse } from '../test/helpers/test-server.js';
+import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
+import { startTestServerProcess } from '../test/helpers/test-server-process.js';
 import {
   ARMED,
   fmt,

@@ -15,8 +15,12 @@ pool.closeOnSignals(['SIGTERM', 'SIGINT'], { graceMs: 2_000 });
 
 const inFlight = Array.from({ length: 5 }, (_, i) => users.QueryBasicInfoByID({ id: i }));
 setTimeout(() => process.kill(process.pid, 'SIGTERM'), 50); // as an orchestrator would
-await new Promise((resolve) => setTimeout(resolve, 100));
-console.log('100 ms later the pool is', pool.state); // closing: draining the calls in flight
+// A signal is handled on a later turn of the event loop than the kill() that sent it: wait (at
+// most 2 s) until the pool has seen it, rather than for a fixed time a busy machine can overrun.
+for (let waitedMs = 0; pool.state === 'open' && waitedMs < 2_000; waitedMs += 10) {
+  await new Promise((resolve) => setTimeout(resolve, 10));
+}
+console.log('after SIGTERM the pool is', pool.state); // closing: draining the calls in flight
 
 await users.QueryBasicInfoByID({ id: 99 }, { deadlineMs: 1_000 }).catch((error: unknown) => {
   // Started after the signal: refused at once, without touching the network.

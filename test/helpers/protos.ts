@@ -1,7 +1,8 @@
 // Loads the test protos once per process and exposes their client constructors and service
 // definitions. Loader options match what the library's users typically pass: camelCase
 // fields (delayMs, deadlineMs, intervalMs, failCode), int64 as JS numbers, enums as strings,
-// and defaults filled in so a missing field reads as 0 / '' / empty Buffer.
+// and defaults filled in so a missing field reads as 0 / '' / empty Buffer. The interfaces
+// below are the messages as those options decode them.
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -38,4 +39,34 @@ function loadService(file: string, qualifiedName: string): grpc.ServiceClientCon
     throw new Error(`${qualifiedName} is not a service in ${file}`);
   }
   return node as grpc.ServiceClientConstructor;
+}
+
+export interface EchoRequest {
+  message: string;
+  delayMs: number;
+  payload: Buffer;
+}
+
+export interface EchoResponse {
+  message: string;
+  deadlineMs: number;
+  count: number;
+  payload: Buffer;
+}
+
+export interface StreamRequest {
+  message: string;
+  count: number;
+  intervalMs: number;
+  failCode: number;
+}
+
+export interface UserRequest {
+  id: number;
+}
+
+export interface BasicInfo {
+  id: number;
+  name: string;
+  email: string;
 }

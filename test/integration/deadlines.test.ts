@@ -3,7 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, StatusError } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type EchoRequest, type EchoResponse, type TestServer } from '../helpers/test-server.js';
+import type { EchoRequest, EchoResponse } from '../helpers/protos.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let pool: ChannelPool;

@@ -1,7 +1,8 @@
 // Streaming calls through the pool, in all three directions: messages in order, early exit,
 // deadlines, aborts, failures mid-stream, backpressure both ways, close() draining, listener
 // hygiene, retries only where they are safe, the circuit breaker, stats, abandoned iterators,
-// header and trailer hooks, and the throughput cost of the pool over raw grpc-js.
+// header and trailer hooks. The scale scenarios (10,000 sequential streams, the throughput of
+// 100,000 messages) are in test/scale/streaming-scale.test.ts, in the slow tier.
 import * as grpc from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,8 +14,10 @@ import {
   type ClientStreamMethod,
   type ServerStreamMethod,
 } from '../../src/index.js';
-import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, startTestServerProcess, type CallRecord, type EchoRequest, type EchoResponse, type StreamRequest, type TestServer } from '../helpers/test-server.js';
+import type { CallRecord } from '../helpers/call-log.js';
+import { countListeners } from '../helpers/listeners.js';
+import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let pool: ChannelPool;
@@ -146,22 +149,6 @@ async function whenSettled<T>(read: () => T): Promise<T> {
 
 const names = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
-/** Wraps a signal's add/removeEventListener to count 'abort' listeners, as a user's wrapper would. */
-function countListeners(signal: AbortSignal): { added: number; removed: number; maxLive: number } {
-  const counts = { added: 0, removed: 0, maxLive: 0 };
-  const { addEventListener, removeEventListener } = signal;
-  signal.addEventListener = function (...args: Parameters<AbortSignal['addEventListener']>) {
-    counts.added++;
-    counts.maxLive = Math.max(counts.maxLive, counts.added - counts.removed);
-    return addEventListener.apply(this, args);
-  };
-  signal.removeEventListener = function (...args: Parameters<AbortSignal['removeEventListener']>) {
-    counts.removed++;
-    return removeEventListener.apply(this, args);
-  };
-  return counts;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 describe('server stream', () => {
@@ -195,7 +182,8 @@ describe('server stream', () => {
     const { id, metadata } = script();
     const startedAt = performance.now();
     const { messages, error } = await collect(streams().ServerStream({ message: 'd', count: 1_000, intervalMs: 20 }, { deadlineMs: 300, metadata }));
-    expect(performance.now() - startedAt).toBeLessThan(1_500);
+    // Margin for a loaded machine; ignoring the 300 ms deadline would take 20 s.
+    expect(performance.now() - startedAt).toBeLessThan(3_000);
     expect(error).toBeInstanceOf(StatusError);
     expect(error).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, method: SERVER_STREAM, target: server.address });
     expect(messages.length).toBeGreaterThanOrEqual(3);
@@ -298,24 +286,6 @@ describe('server stream', () => {
     expect(listeners).toMatchObject({ added: 1, removed: 1 });
   });
 
-  it('leaves no listener on a long-lived signal over 10,000 sequential streams', { timeout: 60_000 }, async () => {
-    const ss = streams();
-    const controller = new AbortController();
-    const listeners = countListeners(controller.signal);
-    const startedAt = performance.now();
-    let received = 0;
-    for (let i = 0; i < 10_000; i++) {
-      for await (const message of ss.ServerStream({ message: `s${i}`, count: 1 }, { signal: controller.signal })) {
-        if (message.message === `s${i}-0`) received++;
-      }
-    }
-    const elapsed = performance.now() - startedAt;
-    console.info(`10,000 sequential one-message server streams: ${(elapsed / 10_000).toFixed(3)} ms each`);
-    expect(received).toBe(10_000);
-    expect(listeners).toEqual({ added: 10_000, removed: 10_000, maxLive: 1 });
-    expect(pool.stats().perChannel[0]).toMatchObject({ started: 10_000, succeeded: 10_000, failed: 0, inFlight: 0 });
-  });
-
   it('is retried when the first attempt fails before any message, and delivers the messages once', async () => {
     const { id, metadata } = script({ 'fail-times': 1 });
     const { messages, error } = await collect(streams().ServerStream({ message: 'r', count: 5 }, { metadata }));
@@ -395,7 +365,8 @@ describe('client stream', () => {
     const { state, requests } = source(1_000, { intervalMs: 20 });
     const startedAt = performance.now();
     const error = await rejection(streams().ClientStream(requests, { deadlineMs: 300, metadata }));
-    expect(performance.now() - startedAt).toBeLessThan(1_500);
+    // Margin for a loaded machine; ignoring the 300 ms deadline would take 20 s.
+    expect(performance.now() - startedAt).toBeLessThan(3_000);
     expect(error).toBeInstanceOf(StatusError);
     expect(error).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, method: CLIENT_STREAM });
     expect(recordOf(id)!.received).toBeGreaterThanOrEqual(3);
@@ -477,17 +448,18 @@ describe('client stream', () => {
   });
 
   // A synchronous source whose first next() throws: the call is neither cancelled nor ended, so
-  // it stays open on the wire until its deadline (600 ms here, 10 s by default) and only then
-  // rejects with the source's error.
+  // it stays open on the wire until its deadline (5 s here, 10 s by default) and only then
+  // rejects with the source's error. "At once" is well under that deadline, with a margin for a
+  // loaded machine.
   it('rejects at once with the error of a synchronous source that throws before its first request', async () => {
     const thrown = new Error('nothing to send');
     const requests = (function* (): Generator<Req> {
       throw thrown;
     })();
     const startedAt = performance.now();
-    const error = await rejection(streams().ClientStream(requests, { deadlineMs: 600 }));
+    const error = await rejection(streams().ClientStream(requests, { deadlineMs: 5_000 }));
     expect(error).toBe(thrown);
-    expect(performance.now() - startedAt).toBeLessThan(300);
+    expect(performance.now() - startedAt).toBeLessThan(2_000);
     expect(pool.stats()).toMatchObject({ inFlight: 0 });
   });
 
@@ -502,10 +474,10 @@ describe('client stream', () => {
       },
     };
     const startedAt = performance.now();
-    const { result: error, unhandled } = await capturingUnhandledRejections(() => rejection(streams().ClientStream(requests, { deadlineMs: 600 })));
+    const { result: error, unhandled } = await capturingUnhandledRejections(() => rejection(streams().ClientStream(requests, { deadlineMs: 5_000 })));
     expect(unhandled).toEqual([]);
     expect(error).toBe(thrown);
-    expect(performance.now() - startedAt).toBeLessThan(300);
+    expect(performance.now() - startedAt).toBeLessThan(2_000);
     expect(pool.stats()).toMatchObject({ inFlight: 0 });
   });
 
@@ -549,7 +521,8 @@ describe('bidi stream', () => {
     const { state, requests } = source(1_000, { intervalMs: 20 });
     const startedAt = performance.now();
     const { messages, error } = await collect(streams().Bidi(requests, { deadlineMs: 300, metadata }));
-    expect(performance.now() - startedAt).toBeLessThan(1_500);
+    // Margin for a loaded machine; ignoring the 300 ms deadline would take 20 s.
+    expect(performance.now() - startedAt).toBeLessThan(3_000);
     expect(error).toBeInstanceOf(StatusError);
     expect(error).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, method: BIDI });
     expect(messages.length).toBeGreaterThanOrEqual(3);
@@ -638,10 +611,10 @@ describe('bidi stream', () => {
       throw thrown;
     })();
     const startedAt = performance.now();
-    const { messages, error } = await collect(streams().Bidi(requests, { deadlineMs: 600 }));
+    const { messages, error } = await collect(streams().Bidi(requests, { deadlineMs: 5_000 }));
     expect(error).toBe(thrown);
     expect(messages).toHaveLength(0);
-    expect(performance.now() - startedAt).toBeLessThan(300);
+    expect(performance.now() - startedAt).toBeLessThan(2_000);
     expect(pool.stats()).toMatchObject({ inFlight: 0 });
   });
 
@@ -654,11 +627,11 @@ describe('bidi stream', () => {
       },
     };
     const startedAt = performance.now();
-    const { result, unhandled } = await capturingUnhandledRejections(() => collect(streams().Bidi(requests, { deadlineMs: 600 })));
+    const { result, unhandled } = await capturingUnhandledRejections(() => collect(streams().Bidi(requests, { deadlineMs: 5_000 })));
     expect(unhandled).toEqual([]);
     expect(result.error).toBe(thrown);
     expect(result.messages).toHaveLength(0);
-    expect(performance.now() - startedAt).toBeLessThan(300);
+    expect(performance.now() - startedAt).toBeLessThan(2_000);
     expect(pool.stats()).toMatchObject({ inFlight: 0 });
   });
 
@@ -763,55 +736,5 @@ describe('streams and the pool', () => {
     expect(failed.map((e) => (e as StatusError).code)).toEqual([grpc.status.INTERNAL, grpc.status.PERMISSION_DENIED, grpc.status.NOT_FOUND]);
     expect(pool.stats()).toMatchObject({ inFlight: 0 });
     expect(pool.stats().perChannel[0]).toMatchObject({ started: 7, succeeded: 4, failed: 3, inFlight: 0 });
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-
-describe('throughput', () => {
-  // Six streams of 100,000 messages: a loaded machine needs more than the default 30 s.
-  it('reads a 100,000-message server stream through the pool and through raw grpc-js', { timeout: 120_000 }, async () => {
-    // The server runs in its own process, so the figures are the client's.
-    const remote = await startTestServerProcess();
-    const COUNT = 100_000;
-    const ss = pool.client(TestServiceClient, remote.address) as Streams;
-    const raw = new TestServiceClient(remote.address, grpc.credentials.createInsecure());
-    const request: Partial<StreamRequest> = { message: 't', count: COUNT };
-    const viaPool = async (): Promise<number> => {
-      let n = 0;
-      for await (const _ of ss.ServerStream(request, { deadlineMs: 30_000 })) n++;
-      return n;
-    };
-    const viaRaw = async (): Promise<number> => {
-      let n = 0;
-      const call = raw.ServerStream!(request, { deadline: Date.now() + 30_000 }) as grpc.ClientReadableStream<EchoResponse>;
-      for await (const _ of call) n++;
-      return n;
-    };
-    const rates: Record<'pool' | 'raw', number[]> = { pool: [], raw: [] };
-    try {
-      for (let round = 0; round < 3; round++) {
-        for (const [name, run] of [
-          ['pool', viaPool],
-          ['raw', viaRaw],
-        ] as const) {
-          const startedAt = performance.now();
-          expect(await run()).toBe(COUNT);
-          rates[name].push(COUNT / ((performance.now() - startedAt) / 1_000));
-        }
-      }
-    } finally {
-      raw.close();
-      await remote.kill();
-    }
-    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const poolRate = median(rates.pool);
-    const rawRate = median(rates.raw);
-    const fmt = (v: number): string => `${Math.round(v).toLocaleString('en-US')} msg/s`;
-    console.info(
-      `server stream of ${COUNT.toLocaleString('en-US')} small messages, median of 3 interleaved rounds: ` +
-        `pool ${fmt(poolRate)} [${rates.pool.map(fmt).join(', ')}], raw grpc-js ${fmt(rawRate)} [${rates.raw.map(fmt).join(', ')}], ` +
-        `pool/raw ${(poolRate / rawRate).toFixed(2)}`,
-    );
   });
 });

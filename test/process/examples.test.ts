@@ -6,7 +6,8 @@ import { ROOT, runNode } from './run-node.js';
 const TSX = ['--import', 'tsx'];
 
 describe('examples', () => {
-  it('leak demo: the naive way grows by the channel, the pool keeps one', async () => {
+  // runNode's 60 s limit needs a test timeout to match (the default is 30 s).
+  it('leak demo: the naive way grows by the channel, the pool keeps one', { timeout: 60_000 }, async () => {
     const result = await runNode(process.execPath, ['--expose-gc', ...TSX, `${ROOT}examples/leak-demo.ts`, '2000'], 60_000);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);

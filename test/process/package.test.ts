@@ -48,8 +48,9 @@ describe.each(nodeBinaries())('on $name', ({ path: node }) => {
     expect(report.drained).toMatchObject({ drained: 1, cancelled: 0 });
     // No timer is left once close() has resolved (sockets may still be finishing their FIN)...
     expect(report.resources.filter((r) => r === 'Timeout')).toEqual([]);
-    // ...and the process ends on its own right after: nothing keeps the event loop alive.
-    expect(result.exitedAt - report.closedAt).toBeLessThan(2_000);
+    // ...and the process ends on its own right after: nothing keeps the event loop alive. (A
+    // margin for a loaded machine; a process kept alive runs into runNode's 15 s kill.)
+    expect(result.exitedAt - report.closedAt).toBeLessThan(5_000);
   });
 
   it('keeps instanceof working with the ESM and CJS builds loaded together', async () => {
@@ -68,7 +69,8 @@ describe.each(nodeBinaries())('on $name', ({ path: node }) => {
   });
 });
 
-it('resolves types for ESM and CJS consumers under module NodeNext', async () => {
+// tsc takes 5 s here on an idle machine, three times that on a loaded one.
+it('resolves types for ESM and CJS consumers under module NodeNext', { timeout: 60_000 }, async () => {
   const tsc = `${ROOT}node_modules/typescript/bin/tsc`;
   const run = promisify(execFile);
   const { stdout, stderr } = await run(process.execPath, [tsc, '-p', `${FIXTURES}tsconfig.consumer.json`]).catch(
