@@ -12,6 +12,8 @@
 //   x-trailer-echo: V   trailer x-trailer-echo: V on success and on failure
 //   x-payload-bytes: N  ServerStream: every message carries an N-byte payload
 //   x-read-delay-ms: N  ClientStream: wait N ms after each request before reading the next
+//   x-headers-first: 1  unary methods: send the response headers at once, before any delay
+//                       (so the call is committed, gRFC A6, while the handler still works)
 //   x-fail-after: N     ClientStream and Bidi: fail with x-fail-code (default ABORTED) once N
 //                       requests have arrived (Bidi: after echoing them), not at the start
 //
@@ -349,6 +351,7 @@ function unary<Req, Res>(
     const context = log.begin(call, method);
     const { script, signal } = context;
     const delay = script.delayMs || requestDelayMs(call.request);
+    if (header(call.metadata, 'x-headers-first') !== undefined) call.sendMetadata(new grpc.Metadata());
     void pause(delay, signal)
       .then((proceed) => {
         if (!proceed) return;
