@@ -15,8 +15,11 @@ pool.closeOnSignals(['SIGTERM', 'SIGINT'], { graceMs: 2_000 });
 
 const inFlight = Array.from({ length: 5 }, (_, i) => users.QueryBasicInfoByID({ id: i }));
 setTimeout(() => process.kill(process.pid, 'SIGTERM'), 50); // as an orchestrator would
-await new Promise((resolve) => setTimeout(resolve, 100));
-console.log('100 ms later the pool is', pool.state); // closing: draining the calls in flight
+// Wait for the pool to see the signal (bounded: 5 s), rather than guessing how long it takes.
+for (let waited = 0; pool.state === 'open' && waited < 5_000; waited += 10) {
+  await new Promise((resolve) => setTimeout(resolve, 10));
+}
+console.log('after SIGTERM the pool is', pool.state); // closing: draining the calls in flight
 
 await users.QueryBasicInfoByID({ id: 99 }, { deadlineMs: 1_000 }).catch((error: unknown) => {
   // Started after the signal: refused at once, without touching the network.
