@@ -11,6 +11,8 @@
 //   x-trailer-echo: V   trailer x-trailer-echo: V on success and on failure
 //   x-payload-bytes: N  ServerStream: every message carries an N-byte payload
 //   x-read-delay-ms: N  ClientStream: wait N ms after each request before reading the next
+//   x-headers-first: 1  unary methods: send the response headers at once, before any delay
+//                       (so the call is committed, gRFC A6, while the handler still works)
 //   x-fail-after: N     ClientStream and Bidi: fail with x-fail-code (default ABORTED) once N
 //                       requests have arrived (Bidi: after echoing them), not at the start
 //

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { CallContext, CallLog, CallRecord } from './call-log.js';
-import { failure, trailersFor } from './call-script.js';
+import { failure, header, trailersFor } from './call-script.js';
 import type { BasicInfo, EchoRequest, EchoResponse, StreamRequest, UserRequest } from './protos.js';
 
 /** Streams never send more than this many messages, whatever the request asks. */
@@ -67,6 +67,7 @@ function unary<Req, Res>(
     const context = log.begin(call, method);
     const { script, signal } = context;
     const delay = script.delayMs || requestDelayMs(call.request);
+    if (header(call.metadata, 'x-headers-first') !== undefined) call.sendMetadata(new grpc.Metadata());
     void pause(delay, signal)
       .then((proceed) => {
         if (!proceed) return;
