@@ -1,5 +1,5 @@
 import type { Breaker } from './circuit-breaker.js';
-import type { ManagedChannel } from './managed-channel.js';
+import { breakerKey, type ManagedChannel } from './managed-channel.js';
 import type { BreakerOptions, ResolvedPolicy } from './options.js';
 import { resolveRetry, type ResolvedRetry } from './retry-policy.js';
 import type { RetryEvent } from './pool-types.js';
@@ -19,7 +19,7 @@ export interface CallPool {
 export class BoundMethod {
   /** `policy.retry` resolved for the method's idempotency and its channel's retry owner. */
   readonly retry: ResolvedRetry;
-  #breaker: Breaker | undefined;
+  readonly #breakerKey: string | undefined;
 
   constructor(
     readonly pool: CallPool,
@@ -30,6 +30,7 @@ export class BoundMethod {
     readonly breakerOptions: Resolved<BreakerOptions> | false,
   ) {
     this.retry = this.retryFor(policy);
+    this.#breakerKey = breakerOptions === false ? undefined : breakerKey(method.path, breakerOptions);
   }
 
   /** The retry policy of a call whose own options changed the method's policy. */
@@ -37,9 +38,12 @@ export class BoundMethod {
     return resolveRetry(policy.retry, policy.idempotent, this.channel.grpcOwnsRetries);
   }
 
-  /** The circuit breaker every attempt of this method passes (its channel's, or its own), made on first use. */
+  /**
+   * The circuit breaker every attempt of this method passes (its channel's, or its own), looked
+   * up per attempt: the channel may have released an idle one since.
+   */
   breaker(): Breaker | undefined {
-    if (this.breakerOptions === false) return undefined;
-    return (this.#breaker ??= this.channel.breakerFor(this.method.path, this.breakerOptions));
+    if (this.#breakerKey === undefined || this.breakerOptions === false) return undefined;
+    return this.channel.breakerFor(this.#breakerKey, this.method.path, this.breakerOptions);
   }
 }

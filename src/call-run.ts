@@ -7,16 +7,30 @@ import type { InFlight } from './managed-channel.js';
 import type { PreparedCall } from './prepared-call.js';
 import { retryLoop } from './retry-loop.js';
 import { backoffDelayMs, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-policy.js';
-import { attemptOutcome } from './status-meaning.js';
+import { attemptOutcome, attemptReach } from './status-meaning.js';
 
 /** The grpc-js call options of one attempt: its deadline (always finite). */
 export interface AttemptOptions {
   deadline: number;
 }
 
-/** A started grpc-js call: what `close()`, an abort or an early exit cancels. */
+/**
+ * A started grpc-js call, as every call shape's call object is: what `close()`, an abort or an
+ * early exit cancels, and what tells how far a failed attempt got.
+ */
 export interface Cancellable {
   cancel(): void;
+  /** The peer's address once an HTTP/2 stream exists; the channel's target before. */
+  getPeer(): string;
+  on(event: 'metadata', listener: (this: Cancellable) => void): unknown;
+}
+
+/** Set on an attempt's call object when its response headers arrive: the call is committed. */
+const COMMITTED = Symbol('resilient-grpc.committed');
+
+/** The 'metadata' listener of every attempt: one function, so no closure per attempt. */
+function markCommitted(this: Cancellable): void {
+  (this as Cancellable & { [COMMITTED]?: true })[COMMITTED] = true;
 }
 
 /** Reports an attempt's outcome once: `(null, value)` on success, `(error)` on failure. */
@@ -61,6 +75,12 @@ export class CallRun implements InFlight {
   #started = false;
   #ended = false;
   #onParentCancelled: (() => void) | undefined;
+  /**
+   * Whether `perAttemptTimeoutMs` goes on the wire as each attempt's deadline (unary calls), or
+   * is kept by a timer that only runs until the attempt is ready (a server stream: its first
+   * message; after that the stream cannot be retried and only the call's deadline applies).
+   */
+  #attemptLimitOnWire = true;
 
   constructor(
     readonly bound: BoundMethod,
@@ -110,9 +130,11 @@ export class CallRun implements InFlight {
     this.#end('close');
   }
 
-  poolClosing(): void {
+  poolClosing(): boolean {
     // A call waiting to retry settles at once with its last error: no new attempt can start.
+    if (!this.#backoff.isSleeping) return false;
     this.#backoff.wake();
+    return true;
   }
 
   /** A stream's reader left early (`break`, `return`, a throw): the call is cancelled on the wire. */
@@ -165,6 +187,7 @@ export class CallRun implements InFlight {
    * `Sender`) or the policy stops; rejects with the error the caller should see.
    */
   async attempts<T>(send: Sender<T>): Promise<T> {
+    this.#attemptLimitOnWire = false;
     try {
       return await this.#attempt(send);
     } catch (error) {
@@ -215,21 +238,39 @@ export class CallRun implements InFlight {
     const { deadline } = this.prepared;
     const perAttempt = this.retry.perAttemptTimeoutMs;
     const startedAt = Date.now();
-    const attemptDeadline = perAttempt !== undefined && startedAt + perAttempt < deadline ? startedAt + perAttempt : deadline;
+    const limited = perAttempt !== undefined && startedAt + perAttempt < deadline;
+    const attemptDeadline = limited && this.#attemptLimitOnWire ? startedAt + perAttempt : deadline;
     const metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
     // The connect watchdog may replace the channel's grpc-js channel while this attempt runs.
     const generation = channel.generation;
+    let running: Cancellable | undefined;
+    // A stream's per-attempt limit, kept off the wire: it ends the attempt if it is not ready in time.
+    let limitTimer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    if (limited && !this.#attemptLimitOnWire) {
+      limitTimer = setTimeout(() => {
+        timedOut = true;
+        running?.cancel();
+      }, perAttempt);
+      limitTimer.unref();
+    }
+    // grpc-js reports the cancel() of a timed-out attempt as CANCELLED: it is our own deadline.
+    const asTimeout = (error: unknown): unknown =>
+      timedOut && isGrpcStatus(error) && error.code === status.CANCELLED && this.#endedBy === undefined
+        ? { code: status.DEADLINE_EXCEEDED, details: `per-attempt timeout: not ready within perAttemptTimeoutMs ${perAttempt} ms`, metadata: error.metadata }
+        : error;
     const onDone: Done<T> = (error, value) => {
+      clearTimeout(limitTimer);
       if (error === null) {
         channel.attemptSucceeded();
         done(null, value);
         return;
       }
       this.#lastAttemptMs = Date.now() - startedAt;
-      done(this.#attemptFailed(error, attemptDeadline < deadline, channel.generation !== generation));
+      done(this.#attemptFailed(asTimeout(error), limited, channel.generation !== generation, running));
     };
-    let running: Cancellable | undefined;
-    const onOutcome: Done = (error) => {
+    const onOutcome: Done = (rawError) => {
+      const error = asTimeout(rawError);
       // The attempt is over (a stream's ends after its first message): nothing left to cancel.
       if (this.#running === running) this.#running = undefined;
       // Ended from our side (abort, parent, close, the reader left), or failed because the
@@ -242,8 +283,10 @@ export class CallRun implements InFlight {
     };
     try {
       running = send({ deadline: attemptDeadline }, metadata, onDone, onOutcome);
+      running.on('metadata', markCommitted);
       this.#running = running;
     } catch (error) {
+      clearTimeout(limitTimer);
       // grpc-js throws synchronously when its channel is already closed: never retried.
       onOutcome(error);
       this.#verdict = NOT_RETRYABLE;
@@ -252,14 +295,19 @@ export class CallRun implements InFlight {
   }
 
   /**
-   * Turns an attempt's failure into a StatusError and records what it means for retries, and
-   * for the channel's retry throttle.
+   * Turns an attempt's failure into a StatusError and records what it means for retries (by its
+   * status and by how far its request got), and for the channel's retry throttle.
    */
-  #attemptFailed(error: unknown, hadOwnDeadline: boolean, channelReplaced: boolean): unknown {
+  #attemptFailed(error: unknown, hadOwnDeadline: boolean, channelReplaced: boolean, call: Cancellable | undefined): unknown {
     if (!isGrpcStatus(error)) return error;
     const failure = error instanceof StatusError ? error : this.#failure(error, error);
+    const reach = attemptReach(
+      (call as { [COMMITTED]?: true } | undefined)?.[COMMITTED] === true,
+      call !== undefined && call.getPeer() !== this.bound.channel.grpcTarget,
+      Object.keys(failure.metadata.getMap()).length > 0,
+    );
     // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
-    this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, hadOwnDeadline, failure.details);
+    this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, hadOwnDeadline, failure.details, reach, this.prepared.policy.idempotent);
     // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
     // too. Not one that failed because the watchdog closed its stuck channel: it never reached
     // a server, and the calls queued there retry on the new channel.

@@ -103,6 +103,7 @@ export class Breaker {
   #nextProbeAt: number | undefined;
   #rejected = 0;
   #opened = 0;
+  #lastUsedAt = Date.now();
 
   constructor(
     readonly options: Resolved<BreakerOptions>,
@@ -175,6 +176,7 @@ export class Breaker {
    */
   begin(): boolean | ((outcome: AttemptOutcome) => void) {
     const cb = this.#cb;
+    this.#lastUsedAt = Date.now();
     if (cb.closed) return true;
     if (!cb.pendingClose) {
       this.#rejected++;
@@ -208,6 +210,14 @@ export class Breaker {
     const { fires, failures } = cb.stats;
     if (fires < cb.volumeThreshold && !cb.halfOpen) return;
     if ((failures / fires) * 100 > this.options.errorThresholdPercentage || cb.halfOpen) cb.open();
+  }
+
+  /**
+   * Closed, not asked to admit an attempt for a whole window, and with no attempt in its window:
+   * the same as a fresh breaker.
+   */
+  get isIdle(): boolean {
+    return this.#cb.closed && Date.now() - this.#lastUsedAt > this.options.windowMs && this.#cb.stats.fires === 0;
   }
 
   get nextProbeAt(): number {

@@ -5,8 +5,8 @@ import type { EventSource } from './events.js';
 import type { BreakerOptions, RetryThrottlingOptions } from './options.js';
 import { serviceConfigHasRetries } from './retry-policy.js';
 import { RetryThrottle } from './retry-throttle.js';
-import { BREAKER_KEYS } from './validation.js';
 import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './pool-types.js';
+import { BREAKER_KEYS } from './validation.js';
 import type { Resolved } from './with-defined.js';
 
 const STATE_NAMES: Record<connectivityState, ChannelState> = {
@@ -21,12 +21,18 @@ const STATE_NAMES: Record<connectivityState, ChannelState> = {
 export interface InFlight {
   /** Ends the call at once; its promise settles with a CANCELLED status soon after. */
   cancelForClose(graceMs: number): void;
-  /** The pool began closing: a call waiting to retry gives up now. */
-  poolClosing(): void;
+  /** The pool began closing: a call waiting to retry gives up now, and says so (true). */
+  poolClosing(): boolean;
+}
+
+/** The key of a breaker in its channel: its scope and every option (equal options share one). */
+export function breakerKey(method: string, options: Resolved<BreakerOptions>): string {
+  return `${options.scope === 'method' ? method : ''}\n${BREAKER_KEYS.map((k) => options[k as keyof BreakerOptions]).join('\n')}`;
 }
 
 /** The part of a grpc-js `Channel` a managed channel uses: the seam for fake channels in unit tests. */
 export interface ChannelLike {
+  getTarget(): string;
   getConnectivityState(tryToConnect: boolean): connectivityState;
   watchConnectivityState(current: connectivityState, deadline: Date | number, callback: (error?: Error) => void): void;
   close(): void;
@@ -79,6 +85,8 @@ export class ManagedChannel {
   #state: ChannelState = 'idle';
   #closed = false;
   #onIdle: (() => void) | undefined;
+  readonly #grpcTarget: string;
+  #sweptAt = 0;
 
   constructor(
     readonly target: string,
@@ -90,6 +98,7 @@ export class ManagedChannel {
     this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
     this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
     ({ channel: this.#channel, client: this.#client } = context.factory(target, credentials, options));
+    this.#grpcTarget = this.#channel.getTarget();
     this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace(ms));
     this.#watch(this.#channel);
   }
@@ -97,6 +106,11 @@ export class ManagedChannel {
   /** The client that makes calls on the current grpc-js channel. */
   get client(): Client {
     return this.#client;
+  }
+
+  /** The target as grpc-js writes it (`dns:host:port`): an attempt's peer until it has a stream. */
+  get grpcTarget(): string {
+    return this.#grpcTarget;
   }
 
   /** Changes each time the grpc-js channel is replaced: an attempt notes it, to tell later whether its channel went away. */
@@ -146,12 +160,18 @@ export class ManagedChannel {
     this.#retries++;
   }
 
-  /** The breaker for a method under these options: the channel's, or the method's own. */
-  breakerFor(method: string, options: Resolved<BreakerOptions>): Breaker {
-    const scoped = options.scope === 'method' ? method : undefined;
-    const key = `${scoped ?? ''}\n${BREAKER_KEYS.map((k) => options[k as keyof BreakerOptions]).join('\n')}`;
+  /**
+   * The breaker for a method under these options (the channel's, or with `scope: 'method'` the
+   * method's own), made on first use. `key` is `breakerKey(method, options)`, computed once by
+   * the caller. Breakers are shared by every client with equal options; one that is closed and
+   * has seen no attempt for a whole window is the same as a fresh one, and is released (see
+   * `#sweepBreakers`), so clients made with ever-new options leave nothing behind.
+   */
+  breakerFor(key: string, method: string, options: Resolved<BreakerOptions>): Breaker {
     let breaker = this.#breakers.get(key);
     if (breaker === undefined) {
+      this.#sweepBreakers();
+      const scoped = options.scope === 'method' ? method : undefined;
       breaker = new Breaker(options, scoped, this.context.rotation, (change) => {
         this.context.onBreakerStateChange.emit({ target: this.target, ...change });
       });
@@ -160,7 +180,20 @@ export class ManagedChannel {
     return breaker;
   }
 
+  /** Releases idle breakers, at most once per second (each check reads a breaker's window). */
+  #sweepBreakers(): void {
+    const now = Date.now();
+    if (now - this.#sweptAt < 1_000) return;
+    this.#sweptAt = now;
+    for (const [key, breaker] of this.#breakers) {
+      if (!breaker.isIdle) continue;
+      breaker.shutdown();
+      this.#breakers.delete(key);
+    }
+  }
+
   snapshot(): ChannelStats {
+    this.#sweepBreakers();
     return {
       target: this.target,
       state: this.state(),
@@ -190,11 +223,14 @@ export class ManagedChannel {
    */
   async drain(graceMs: number): Promise<{ drained: number; cancelled: number }> {
     const atStart = this.#inFlight.size;
-    for (const call of [...this.#inFlight]) call.poolClosing();
+    // A call woken from its backoff settles at once, ended by close(): it counts as cancelled.
+    const woken = new Set<InFlight>();
+    for (const call of [...this.#inFlight]) if (call.poolClosing()) woken.add(call);
     if (this.#inFlight.size > 0 && graceMs > 0) await this.#idle(graceMs);
-    let cancelled = 0;
+    let cancelled = woken.size;
     if (this.#inFlight.size > 0) {
       for (const call of [...this.#inFlight]) {
+        if (woken.has(call)) continue;
         cancelled++;
         call.cancelForClose(graceMs);
       }

@@ -8,7 +8,7 @@ import type { ChannelReplaced, ChannelStateChange, CloseResult, PoolState, PoolS
 import { POLICY_DEFAULTS, POOL_CHANNEL_DEFAULTS, POOL_DEFAULTS } from './defaults.js';
 import { mergePolicy } from './policy.js';
 import { DefaultCredentials, type ParsedTarget } from './target.js';
-import { checkCloseOptions, checkPolicy, checkPoolOptions, checkThrottlingOptions } from './validation.js';
+import { checkCloseOptions, checkPolicy, checkPoolOptions, checkThrottlingOptions, optionError } from './validation.js';
 import { withDefined, type Resolved } from './with-defined.js';
 
 // Channels sharing target and options but not credentials are kept apart; above this many in
@@ -95,16 +95,13 @@ export class PoolEngine {
     const creds = credentials ?? this.#defaultCredentials.for(target);
     const options = withDefined(this.#channelOptions, channelOptions ?? {});
     const key = channelOptionsKey(target.target, options);
-    let bucket = this.#buckets.get(key);
-    if (bucket === undefined) {
-      bucket = [];
-      this.#buckets.set(key, bucket);
-    }
+    const bucket = this.#buckets.get(key) ?? [];
     for (const channel of bucket) {
       if (sameCredentials(channel.credentials, creds)) return channel;
     }
-    const channel = new ManagedChannel(target.target, creds, options, this.#context);
+    const channel = this.#newChannel(target.target, creds, options);
     bucket.push(channel);
+    this.#buckets.set(key, bucket);
     this.#channelsCreated++;
     if (bucket.length > CREDENTIALS_WARNING_THRESHOLD && !this.#warnedCredentials) {
       this.#warnedCredentials = true;
@@ -115,6 +112,19 @@ export class PoolEngine {
       );
     }
     return channel;
+  }
+
+  #newChannel(target: string, credentials: ChannelCredentials, options: ChannelOptions): ManagedChannel {
+    try {
+      return new ManagedChannel(target, credentials, options, this.#context);
+    } catch (error) {
+      // grpc-js validates the service config when it makes the channel, with a plain Error
+      // ("Invalid service config: ...", "Invalid method config: ...", "Invalid retryPolicy ...").
+      if (error instanceof Error && options['grpc.service_config'] !== undefined && /config|policy|throttling/i.test(error.message)) {
+        throw Object.assign(optionError('type', 'channelOptions["grpc.service_config"]', `a service config grpc-js accepts (${error.message})`, undefined, 'an invalid one'), { cause: error });
+      }
+      throw error;
+    }
   }
 
   *#channels(): Iterable<ManagedChannel> {

@@ -25,7 +25,11 @@ export interface PoolStats {
 export interface CloseResult {
   /** Calls that were in flight when close() began and settled on their own within the grace period. */
   drained: number;
-  /** Calls still running when the grace period ended, cancelled with CANCELLED. */
+  /**
+   * Calls that close() ended: those still running when the grace period ended (they reject with
+   * CANCELLED), and those it woke from a retry backoff (they reject with their last error, as
+   * no new attempt may start).
+   */
   cancelled: number;
   /** How long close() took, in milliseconds. */
   durationMs: number;

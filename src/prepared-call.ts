@@ -3,6 +3,15 @@ import type { CallOptions, MetadataInit, ParentCall, ResolvedPolicy } from './op
 import { mergePolicy } from './policy.js';
 import { checkAbsoluteDeadline, checkCallOptionKeys, checkPolicy, optionError } from './validation.js';
 
+/**
+ * The longest timeout that survives the trip through the `grpc-timeout` header. grpc-js writes
+ * 2147483647 ms as "2147484S" (rounded up to whole seconds), and a grpc-js server reads that back
+ * as (2147484 * 1000) | 0, a negative number, and fails the call at once with DEADLINE_EXCEEDED.
+ * 2147483000 ms is written "2147483S" and read back exactly. Deadlines further out (the
+ * validated maximum is 2147483647 ms) are sent as this.
+ */
+export const MAX_WIRE_TIMEOUT_MS = 2_147_483_000;
+
 /** A call's options once validated and combined with its method's policy. */
 export interface PreparedCall {
   /** Absolute deadline of the whole call, epoch ms; always finite. */
@@ -20,7 +29,7 @@ export interface PreparedCall {
  */
 export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undefined, now: number): PreparedCall {
   if (options === undefined) {
-    return { deadline: now + policy.deadlineMs, metadata: new Metadata(), signal: undefined, parent: undefined, policy };
+    return { deadline: now + Math.min(policy.deadlineMs, MAX_WIRE_TIMEOUT_MS), metadata: new Metadata(), signal: undefined, parent: undefined, policy };
   }
   checkCallOptionKeys(options);
   const own = checkPolicy('', options);
@@ -47,6 +56,7 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
     // The earlier deadline wins; a parent without one (Infinity) leaves ours in place.
     if (parentDeadline < deadline) deadline = parentDeadline;
   }
+  deadline = Math.min(deadline, now + MAX_WIRE_TIMEOUT_MS);
 
   return {
     deadline,
@@ -79,7 +89,7 @@ function checkParent(parent: unknown): ParentCall | undefined {
 export function toMetadata(init: MetadataInit | undefined): Metadata {
   if (init === undefined) return new Metadata();
   if (init instanceof Metadata) return init;
-  if (typeof init !== 'object' || init === null || Array.isArray(init)) {
+  if (typeof init !== 'object' || init === null || !isPlainObject(init)) {
     const got = typeof init === 'string' ? 'a string (value hidden)' : undefined;
     throw optionError('type', 'metadata', 'a grpc-js Metadata or a plain object of keys to string or Buffer values', init, got);
   }
@@ -105,4 +115,10 @@ export function toMetadata(init: MetadataInit | undefined): Metadata {
 /** A grpc-js deadline (`Date | number`, possibly `Infinity`) as epoch ms. */
 export function deadlineToEpochMs(deadline: Date | number): number {
   return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
+/** A plain object: `{}`, `Object.create(null)`; not a Map, an array or a class instance. */
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }

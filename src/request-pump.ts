@@ -1,4 +1,10 @@
 import type { ClientDuplexStream, ClientWritableStream } from '@grpc/grpc-js';
+import { optionError } from './validation.js';
+
+/** A message from the source that cannot be sent: the call fails with its INVALID_ARGUMENT error. */
+class BadRequest {
+  constructor(readonly error: Error) {}
+}
 
 /** A client or bidi stream's request source: an iterable or an async iterable of messages. */
 export type Requests = AsyncIterable<unknown> | Iterable<unknown>;
@@ -46,11 +52,18 @@ export class RequestPump {
           break;
         }
         if (this.#stopped) break;
+        if (typeof next.value !== 'object' || next.value === null) {
+          // grpc-js would throw ERR_STREAM_NULL_VALUES (a string code) or fail to serialize.
+          throw new BadRequest(optionError('type', 'request', 'a request message object (from the requests source)', next.value));
+        }
         if (!this.call.write(next.value)) await this.#drain();
       }
       if (!this.#stopped) this.call.end();
-    } catch (error) {
-      finished = true;
+    } catch (thrown) {
+      // The source threw (it is done), or it yielded what cannot be sent (it is not).
+      const bad = thrown instanceof BadRequest;
+      const error = bad ? thrown.error : thrown;
+      finished = !bad;
       if (!this.#stopped) {
         this.sourceError = { error };
         this.owner.sourceFailed();

@@ -1,7 +1,7 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import { RETRY_DEFAULTS } from './defaults.js';
 import type { RetryOptions } from './options.js';
-import { IDEMPOTENT_RETRYABLE, isLocalMessageFailure } from './status-meaning.js';
+import { IDEMPOTENT_RETRYABLE, isLocalMessageFailure, type AttemptReach } from './status-meaning.js';
 import { MAX_TIMER_MS } from './validation.js';
 
 // The retry policy: which failed attempts may be retried and after how long. Pure functions of
@@ -56,12 +56,17 @@ export function readPushback(metadata: Metadata | undefined): number | 'stop' | 
 
 /** What the retry loop does after a failed attempt. */
 export type RetryVerdict =
-  | { retry: false; reason: 'not-retryable' | 'pushback-stop' }
+  | { retry: false; reason: 'not-retryable' | 'pushback-stop' | 'committed' | 'may-have-run' }
   | { retry: true; pushbackMs: number | undefined };
 
 /**
- * Whether a failed attempt's status may be retried under `policy`. `attemptTimedOut` says the
- * attempt ended on its own per-attempt deadline, earlier than the call's.
+ * Whether a failed attempt may be retried under `policy`. `attemptTimedOut` says the attempt
+ * ended on its own per-attempt deadline, earlier than the call's; `reach` how far its request
+ * got (see `attemptReach`), and `idempotent` whether the method may run twice.
+ *
+ * The commit rule: nothing is retried once response headers or a message arrived (gRFC A6); a
+ * non-idempotent method is retried only when its request provably never reached the server
+ * (no stream was opened), or when the server itself answered with a retryable status.
  */
 export function retryVerdict(
   policy: ResolvedRetry,
@@ -69,10 +74,14 @@ export function retryVerdict(
   trailers: Metadata | undefined,
   attemptTimedOut: boolean,
   details = '',
+  reach: AttemptReach = 'answered',
+  idempotent = false,
 ): RetryVerdict {
   // Retries off: nothing is retryable, so nothing takes a throttling token either. A message
   // grpc-js itself could not send or read would fail the same way again.
   if (policy.maxAttempts <= 1 || isLocalMessageFailure(code, details)) return { retry: false, reason: 'not-retryable' };
+  if (reach === 'committed') return { retry: false, reason: 'committed' };
+  if (reach === 'unknown' && !idempotent) return { retry: false, reason: 'may-have-run' };
   const pushback = readPushback(trailers);
   if (pushback === 'stop') return { retry: false, reason: 'pushback-stop' };
   let retryable = policy.retryableCodes.has(code);

@@ -76,3 +76,29 @@ export function attemptOutcome(error: unknown, endedByUs: boolean): AttemptOutco
   if (typeof code !== 'number') return 'ignored';
   return isBackendFailure(code, typeof details === 'string' ? details : '') ? 'failure' : 'success';
 }
+
+/**
+ * How far a failed attempt's request got, as far as the client can tell (grpc-js keeps its own
+ * record of this private):
+ * - `'committed'`: response headers or a message arrived. The call is committed (gRFC A6) and
+ *   is never retried, whatever the method.
+ * - `'not-sent'`: no HTTP/2 stream was ever opened (no connection yet, connect refused, the LB
+ *   pick waited out the deadline, the channel closed first): the server cannot have seen it.
+ * - `'answered'`: the server itself ended it with this status, before any header: the server
+ *   decided, and its status says what it did (UNAVAILABLE: it did not run it).
+ * - `'unknown'`: a stream was opened and then lost (connection dropped, stream reset, a deadline
+ *   on the wire): the server may have run it.
+ */
+export type AttemptReach = 'committed' | 'not-sent' | 'answered' | 'unknown';
+
+/**
+ * @param committed response headers or a message arrived.
+ * @param streamOpened grpc-js opened an HTTP/2 stream for it (its peer is an address, not the target).
+ * @param serverTrailers the status came with trailers from the server (grpc-js makes up the
+ *   statuses of lost calls with empty metadata).
+ */
+export function attemptReach(committed: boolean, streamOpened: boolean, serverTrailers: boolean): AttemptReach {
+  if (committed) return 'committed';
+  if (!streamOpened) return 'not-sent';
+  return serverTrailers ? 'answered' : 'unknown';
+}

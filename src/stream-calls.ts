@@ -3,7 +3,6 @@ import type { BoundMethod } from './bound-method.js';
 import { admitCall } from './call-admission.js';
 import { watchMetadata } from './call-hooks.js';
 import { CallRun, type Done, type Sender } from './call-run.js';
-import { PoolClosedError } from './errors.js';
 import { MessageQueue } from './message-queue.js';
 import type { CallOptions } from './options.js';
 import { RequestPump, type Requests } from './request-pump.js';
@@ -17,13 +16,14 @@ import { RequestPump, type Requests } from './request-pump.js';
 
 /**
  * `client.Method(request, options?)` of a server-streaming method: its responses, read with for
- * await. The call is validated and admitted, and its deadline starts, when the method is called;
- * it goes on the wire at the first `next()`, which throws any admission error.
+ * await. As with every call shape, the call is validated, admitted and started when the method
+ * is called, and its deadline runs from then; an admission error is thrown by the first `next()`.
  */
 export function serverStream(bound: BoundMethod, request: unknown, options: CallOptions | undefined): AsyncIterable<unknown> {
   const run = admitCall(bound, 'message', request, options);
   if (!(run instanceof CallRun)) return failedStream(run.error);
-  return readStream(run, () => run.attempts(sendServerStream(run, request, options)));
+  run.begin();
+  return readStream(run, settleOnStatus(run, run.attempts(sendServerStream(run, request, options))));
 }
 
 function sendServerStream(run: CallRun, request: unknown, options: CallOptions | undefined): Sender<MessageQueue> {
@@ -88,21 +88,31 @@ function sendClientStream(run: CallRun, requests: Requests, options: CallOptions
 export function bidiStream(bound: BoundMethod, requests: unknown, options: CallOptions | undefined): AsyncIterable<unknown> {
   const run = admitCall(bound, 'requests', requests, options);
   if (!(run instanceof CallRun)) return failedStream(run.error);
+  run.begin();
   let pump: RequestPump | undefined;
-  const start = async (): Promise<MessageQueue> => {
-    const queue = await run.attempts<MessageQueue>((callOptions, metadata, done, outcome) => {
-      const { channel, method } = run.bound;
-      const call: ClientDuplexStream<unknown, unknown> = channel.client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, metadata, callOptions);
-      pump = new RequestPump(requests as Requests, call, run);
-      // The server may wait for requests before it answers: the stream is ready at once.
-      done(null, startedStream(call, options, outcome));
-      return call;
-    });
-    queue.onStatus(() => pump?.stop());
-    return queue;
-  };
+  const queue = run.attempts<MessageQueue>((callOptions, metadata, done, outcome) => {
+    const { channel, method } = run.bound;
+    const call: ClientDuplexStream<unknown, unknown> = channel.client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, metadata, callOptions);
+    pump = new RequestPump(requests as Requests, call, run);
+    // The server may wait for requests before it answers: the stream is ready at once.
+    done(null, startedStream(call, options, outcome));
+    return call;
+  });
+  void queue.then((q) => q.onStatus(() => pump?.stop()), () => {});
   // The caller's own source failed: its error is what the caller sees.
-  return readStream(run, start, () => pump?.sourceError);
+  return readStream(run, settleOnStatus(run, queue), () => pump?.sourceError);
+}
+
+/**
+ * Settles the run when its stream's status arrives (or its attempts fail), whether or not
+ * anybody reads the stream: an abandoned stream is ended by its deadline and holds nothing.
+ */
+function settleOnStatus(run: CallRun, queue: Promise<MessageQueue>): Promise<MessageQueue> {
+  queue.then(
+    (q) => q.onStatus((final) => run.finish(final.code === status.OK)),
+    () => run.finish(false),
+  );
+  return queue;
 }
 
 /** A stream that was never started: its first `next()` throws why. */
@@ -111,30 +121,17 @@ async function* failedStream(error: unknown): AsyncGenerator<unknown, void, unde
 }
 
 /**
- * The caller's view of a stream, started at the first `next()` (refused if the pool began
- * closing since the method was called): waits for `start` (a server stream: its first message,
- * or its last failure), then reads it. The call settles when its status arrives, whether or not
- * anybody still reads. `sourceError` gives a bidi stream's request source failure, which wins
- * over the call's own error.
+ * The caller's view of a started stream: waits for it to be ready (a server stream: its first
+ * message, or its last failure), then reads it. `sourceError` gives a bidi stream's request
+ * source failure, which wins over the call's own error.
  */
 async function* readStream(
   run: CallRun,
-  start: () => Promise<MessageQueue>,
+  queue: Promise<MessageQueue>,
   sourceError: () => { error: unknown } | undefined = () => undefined,
 ): AsyncGenerator<unknown, void, undefined> {
-  const { pool, method } = run.bound;
-  if (!pool.isOpen) throw new PoolClosedError(method.path);
-  run.begin();
-  let queue: MessageQueue;
   try {
-    queue = await start();
-  } catch (error) {
-    run.finish(false);
-    throw error;
-  }
-  queue.onStatus((final) => run.finish(final.code === status.OK));
-  try {
-    yield* readAll(run, queue);
+    yield* readAll(run, await queue);
   } catch (error) {
     const source = sourceError();
     throw source !== undefined ? source.error : error;

@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { status } from '@grpc/grpc-js';
+import { experimental, status } from '@grpc/grpc-js';
 import { THROTTLE_DEFAULTS, CLOSE_DEFAULTS } from './defaults.js';
 import { statusName } from './errors.js';
 import type {
@@ -309,14 +309,37 @@ function checkChannelOptions(option: string, value: unknown): void {
       throw optionError('type', `${option}["${key}"]`, 'a number or a string (grpc channel arguments are scalars)', v);
     }
     if (t === 'number' && !Number.isFinite(v)) throw optionError('range', `${option}["${key}"]`, 'a finite number', v);
-    if (key === 'grpc.service_config') {
-      try {
-        JSON.parse(String(v));
-      } catch (error) {
-        throw Object.assign(optionError('type', `${option}["${key}"]`, 'a JSON service config', v), { cause: error });
-      }
+    if (key === 'grpc.service_config') checkServiceConfig(`${option}["${key}"]`, v);
+  }
+}
+
+/**
+ * A `grpc.service_config` must be JSON, and its `loadBalancingConfig` must name at least one
+ * policy grpc-js knows with a config it accepts: grpc-js would otherwise fall back to pick_first
+ * and say so only in a debug log. (Register `@grpc/grpc-js-xds` before `pool.client()` for
+ * xds policies.) The rest of the service config is checked by grpc-js when the channel is made.
+ */
+function checkServiceConfig(option: string, value: unknown): void {
+  let config: unknown;
+  try {
+    config = JSON.parse(String(value));
+  } catch (error) {
+    throw Object.assign(optionError('type', option, 'a JSON service config', value), { cause: error });
+  }
+  const lb = (config as { loadBalancingConfig?: unknown } | null)?.loadBalancingConfig;
+  if (lb === undefined) return;
+  if (!Array.isArray(lb)) throw optionError('type', `${option}.loadBalancingConfig`, 'an array of { policy_name: config } objects', lb);
+  if (lb.length === 0) return;
+  const reasons: string[] = [];
+  for (const entry of lb) {
+    try {
+      experimental.parseLoadBalancingConfig(entry);
+      return;
+    } catch (error) {
+      reasons.push(error instanceof Error ? error.message : String(error));
     }
   }
+  throw optionError('range', `${option}.loadBalancingConfig`, `a list with at least one policy grpc-js accepts (${reasons.join('; ')})`, lb);
 }
 
 /** Throws unless `value` is a grpc-js `ChannelCredentials` object. */

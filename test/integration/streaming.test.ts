@@ -5,7 +5,7 @@
 // 100,000 messages) are in test/scale/streaming-scale.test.ts, in the slow tier.
 import * as grpc from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ChannelPool,
   CircuitOpenError,
@@ -160,10 +160,11 @@ describe('server stream', () => {
     expect(server.calls.at(-1)).toMatchObject({ method: 'ServerStream', cancelled: false, written: 1_000 });
   });
 
-  it('does not touch the network before the first next()', async () => {
+  // Issue #12.7: a stream is admitted and started when the method is called, as a unary call is
+  // (it was lazy before, which made its deadline start at the first next()).
+  it('starts on the wire when the method is called, before the first next()', async () => {
     const stream = streams().ServerStream({ message: 'lazy', count: 1 });
-    await sleep(50);
-    expect(server.calls).toHaveLength(0);
+    await vi.waitFor(() => expect(server.calls).toHaveLength(1), { timeout: 5_000 });
     const { messages } = await collect(stream);
     expect(messages.map((m) => m.message)).toEqual(['lazy-0']);
   });
