@@ -1,0 +1,400 @@
+import { Metadata, connectivityState, credentials, status } from '@grpc/grpc-js';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { BoundMethod, type CallPool } from '../../src/bound-method.js';
+import { admitCall } from '../../src/call-admission.js';
+import { CallRun, type AttemptOptions, type Sender } from '../../src/call-run.js';
+import { resolveBreaker } from '../../src/circuit-breaker.js';
+import { POLICY_DEFAULTS } from '../../src/defaults.js';
+import { CircuitOpenError, StatusError } from '../../src/errors.js';
+import { EventSource } from '../../src/events.js';
+import { ManagedChannel, type ChannelContext } from '../../src/managed-channel.js';
+import type { BreakerOptions, CallOptions, PolicyOptions } from '../../src/options.js';
+import { mergePolicy } from '../../src/policy.js';
+import type { RetryEvent } from '../../src/pool-types.js';
+import type { MethodInfo } from '../../src/service-methods.js';
+import type { Resolved } from '../../src/with-defined.js';
+import { channelContext, fakeFactory } from '../helpers/fake-channel.js';
+
+// The life of a unary call with fake timers: a scripted Sender plays the wire, a ManagedChannel
+// on a fake factory keeps the counters, Math.random is fixed so the backoff is known.
+
+const TARGET = 'fake.example:50051';
+const METHOD: MethodInfo = {
+  names: ['Get'],
+  path: '/pkg.Svc/Get',
+  kind: 'unary',
+  serialize: () => Buffer.alloc(0),
+  deserialize: () => ({}),
+};
+
+interface Step {
+  /** When the attempt answers, in ms after it started. */
+  afterMs: number;
+  /** The status it fails with; it succeeds without one. */
+  code?: number;
+  trailers?: Record<string, string>;
+}
+
+interface SentAttempt {
+  options: AttemptOptions;
+  metadata: Metadata;
+  startedAt: number;
+  cancelled: boolean;
+}
+
+/** A Sender that answers each attempt as the script says (the last step repeats); cancel() answers CANCELLED, as grpc-js does. */
+function scripted(...steps: Step[]) {
+  const sent: SentAttempt[] = [];
+  const send: Sender<unknown> = (options, metadata, done, outcome) => {
+    const step = steps[sent.length] ?? steps.at(-1)!;
+    const attempt: SentAttempt = { options, metadata, startedAt: Date.now(), cancelled: false };
+    sent.push(attempt);
+    let answered = false;
+    const answer = (error: unknown, value?: unknown): void => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      outcome(error, value);
+      done(error, value);
+    };
+    const timer = setTimeout(() => {
+      if (step.code === undefined) answer(null, { attempt: sent.indexOf(attempt) + 1 });
+      else answer(serviceError(step.code, `scripted ${step.code}`, step.trailers));
+    }, step.afterMs);
+    return {
+      cancel() {
+        attempt.cancelled = true;
+        queueMicrotask(() => answer(serviceError(status.CANCELLED, 'Cancelled on client')));
+      },
+    };
+  };
+  return { send, sent };
+}
+
+function serviceError(code: number, details: string, trailers: Record<string, string> = {}): Error {
+  const metadata = new Metadata();
+  for (const [key, value] of Object.entries(trailers)) metadata.set(key, value);
+  return Object.assign(new Error(`${code} ${details}`), { code, details, metadata });
+}
+
+let context: ChannelContext;
+let channel: ManagedChannel;
+let pool: CallPool & { isOpen: boolean; onRetry: EventSource<RetryEvent> };
+let retries: RetryEvent[];
+
+function bind(policy: PolicyOptions = {}, breaker: BreakerOptions | false = false): BoundMethod {
+  const breakerOptions = breaker === false ? false : (resolveBreaker(breaker) as Resolved<BreakerOptions>);
+  return new BoundMethod(pool, channel, METHOD, mergePolicy(POLICY_DEFAULTS, policy), breakerOptions);
+}
+
+/** Admits and runs one unary call; returns the run and its (already handled) promise. */
+function call(bound: BoundMethod, send: Sender<unknown>, options?: CallOptions) {
+  const run = admitCall(bound, 'message', {}, options);
+  if (!(run instanceof CallRun)) throw run.error;
+  run.begin();
+  const promise = run.unary(send);
+  const result = { settled: false, value: undefined as unknown, error: undefined as unknown };
+  promise.then(
+    (value) => Object.assign(result, { settled: true, value }),
+    (error: unknown) => Object.assign(result, { settled: true, error }),
+  );
+  return { run, promise, result };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  vi.setSystemTime(new Date('2030-01-01T00:00:00Z'));
+  // Full jitter draws random() * ceiling: 0.5 makes the first backoff 50 ms with the defaults.
+  vi.spyOn(Math, 'random').mockReturnValue(0.5);
+  context = channelContext(fakeFactory().factory);
+  channel = new ManagedChannel(TARGET, credentials.createInsecure(), {}, context);
+  pool = { isOpen: true, onRetry: new EventSource<RetryEvent>('onRetry') };
+  retries = [];
+  pool.onRetry.subscribe((event) => retries.push(event));
+});
+
+afterEach(() => {
+  channel.close();
+  context.rotation.close();
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+describe('success', () => {
+  test('one attempt, with the call deadline on the wire; counted as started and succeeded', async () => {
+    const { send, sent } = scripted({ afterMs: 20 });
+    const started = Date.now();
+    const { promise } = call(bind({ deadlineMs: 1_000 }), send);
+    expect(channel.snapshot()).toMatchObject({ inFlight: 1, started: 1 });
+    await vi.advanceTimersByTimeAsync(20);
+    await expect(promise).resolves.toEqual({ attempt: 1 });
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.options.deadline).toBe(started + 1_000);
+    expect(sent[0]?.metadata.get('grpc-previous-rpc-attempts')).toEqual([]);
+    expect(channel.snapshot()).toMatchObject({ inFlight: 0, started: 1, succeeded: 1, failed: 0, retries: 0 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('retries', () => {
+  test('an UNAVAILABLE attempt is retried after the jittered backoff, with grpc-previous-rpc-attempts', async () => {
+    const { send, sent } = scripted({ afterMs: 10, code: status.UNAVAILABLE }, { afterMs: 10 });
+    const { promise, result } = call(bind(), send);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(retries).toEqual([
+      { target: TARGET, method: METHOD.path, attempt: 1, code: status.UNAVAILABLE, details: 'scripted 14', delayMs: 50, pushback: false },
+    ]);
+    // In the backoff: no second attempt yet.
+    await vi.advanceTimersByTimeAsync(49);
+    expect(sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]?.startedAt).toBe(sent[0]!.startedAt + 10 + 50);
+    expect(sent[1]?.metadata.get('grpc-previous-rpc-attempts')).toEqual(['1']);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(result.settled).toBe(true);
+    await expect(promise).resolves.toEqual({ attempt: 2 });
+    expect(channel.snapshot()).toMatchObject({ started: 1, succeeded: 1, failed: 0, retries: 1, retryTokens: 9.1 });
+  });
+
+  test('the backoff doubles per retry (full jitter of initialDelayMs * 2^(n-1)), capped by maxDelayMs', async () => {
+    const { send, sent } = scripted({ afterMs: 0, code: status.UNAVAILABLE });
+    const { promise } = call(bind({ retry: { maxAttempts: 4, initialDelayMs: 100, maxDelayMs: 300 } }), send);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await expect(promise).rejects.toBeInstanceOf(StatusError);
+    expect(retries.map((r) => r.delayMs)).toEqual([50, 100, 150]);
+    expect(sent).toHaveLength(4);
+  });
+
+  test('when every attempt fails, the last error carries the attempts and the earlier errors', async () => {
+    const { send, sent } = scripted({ afterMs: 5, code: status.UNAVAILABLE });
+    const { promise } = call(bind(), send);
+    await vi.advanceTimersByTimeAsync(1_000);
+    const error = (await promise.catch((e: unknown) => e)) as StatusError;
+    expect(error).toBeInstanceOf(StatusError);
+    expect(error).toMatchObject({ code: status.UNAVAILABLE, attempts: 3, method: METHOD.path, target: TARGET });
+    expect(error.previousAttempts.map((e) => e.attempts)).toEqual([1, 2]);
+    expect(sent).toHaveLength(3);
+    expect(channel.snapshot()).toMatchObject({ started: 1, succeeded: 0, failed: 1, retries: 2 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test('a status that is not retryable fails at once', async () => {
+    const { send, sent } = scripted({ afterMs: 5, code: status.NOT_FOUND });
+    const { promise } = call(bind(), send);
+    await vi.advanceTimersByTimeAsync(5);
+    await expect(promise).rejects.toMatchObject({ code: status.NOT_FOUND, attempts: 1 });
+    expect(sent).toHaveLength(1);
+    expect(retries).toEqual([]);
+  });
+
+  test("server pushback replaces the backoff", async () => {
+    const { send, sent } = scripted({ afterMs: 0, code: status.UNAVAILABLE, trailers: { 'grpc-retry-pushback-ms': '700' } }, { afterMs: 0 });
+    const { promise, result } = call(bind(), send);
+    await vi.advanceTimersByTimeAsync(699);
+    expect(sent).toHaveLength(1);
+    expect(retries[0]).toMatchObject({ delayMs: 700, pushback: true });
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(result.settled).toBe(true);
+    await expect(promise).resolves.toEqual({ attempt: 2 });
+  });
+
+  test('no retry when the backoff and another attempt as long as the last would pass the deadline', async () => {
+    const { send, sent } = scripted({ afterMs: 400, code: status.UNAVAILABLE });
+    // 400 ms used, 50 ms backoff, 400 ms for the next: 850 >= 800.
+    const { promise } = call(bind({ deadlineMs: 800 }), send);
+    await vi.advanceTimersByTimeAsync(400);
+    await expect(promise).rejects.toMatchObject({ code: status.UNAVAILABLE, attempts: 1 });
+    expect(sent).toHaveLength(1);
+  });
+
+  test('a spent retry budget (gRFC A6 throttling) stops retries and counts the refusal', async () => {
+    for (let i = 0; i < 5; i++) channel.attemptFailedRetryably();
+    const { send, sent } = scripted({ afterMs: 0, code: status.UNAVAILABLE });
+    const { promise } = call(bind(), send);
+    await vi.advanceTimersByTimeAsync(0);
+    await expect(promise).rejects.toMatchObject({ attempts: 1 });
+    expect(sent).toHaveLength(1);
+    expect(channel.snapshot().throttledRetries).toBe(1);
+  });
+});
+
+describe('the per-attempt deadline', () => {
+  test('each attempt gets min(perAttemptTimeoutMs, time left); an idempotent call retries its DEADLINE_EXCEEDED', async () => {
+    const { send, sent } = scripted({ afterMs: 200, code: status.DEADLINE_EXCEEDED }, { afterMs: 10 });
+    const started = Date.now();
+    const { promise } = call(bind({ deadlineMs: 1_000, idempotent: true, retry: { perAttemptTimeoutMs: 200 } }), send);
+    expect(sent[0]?.options.deadline).toBe(started + 200);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]?.options.deadline).toBe(started + 250 + 200);
+    await vi.advanceTimersByTimeAsync(10);
+    await expect(promise).resolves.toEqual({ attempt: 2 });
+  });
+
+  test('the last attempt is cut to the call deadline', async () => {
+    const { send, sent } = scripted({ afterMs: 200, code: status.DEADLINE_EXCEEDED });
+    const started = Date.now();
+    const { promise } = call(bind({ deadlineMs: 500, idempotent: true, retry: { perAttemptTimeoutMs: 200 } }), send);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(sent[1]?.options.deadline).toBe(started + 450);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await expect(promise).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+    // The second ended at 450: 50 ms backoff plus 200 ms do not fit before 500.
+    expect(sent).toHaveLength(2);
+  });
+
+  test('a DEADLINE_EXCEEDED of the call deadline itself is not retried', async () => {
+    const { send, sent } = scripted({ afterMs: 300, code: status.DEADLINE_EXCEEDED });
+    const { promise } = call(bind({ deadlineMs: 300, idempotent: true }), send);
+    await vi.advanceTimersByTimeAsync(300);
+    await expect(promise).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED, attempts: 1 });
+    expect(sent).toHaveLength(1);
+  });
+});
+
+describe('ending a call from our side', () => {
+  test('an abort during the backoff settles the call at once with signal.reason; no new attempt, no timer left', async () => {
+    const controller = new AbortController();
+    const { send, sent } = scripted({ afterMs: 10, code: status.UNAVAILABLE }, { afterMs: 10 });
+    const { promise, result } = call(bind({ retry: { initialDelayMs: 10_000, maxDelayMs: 10_000 } }), send, { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(retries).toHaveLength(1);
+    const reason = new Error('user gave up');
+    controller.abort(reason);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(result.settled).toBe(true);
+    await expect(promise).rejects.toBe(reason);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sent).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(channel.snapshot()).toMatchObject({ inFlight: 0, failed: 1 });
+  });
+
+  test('an abort during an attempt cancels it on the wire and rejects with signal.reason; the breaker ignores it', async () => {
+    const controller = new AbortController();
+    const { send, sent } = scripted({ afterMs: 1_000 });
+    const bound = bind({}, { volumeThreshold: 1 });
+    const { promise } = call(bound, send, { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(100);
+    controller.abort();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent[0]?.cancelled).toBe(true);
+    await expect(promise).rejects.toMatchObject({ name: 'AbortError' });
+    expect(bound.breaker()?.stats().state).toBe('closed');
+  });
+
+  test('close during the backoff (poolClosing) settles the call with its last error; no new attempt', async () => {
+    const { send, sent } = scripted({ afterMs: 10, code: status.UNAVAILABLE }, { afterMs: 10 });
+    const { promise, result } = call(bind({ retry: { initialDelayMs: 10_000, maxDelayMs: 10_000 } }), send);
+    await vi.advanceTimersByTimeAsync(10);
+    pool.isOpen = false;
+    const drain = channel.drain(5_000);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(result.settled).toBe(true);
+    await expect(promise).rejects.toMatchObject({ code: status.UNAVAILABLE, details: 'scripted 14', attempts: 1 });
+    await expect(drain).resolves.toEqual({ drained: 1, cancelled: 0 });
+    expect(sent).toHaveLength(1);
+  });
+
+  test('close past the grace period cancels a running attempt: CANCELLED naming close() and graceMs', async () => {
+    const { send, sent } = scripted({ afterMs: 60_000 });
+    const { promise } = call(bind({ deadlineMs: 120_000 }), send);
+    pool.isOpen = false;
+    const drain = channel.drain(1_000);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(sent[0]?.cancelled).toBe(true);
+    await expect(drain).resolves.toEqual({ drained: 0, cancelled: 1 });
+    await expect(promise).rejects.toMatchObject({
+      code: status.CANCELLED,
+      details: 'cancelled by ChannelPool.close(): still running after graceMs 1000 ms',
+    });
+  });
+});
+
+describe('the circuit breaker', () => {
+  test('refuses attempts with CircuitOpenError while open: nothing is sent, the last failure is the cause', async () => {
+    const bound = bind({ retry: false }, { volumeThreshold: 1, resetTimeoutMs: 5_000 });
+    const failing = scripted({ afterMs: 0, code: status.UNAVAILABLE });
+    const first = call(bound, failing.send);
+    await vi.advanceTimersByTimeAsync(0);
+    await expect(first.promise).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    expect(bound.breaker()?.stats().state).toBe('open');
+
+    const never = scripted({ afterMs: 0 });
+    const refused = call(bound, never.send);
+    const error = (await refused.promise.catch((e: unknown) => e)) as CircuitOpenError;
+    expect(error).toBeInstanceOf(CircuitOpenError);
+    expect(error).toMatchObject({ code: status.UNAVAILABLE, method: METHOD.path, target: TARGET });
+    expect(error.nextProbeAt.getTime()).toBe(Date.now() + 5_000);
+    expect(never.sent).toHaveLength(0);
+    expect(bound.breaker()?.stats().rejected).toBe(1);
+  });
+
+  test('a retry refused by the open breaker ends the call with CircuitOpenError caused by the last failure', async () => {
+    const bound = bind({}, { volumeThreshold: 1 });
+    const { send, sent } = scripted({ afterMs: 0, code: status.UNAVAILABLE });
+    const { promise } = call(bound, send);
+    await vi.advanceTimersByTimeAsync(1_000);
+    const error = (await promise.catch((e: unknown) => e)) as CircuitOpenError;
+    expect(error).toBeInstanceOf(CircuitOpenError);
+    expect(error.cause).toMatchObject({ code: status.UNAVAILABLE, attempts: 1 });
+    expect(sent).toHaveLength(1);
+  });
+
+  test('after resetTimeoutMs, a call is the probe and its success closes the circuit', async () => {
+    const bound = bind({ retry: false }, { volumeThreshold: 1, resetTimeoutMs: 5_000 });
+    const failing = scripted({ afterMs: 0, code: status.UNAVAILABLE });
+    const first = call(bound, failing.send);
+    await vi.advanceTimersByTimeAsync(5_000);
+    await first.promise.catch(() => {});
+    expect(bound.breaker()?.stats().state).toBe('half-open');
+    const healthy = scripted({ afterMs: 10 });
+    const probe = call(bound, healthy.send);
+    await vi.advanceTimersByTimeAsync(10);
+    await expect(probe.promise).resolves.toEqual({ attempt: 1 });
+    expect(bound.breaker()?.stats().state).toBe('closed');
+  });
+
+  test("an aborted probe opens the circuit again ('probe-inconclusive'): it said nothing about the backend", async () => {
+    const changes: string[] = [];
+    context.onBreakerStateChange.subscribe((change) => changes.push(change.reason));
+    const bound = bind({ retry: false }, { volumeThreshold: 1, resetTimeoutMs: 5_000 });
+    const failing = call(bound, scripted({ afterMs: 0, code: status.UNAVAILABLE }).send);
+    await vi.advanceTimersByTimeAsync(5_000);
+    await failing.promise.catch(() => {});
+    const controller = new AbortController();
+    const probe = call(bound, scripted({ afterMs: 1_000 }).send, { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    await vi.advanceTimersByTimeAsync(0);
+    await expect(probe.promise).rejects.toMatchObject({ name: 'AbortError' });
+    expect(bound.breaker()?.stats().state).toBe('open');
+    expect(changes).toEqual(['error-threshold', 'reset-timeout', 'probe-inconclusive']);
+  });
+});
+
+describe('the connect watchdog under a running attempt', () => {
+  test('an attempt that fails because its channel was replaced is retried, takes no retry token and is not counted by the breaker', async () => {
+    channel.close();
+    context.rotation.close();
+    const fake = fakeFactory();
+    context = channelContext(fake.factory, { connectTimeoutMs: 1_000 });
+    channel = new ManagedChannel(TARGET, credentials.createInsecure(), {}, context);
+    const bound = bind({}, { volumeThreshold: 1 });
+    // The first attempt waits on the stuck channel and fails UNAVAILABLE when it is closed (at 1000 ms).
+    const { send, sent } = scripted({ afterMs: 1_001, code: status.UNAVAILABLE }, { afterMs: 10 });
+    const { promise, result } = call(bound, send);
+    fake.last.setState(connectivityState.CONNECTING);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(channel.generation).toBe(1);
+    await vi.advanceTimersByTimeAsync(1 + 50 + 10);
+    expect(result.settled).toBe(true);
+    await expect(promise).resolves.toEqual({ attempt: 2 });
+    expect(sent).toHaveLength(2);
+    expect(channel.snapshot()).toMatchObject({ retries: 1, retryTokens: 10, replacements: 1 });
+    expect(bound.breaker()?.stats()).toMatchObject({ state: 'closed', opened: 0 });
+  });
+});
