@@ -155,6 +155,10 @@ export class Breaker {
     } else {
       this.#nextProbeAt = undefined;
       reason = state === 'half-open' ? 'reset-timeout' : 'probe-succeeded';
+      // A circuit closed by its probe starts from an empty window: opossum keeps the counts that
+      // opened it, so with resetTimeoutMs < windowMs one more failure would reopen it at once.
+      // (`status.rotateBucket` is opossum 9.0's own bucket rotation, pinned with `~9.0.0`.)
+      if (state === 'closed') for (let i = 0; i < BUCKETS; i++) (this.#cb.status as unknown as { rotateBucket(): void }).rotateBucket();
     }
     this.#transitionReason = undefined;
     this.onChange({ method: this.method, state, previous, reason });

@@ -18,6 +18,10 @@ export class FakeChannel implements ChannelLike {
     readonly options: ChannelOptions,
   ) {}
 
+  getTarget(): string {
+    return this.target;
+  }
+
   getConnectivityState(): connectivityState {
     return this.state;
   }

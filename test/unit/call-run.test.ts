@@ -66,6 +66,10 @@ function scripted(...steps: Step[]) {
         attempt.cancelled = true;
         queueMicrotask(() => answer(serviceError(status.CANCELLED, 'Cancelled on client')));
       },
+      // As a grpc-js call that never opened a stream: its peer is the channel's target, so the
+      // commit rule lets every scripted failure be retried by its status alone.
+      getPeer: () => TARGET,
+      on: () => undefined,
     };
   };
   return { send, sent };
@@ -295,7 +299,8 @@ describe('ending a call from our side', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(result.settled).toBe(true);
     await expect(promise).rejects.toMatchObject({ code: status.UNAVAILABLE, details: 'scripted 14', attempts: 1 });
-    await expect(drain).resolves.toEqual({ drained: 1, cancelled: 0 });
+    // Issue #12.5: close() ended it in its backoff, so it counts as cancelled.
+    await expect(drain).resolves.toEqual({ drained: 0, cancelled: 1 });
     expect(sent).toHaveLength(1);
   });
 

@@ -1,7 +1,7 @@
 import { connectivityState, credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { resolveBreaker } from '../../src/circuit-breaker.js';
-import { ManagedChannel, type ChannelContext, type InFlight } from '../../src/managed-channel.js';
+import { resolveBreaker, type Breaker } from '../../src/circuit-breaker.js';
+import { breakerKey, ManagedChannel, type ChannelContext, type InFlight } from '../../src/managed-channel.js';
 import type { ChannelReplaced, ChannelStateChange } from '../../src/pool-types.js';
 import type { BreakerStateChange } from '../../src/circuit-breaker.js';
 import type { BreakerOptions } from '../../src/options.js';
@@ -29,6 +29,7 @@ function fakeCall(on: ManagedChannel, settleOn: 'poolClosing' | 'cancel' | 'neve
     }),
     poolClosing: vi.fn(() => {
       if (settleOn === 'poolClosing') on.settle(call, ok);
+      return false;
     }),
   };
   on.track(call);
@@ -124,7 +125,7 @@ describe('calls', () => {
     const a = fakeCall(channel);
     channel.settle(a, true);
     channel.settle(a, false);
-    channel.settle({ cancelForClose() {}, poolClosing() {} }, false);
+    channel.settle({ cancelForClose() {}, poolClosing: () => false }, false);
     expect(channel.snapshot()).toMatchObject({ inFlight: 0, started: 1, succeeded: 1, failed: 0 });
   });
 
@@ -165,30 +166,30 @@ describe('breakers', () => {
   const options = resolveBreaker({ volumeThreshold: 1, resetTimeoutMs: 1_000, windowMs: 1_000 }) as Resolved<BreakerOptions>;
 
   test("one breaker per channel for scope 'channel', whatever the method", () => {
-    const a = channel.breakerFor('/pkg.Svc/A', options);
-    expect(channel.breakerFor('/pkg.Svc/B', options)).toBe(a);
+    const a = breakerOf(channel, '/pkg.Svc/A', options);
+    expect(breakerOf(channel, '/pkg.Svc/B', options)).toBe(a);
     expect(channel.snapshot().breakers).toEqual([{ method: undefined, state: 'closed', rejected: 0, opened: 0, nextProbeAt: undefined }]);
   });
 
   test("one per method for scope 'method'; different options make a different breaker", () => {
     const perMethod = { ...options, scope: 'method' } as const;
-    const a = channel.breakerFor('/pkg.Svc/A', perMethod);
-    expect(channel.breakerFor('/pkg.Svc/B', perMethod)).not.toBe(a);
-    expect(channel.breakerFor('/pkg.Svc/A', perMethod)).toBe(a);
-    expect(channel.breakerFor('/pkg.Svc/A', { ...options, volumeThreshold: 7 })).not.toBe(channel.breakerFor('/pkg.Svc/A', options));
+    const a = breakerOf(channel, '/pkg.Svc/A', perMethod);
+    expect(breakerOf(channel, '/pkg.Svc/B', perMethod)).not.toBe(a);
+    expect(breakerOf(channel, '/pkg.Svc/A', perMethod)).toBe(a);
+    expect(breakerOf(channel, '/pkg.Svc/A', { ...options, volumeThreshold: 7 })).not.toBe(breakerOf(channel, '/pkg.Svc/A', options));
     expect(channel.snapshot().breakers.map((b) => b.method)).toEqual(['/pkg.Svc/A', '/pkg.Svc/B', undefined, undefined]);
   });
 
   test('state changes are emitted on onBreakerStateChange with the target', () => {
     const changes: BreakerStateChange[] = [];
     context.onBreakerStateChange.subscribe((change) => changes.push(change));
-    const breaker = channel.breakerFor('/pkg.Svc/A', options);
+    const breaker = breakerOf(channel, '/pkg.Svc/A', options);
     breaker.record('failure', 1);
     expect(changes).toEqual([{ target: TARGET, method: undefined, state: 'open', previous: 'closed', reason: 'error-threshold' }]);
   });
 
   test('close() shuts the breakers down: their reset timers are cleared', () => {
-    channel.breakerFor('/pkg.Svc/A', options).record('failure', 1);
+    breakerOf(channel, '/pkg.Svc/A', options).record('failure', 1);
     expect(vi.getTimerCount()).toBe(2);
     channel.close();
     expect(channel.snapshot().breakers).toEqual([]);
@@ -344,3 +345,8 @@ describe('the connect watchdog', () => {
     expect(channel.state()).toBe('connecting');
   });
 });
+
+/** The channel's breaker for a method under these options, keyed as a bound method keys it. */
+function breakerOf(channel: { breakerFor(key: string, method: string, options: Resolved<BreakerOptions>): Breaker }, method: string, options: Resolved<BreakerOptions>): Breaker {
+  return channel.breakerFor(breakerKey(method, options), method, options);
+}

@@ -1,7 +1,7 @@
 import { connectivityState, credentials } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { resolveBreaker } from '../../src/circuit-breaker.js';
-import type { InFlight } from '../../src/managed-channel.js';
+import { resolveBreaker, type Breaker } from '../../src/circuit-breaker.js';
+import { breakerKey, type InFlight } from '../../src/managed-channel.js';
 import type { BreakerOptions } from '../../src/options.js';
 import { PoolEngine, poolSettings } from '../../src/pool-engine.js';
 import { parseTarget } from '../../src/target.js';
@@ -22,7 +22,7 @@ function makePool(options: unknown = {}): PoolEngine {
 function fakeCall(channel: ReturnType<PoolEngine['channelFor']>) {
   const call: InFlight & { settle(ok: boolean): void; cancelForClose: ReturnType<typeof vi.fn> } = {
     cancelForClose: vi.fn(() => queueMicrotask(() => channel.settle(call, false))),
-    poolClosing: () => {},
+    poolClosing: () => false,
     settle: (ok) => channel.settle(call, ok),
   };
   channel.track(call);
@@ -197,7 +197,7 @@ describe('close()', () => {
 
   test('leaves no timer: the bucket rotation, the breakers and the watchdogs are gone', async () => {
     const channel = pool.channelFor(A, undefined, undefined);
-    const breaker = channel.breakerFor('/pkg.Svc/Get', resolveBreaker({ volumeThreshold: 1 }) as Resolved<BreakerOptions>);
+    const breaker = breakerOf(channel, '/pkg.Svc/Get', resolveBreaker({ volumeThreshold: 1 }) as Resolved<BreakerOptions>);
     breaker.record('failure', 1);
     fake.last.setState(connectivityState.CONNECTING);
     // Rotation interval, breaker reset timeout, connect watchdog.
@@ -226,3 +226,8 @@ describe('close()', () => {
     expect(sources.map((s) => s.hasListeners)).toEqual([false, false, false, false]);
   });
 });
+
+/** The channel's breaker for a method under these options, keyed as a bound method keys it. */
+function breakerOf(channel: { breakerFor(key: string, method: string, options: Resolved<BreakerOptions>): Breaker }, method: string, options: Resolved<BreakerOptions>): Breaker {
+  return channel.breakerFor(breakerKey(method, options), method, options);
+}
