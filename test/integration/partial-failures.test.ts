@@ -194,16 +194,18 @@ describe('what a status means, per call shape', () => {
   });
 
   it('calls aborted by the caller count neither way: 30 aborts then 15 UNAVAILABLE open the circuit as 15 UNAVAILABLE alone do', async () => {
-    // Control: 15 UNAVAILABLE calls alone open the circuit on pool defaults.
+    // volumeThreshold 10 so that 15 failures are enough volume on their own (the default, 20, is not).
+    const options: ChannelPoolOptions = { retry: false, breaker: { volumeThreshold: 10 } };
+    // Control: 15 UNAVAILABLE calls alone open the circuit.
     {
-      const { fleet, pool } = await setUp([grpc.status.UNAVAILABLE]);
+      const { fleet, pool } = await setUp([grpc.status.UNAVAILABLE], options);
       const test = pool.client(TestServiceClient, fleet.target) as unknown as Test;
       for (let i = 0; i < 15; i++) await test.Echo({ message: 'x' }).catch(() => undefined);
       await expect(test.Echo({ message: 'x' }), 'control: 15 UNAVAILABLE alone').rejects.toBeInstanceOf(CircuitOpenError);
       await pool.close({ graceMs: 0 });
       await fleet.close();
     }
-    const { fleet: aborted, pool: abortPool } = await setUp(['healthy']);
+    const { fleet: aborted, pool: abortPool } = await setUp(['healthy'], options);
     const test = abortPool.client(TestServiceClient, aborted.target) as unknown as Test;
     for (let i = 0; i < 30; i++) {
       const controller = new AbortController();
