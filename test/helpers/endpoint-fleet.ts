@@ -1,0 +1,129 @@
+// Several test servers behind one multi-address target (`ipv4:a,b,c`), each scriptable as a
+// whole: the way one sick pod of a Kubernetes Service behaves, whatever the request says.
+//
+//   const fleet = await startFleet(['unavailable', 'healthy', 'healthy']);
+//   fleet.target                      // 'ipv4:127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3'
+//   fleet.endpoints[0].setMode('healthy')   // the sick endpoint recovers
+//   fleet.endpoints[1].failMethod('/resilient.test.v1.TestService/Echo', grpc.status.INTERNAL)
+//   fleet.endpoints[0].arrived        // attempts that reached this endpoint, whatever their fate
+//
+// Each endpoint is a startTestServer() server (so request metadata scripts still work on the
+// healthy ones) with a server interceptor in front that applies the endpoint's mode:
+//   'healthy'         pass the call to the normal handlers
+//   a status code     answer every call at once with that status, details "sick endpoint"
+//   'hang'            never answer: the call ends by its deadline or cancellation
+// and, per method path, a status to answer that method with (a broken method on every pod).
+import * as grpc from '@grpc/grpc-js';
+import { startTestServer, type TestServer } from './test-server.js';
+
+export type EndpointMode = 'healthy' | 'hang' | grpc.status;
+
+export const SICK_DETAILS = 'sick endpoint';
+
+export interface FleetEndpoint {
+  readonly address: string;
+  readonly server: TestServer;
+  readonly mode: EndpointMode;
+  /** Attempts that reached this endpoint (counted by the interceptor, before the mode applies). */
+  readonly arrived: number;
+  /** Attempts this endpoint answered with a failure status or left hanging. */
+  readonly failed: number;
+  /** The `x-call-id` of every attempt that arrived (undefined when it had none), in order. */
+  readonly callIds: readonly (string | undefined)[];
+  setMode(mode: EndpointMode): void;
+  /** Every call of `path` (e.g. '/resilient.test.v1.TestService/Echo') fails with `code`; undefined clears it. */
+  failMethod(path: string, code: grpc.status | undefined): void;
+  /** Zeroes `arrived` and `failed`. */
+  resetCounts(): void;
+}
+
+export interface Fleet {
+  readonly endpoints: readonly FleetEndpoint[];
+  /** `ipv4:` target listing every endpoint in order. */
+  readonly target: string;
+  /** Sum of `arrived` over the endpoints. */
+  arrived(): number;
+  resetCounts(): void;
+  /** Abrupt stop of every server (hung calls are cut). Idempotent. */
+  close(): Promise<void>;
+}
+
+export const TEST_ECHO_PATH = '/resilient.test.v1.TestService/Echo';
+export const USER_QUERY_PATH = '/users.v1.UserService/QueryBasicInfoByID';
+
+export async function startFleet(modes: readonly EndpointMode[]): Promise<Fleet> {
+  if (modes.length === 0) throw new RangeError('startFleet needs at least one endpoint');
+  const endpoints: FleetEndpoint[] = [];
+  try {
+    for (const mode of modes) endpoints.push(await startEndpoint(mode));
+  } catch (error) {
+    await Promise.all(endpoints.map((e) => e.server.kill()));
+    throw error;
+  }
+  return {
+    endpoints,
+    target: `ipv4:${endpoints.map((e) => e.address).join(',')}`,
+    arrived: () => endpoints.reduce((sum, e) => sum + e.arrived, 0),
+    resetCounts: () => endpoints.forEach((e) => e.resetCounts()),
+    close: async () => {
+      await Promise.all(endpoints.map((e) => e.server.kill()));
+    },
+  };
+}
+
+async function startEndpoint(initialMode: EndpointMode): Promise<FleetEndpoint> {
+  let mode = initialMode;
+  let arrived = 0;
+  let failed = 0;
+  const callIds: (string | undefined)[] = [];
+  const methodFailures = new Map<string, grpc.status>();
+
+  const interceptor: grpc.ServerInterceptor = (methodDescriptor, call) => {
+    const listener = new grpc.ServerListenerBuilder()
+      .withOnReceiveMetadata((metadata, next) => {
+        arrived++;
+        const callId = metadata.get('x-call-id')[0];
+        callIds.push(typeof callId === 'string' ? callId : undefined);
+        const methodCode = methodFailures.get(methodDescriptor.path);
+        const code = methodCode ?? (typeof mode === 'number' ? mode : undefined);
+        if (code !== undefined) {
+          failed++;
+          call.sendStatus({ code, details: SICK_DETAILS, metadata: new grpc.Metadata() });
+        } else if (mode === 'hang') {
+          failed++; // never answered: the client's deadline or cancellation ends it
+        } else {
+          next(metadata);
+        }
+      })
+      .build();
+    return new grpc.ServerInterceptingCall(call, { start: (next) => next(listener) });
+  };
+
+  const server = await startTestServer({ serverOptions: { interceptors: [interceptor] } });
+  return {
+    address: server.address,
+    server,
+    get mode() {
+      return mode;
+    },
+    get arrived() {
+      return arrived;
+    },
+    get failed() {
+      return failed;
+    },
+    callIds,
+    setMode(next) {
+      mode = next;
+    },
+    failMethod(path, code) {
+      if (code === undefined) methodFailures.delete(path);
+      else methodFailures.set(path, code);
+    },
+    resetCounts() {
+      arrived = 0;
+      failed = 0;
+      callIds.length = 0;
+    },
+  };
+}
