@@ -29,7 +29,7 @@ import { deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
 import { retryMiddleware } from 'nice-grpc-client-middleware-retry';
 import { startFleet, type Fleet } from '../test/helpers/endpoint-fleet.js';
 import { TestServiceClient, testServiceDefinition } from '../test/helpers/protos.js';
-import type { EchoRequest, EchoResponse } from '../test/helpers/test-server.js';
+import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
 import { fmt, loadPackage, median, percentile, progress, report, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();

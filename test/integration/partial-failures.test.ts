@@ -14,7 +14,7 @@ import { ChannelPool, CircuitOpenError, type ChannelPoolOptions, type ServerStre
 import { startFleet, TEST_ECHO_PATH, type EndpointMode, type Fleet } from '../helpers/endpoint-fleet.js';
 import { describeLoad, drive } from '../helpers/load.js';
 import { TestServiceClient, UserServiceClient } from '../helpers/protos.js';
-import type { EchoRequest, EchoResponse, StreamRequest, UserRequest, BasicInfo } from '../helpers/test-server.js';
+import type { EchoRequest, EchoResponse, StreamRequest, UserRequest, BasicInfo } from '../helpers/protos.js';
 
 /** The detection window: sick endpoints must be out of rotation after this long. */
 const DETECTION_WINDOW_MS = 3_000;
