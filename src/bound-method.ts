@@ -20,6 +20,8 @@ export class BoundMethod {
   /** `policy.retry` resolved for the method's idempotency and its channel's retry owner. */
   readonly retry: ResolvedRetry;
   readonly #breakerKey: string | undefined;
+  readonly #targetKey: string | undefined;
+  readonly #targetOptions: Resolved<BreakerOptions> | undefined;
 
   constructor(
     readonly pool: CallPool,
@@ -31,11 +33,25 @@ export class BoundMethod {
   ) {
     this.retry = this.retryFor(policy);
     this.#breakerKey = breakerOptions === false ? undefined : breakerKey(method.path, breakerOptions);
+    if (breakerOptions !== false && breakerOptions.scope === 'method') {
+      this.#targetOptions = { ...breakerOptions, scope: 'channel' };
+      // Apart from a 'channel'-scoped breaker with the same options: this one is fed differently.
+      this.#targetKey = `target\n${breakerKey(method.path, this.#targetOptions)}`;
+    }
   }
 
   /** The retry policy of a call whose own options changed the method's policy. */
   retryFor(policy: ResolvedPolicy): ResolvedRetry {
     return resolveRetry(policy.retry, policy.idempotent, this.channel.grpcOwnsRetries);
+  }
+
+  /**
+   * The target's circuit, with `scope: 'method'`: one per channel, which every attempt passes
+   * after its method's circuit, fed only by failures that no endpoint could take.
+   */
+  targetBreaker(): Breaker | undefined {
+    if (this.#targetKey === undefined || this.breakerOptions === false) return undefined;
+    return this.channel.breakerFor(this.#targetKey, this.method.path, this.#targetOptions!);
   }
 
   /**

@@ -1,13 +1,15 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import { Backoff } from './backoff.js';
 import type { BoundMethod } from './bound-method.js';
+import { CallCircuits } from './call-circuits.js';
 import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
 import { CircuitOpenError, StatusError } from './errors.js';
 import type { InFlight } from './managed-channel.js';
 import type { PreparedCall } from './prepared-call.js';
 import { retryLoop } from './retry-loop.js';
 import { backoffDelayMs, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-policy.js';
-import { attemptOutcome, attemptReach } from './status-meaning.js';
+import { endAttempt, linkAttempt, type AttemptLink } from './endpoint-lb.js';
+import { attemptOutcome, attemptReach, type AttemptReach } from './status-meaning.js';
 
 /** The grpc-js call options of one attempt: its deadline (always finite). */
 export interface AttemptOptions {
@@ -37,12 +39,19 @@ function markCommitted(this: Cancellable): void {
 export type Done<T = unknown> = (error: unknown, value?: T) => void;
 
 /**
- * Starts one attempt on the wire and returns its cancel function. `done` is called once the
- * attempt has succeeded far enough not to be retried (unary: the response; a server stream: its
- * first message) or has failed; `outcome` once its final outcome is known (a stream: when it
- * ends), for the breaker. A unary sender calls both with the same arguments.
+ * Reports how an attempt went, for the breaker and endpoint ejection: `(error)` when it ended
+ * (`null` for OK), and for a stream also `(null, false)` at its first message, which is when a
+ * stream is judged healthy (a half-open probe must not last a stream's whole life).
  */
-export type Sender<T> = (options: AttemptOptions, metadata: Metadata, done: Done<T>, outcome: Done) => Cancellable;
+export type Outcome = (error: unknown, final?: boolean) => void;
+
+/**
+ * Starts one attempt on the wire and returns its call. `done` is called once the attempt has
+ * succeeded far enough not to be retried (unary: the response; a server stream: its first
+ * message) or has failed; `outcome` as {@link Outcome} says. A unary sender calls both with the
+ * same error when the call ends.
+ */
+export type Sender<T> = (options: AttemptOptions, metadata: Metadata, done: Done<T>, outcome: Outcome) => Cancellable;
 
 /**
  * Why a call was ended from our side, when it was. 'consumer': a stream's reader left early;
@@ -72,9 +81,13 @@ export class CallRun implements InFlight {
   #lastAttemptMs = 0;
   /** Whether the last failed attempt may be retried, by its status alone. */
   #verdict: RetryVerdict = NOT_RETRYABLE;
+  /** The endpoint of the last failed attempt, when the channel tracks endpoints: retries avoid it. */
+  #lastAddress: string | undefined;
   #started = false;
   #ended = false;
   #onParentCancelled: (() => void) | undefined;
+  /** The circuits this call passes; made at its first attempt when the method has a breaker. */
+  #circuits: CallCircuits | undefined;
   /**
    * Whether `perAttemptTimeoutMs` goes on the wire as each attempt's deadline (unary calls), or
    * is kept by a timer that only runs until the attempt is ready (a server stream: its first
@@ -112,6 +125,7 @@ export class CallRun implements InFlight {
     this.#ended = true;
     this.prepared.signal?.removeEventListener('abort', this);
     if (this.#onParentCancelled !== undefined) this.prepared.parent?.removeListener('cancelled', this.#onParentCancelled);
+    this.#circuits?.settle(succeeded);
     this.bound.channel.settle(this, succeeded || this.#endedBy === 'consumer');
   }
 
@@ -227,11 +241,12 @@ export class CallRun implements InFlight {
       done(this.#errors?.last ?? this.#callErrors().cancelled('not retried: the call ended before its retry started', undefined, this.#attempts));
       return;
     }
-    const breaker = this.bound.breaker();
-    const ticket = breaker === undefined ? true : breaker.begin();
-    if (ticket === false) {
+    // The method's circuit (or the channel's, with scope 'channel') and the target's.
+    if (this.#attempts === 0) this.#circuits = CallCircuits.of(this.bound);
+    const open = this.#circuits?.admit();
+    if (open !== undefined) {
       // Never retried, never on the network; the last real failure, if any, is its cause.
-      done(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: breaker!.nextProbeAt, cause: this.#errors?.last }));
+      done(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: open.nextProbeAt, cause: this.#errors?.last }));
       return;
     }
     const attempt = ++this.#attempts;
@@ -240,7 +255,14 @@ export class CallRun implements InFlight {
     const startedAt = Date.now();
     const limited = perAttempt !== undefined && startedAt + perAttempt < deadline;
     const attemptDeadline = limited && this.#attemptLimitOnWire ? startedAt + perAttempt : deadline;
-    const metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
+    let metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
+    // On a channel that tracks its endpoints, the picker tells the attempt where it went.
+    let link: AttemptLink | undefined;
+    if (channel.endpoints !== undefined) {
+      // The caller's own Metadata object is never written to.
+      if (attempt === 1 && this.prepared.callerMetadata) metadata = metadata.clone();
+      link = linkAttempt(metadata, this.#lastAddress);
+    }
     // The connect watchdog may replace the channel's grpc-js channel while this attempt runs.
     const generation = channel.generation;
     let running: Cancellable | undefined;
@@ -269,17 +291,25 @@ export class CallRun implements InFlight {
       this.#lastAttemptMs = Date.now() - startedAt;
       done(this.#attemptFailed(asTimeout(error), limited, channel.generation !== generation, running));
     };
-    const onOutcome: Done = (rawError) => {
+    let judged = false;
+    const onOutcome: Outcome = (rawError, final = true) => {
       const error = asTimeout(rawError);
-      // The attempt is over (a stream's ends after its first message): nothing left to cancel.
-      if (this.#running === running) this.#running = undefined;
+      // The attempt is over: nothing left to cancel.
+      if (final && this.#running === running) this.#running = undefined;
+      // A stream is judged at its first message or its end, whichever comes first.
+      if (judged) return;
+      judged = true;
       // Ended from our side (abort, parent, close, the reader left), or failed because the
       // connect watchdog replaced its channel under it: says nothing about the backend's
       // health, so the breaker counts it neither way. (A burst of calls queued on a stuck
       // channel would otherwise open the circuit just as the new channel could serve them.)
       const outcome = attemptOutcome(error, this.#endedBy !== undefined || channel.generation !== generation);
-      if (ticket !== true) ticket(outcome);
-      else breaker?.record(outcome, Date.now() - startedAt);
+      if (outcome === 'success') this.#circuits?.settle(true);
+      else this.#circuits?.attemptFailed(outcome, outcome === 'failure' ? this.#reachOf(running, (error as GrpcStatus).metadata) : 'answered');
+      if (link !== undefined) {
+        endAttempt(link, outcome);
+        if (outcome !== 'success') this.#lastAddress = link.address;
+      }
     };
     try {
       running = send({ deadline: attemptDeadline }, metadata, onDone, onOutcome);
@@ -295,24 +325,32 @@ export class CallRun implements InFlight {
   }
 
   /**
-   * Turns an attempt's failure into a StatusError and records what it means for retries (by its
-   * status and by how far its request got), and for the channel's retry throttle.
+   * Turns an attempt's failure into a StatusError and records what it means for retries: by its
+   * status, and by how far its request got.
    */
   #attemptFailed(error: unknown, hadOwnDeadline: boolean, channelReplaced: boolean, call: Cancellable | undefined): unknown {
     if (!isGrpcStatus(error)) return error;
     const failure = error instanceof StatusError ? error : this.#failure(error, error);
-    const reach = attemptReach(
-      (call as { [COMMITTED]?: true } | undefined)?.[COMMITTED] === true,
-      call !== undefined && call.getPeer() !== this.bound.channel.grpcTarget,
-      Object.keys(failure.metadata.getMap()).length > 0,
-    );
+    const reach = this.#reachOf(call, failure.metadata);
     // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
     this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, hadOwnDeadline, failure.details, reach, this.prepared.policy.idempotent);
     // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
     // too. Not one that failed because the watchdog closed its stuck channel: it never reached
     // a server, and the calls queued there retry on the new channel.
+    // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
+    // too. Not one that failed because the watchdog closed its stuck channel: it never reached
+    // a server, and the calls queued there retry on the new channel.
     if (this.#verdict.retry && !channelReplaced) this.bound.channel.attemptFailedRetryably();
     return failure;
+  }
+
+  /** How far a failed attempt got (see `attemptReach`); an attempt that never started was not sent. */
+  #reachOf(call: Cancellable | undefined, trailers: Metadata | undefined): AttemptReach {
+    return attemptReach(
+      (call as { [COMMITTED]?: true } | undefined)?.[COMMITTED] === true,
+      call !== undefined && call.getPeer() !== this.bound.channel.grpcTarget,
+      trailers !== undefined && Object.keys(trailers.getMap()).length > 0,
+    );
   }
 
   /**

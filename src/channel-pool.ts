@@ -2,6 +2,7 @@ import type { BreakerStateChange } from './circuit-breaker.js';
 import { createClient } from './client-factory.js';
 import type { PoolClient, ServiceLike } from './client-types.js';
 import { PoolClosedError } from './errors.js';
+import type { EndpointEjection } from './endpoint-ejection.js';
 import type { Event } from './events.js';
 import type { ChannelPoolOptions, ClientOptions, CloseOptions } from './options.js';
 import { PoolEngine, poolSettings } from './pool-engine.js';
@@ -33,6 +34,7 @@ export class ChannelPool implements AsyncDisposable {
     this.onBreakerStateChange = this.#engine.onBreakerStateChange.subscribe;
     this.onChannelStateChange = this.#engine.onChannelStateChange.subscribe;
     this.onChannelReplaced = this.#engine.onChannelReplaced.subscribe;
+    this.onEndpointEjection = this.#engine.onEndpointEjection.subscribe;
   }
 
   /** Reports every circuit state change: target, method (for `scope: 'method'`), new and previous state, reason. */
@@ -43,6 +45,9 @@ export class ChannelPool implements AsyncDisposable {
 
   /** Reports each replacement of a channel stuck CONNECTING longer than `connectTimeoutMs`. */
   readonly onChannelReplaced: Event<ChannelReplaced>;
+
+  /** Reports each endpoint taken out of rotation (and put back) by endpoint ejection: target, address, failure rate. */
+  readonly onEndpointEjection: Event<EndpointEjection>;
 
   /**
    * Reports every retry before its backoff: target, method, the failed attempt's number and

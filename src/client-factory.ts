@@ -2,7 +2,7 @@ import { BoundMethod } from './bound-method.js';
 import { resolveBreaker } from './circuit-breaker.js';
 import type { PoolClient, ServiceLike } from './client-types.js';
 import type { CallOptions, ClientOptions, PolicyOptions } from './options.js';
-import type { PoolEngine } from './pool-engine.js';
+import { resolveEjection, type PoolEngine } from './pool-engine.js';
 import { mergePolicy } from './policy.js';
 import { readService, type MethodInfo, type ServiceInfo } from './service-methods.js';
 import { bidiStream, clientStream, serverStream } from './stream-calls.js';
@@ -23,7 +23,8 @@ export function createClient<S extends ServiceLike>(engine: PoolEngine, service:
   const clientPolicy = mergePolicy(engine.policy, checkPolicy('', opts));
   const methodPolicies = methodOptions(info, opts.methods);
   const breakerOptions = resolveBreaker(mergeSwitchable(engine.breakerOptions, opts.breaker));
-  const channel = engine.channelFor(parsed, opts.credentials, opts.channelOptions);
+  const ejection = resolveEjection(mergeSwitchable(engine.ejectionOptions, opts.endpointEjection));
+  const channel = engine.channelFor(parsed, opts.credentials, opts.channelOptions, ejection);
   const client: Record<string, unknown> = {};
   for (const method of info.methods) {
     const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});

@@ -1,5 +1,5 @@
 import { status, type ChannelOptions } from '@grpc/grpc-js';
-import type { BreakerOptions, CloseOptions, ResolvedPolicy, RetryOptions, RetryThrottlingOptions } from './options.js';
+import type { BreakerOptions, CloseOptions, EndpointEjectionOptions, ResolvedPolicy, RetryOptions, RetryThrottlingOptions } from './options.js';
 import type { Resolved } from './with-defined.js';
 
 // One defaults table per options type, applied field by field with `??` (never by truthiness:
@@ -26,8 +26,18 @@ export const BREAKER_DEFAULTS = {
   volumeThreshold: 20,
   windowMs: 10_000,
   resetTimeoutMs: 10_000,
-  scope: 'channel',
+  scope: 'method',
 } as const satisfies Resolved<BreakerOptions>;
+
+/** Defaults of `endpointEjection`: from two endpoints up, a sick one is out within about 2 s. */
+export const EJECTION_DEFAULTS = {
+  intervalMs: 1_000,
+  failurePercentage: 50,
+  requestVolume: 5,
+  baseEjectionTimeMs: 3_000,
+  maxEjectionTimeMs: 30_000,
+  maxEjectionPercent: 50,
+} as const satisfies Resolved<EndpointEjectionOptions>;
 
 /** Defaults of `retryThrottling` (gRFC A6's example values). */
 export const THROTTLE_DEFAULTS = {

@@ -16,7 +16,9 @@ export type {
   RetryOptions,
   BreakerOptions,
   RetryThrottlingOptions,
+  EndpointEjectionOptions,
 } from './options.js';
+export type { EndpointStats, EndpointEjection } from './endpoint-ejection.js';
 export type { PoolStats, CloseResult, PoolState, RetryEvent, ChannelStats, ChannelState, ChannelStateChange, ChannelReplaced } from './pool-types.js';
 export type { Event, Subscription } from './events.js';
 export type { SignalHandlers } from './shutdown-signals.js';

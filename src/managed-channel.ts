@@ -1,6 +1,9 @@
 import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { Breaker, type BreakerStateChange, type BucketRotation } from './circuit-breaker.js';
 import { ConnectWatchdog } from './connect-watchdog.js';
+import { EndpointTracker, type EjectionSettings, type EndpointEjection } from './endpoint-ejection.js';
+import { registerTracker, unregisterTracker, withPolicy } from './endpoint-lb.js';
+import { mayHaveSeveralEndpoints } from './target.js';
 import type { EventSource } from './events.js';
 import type { BreakerOptions, RetryThrottlingOptions } from './options.js';
 import { serviceConfigHasRetries } from './retry-policy.js';
@@ -57,6 +60,7 @@ export interface ChannelContext {
   onChannelStateChange: EventSource<ChannelStateChange>;
   onChannelReplaced: EventSource<ChannelReplaced>;
   onBreakerStateChange: EventSource<BreakerStateChange>;
+  onEndpointEjection: EventSource<EndpointEjection>;
 }
 
 /**
@@ -86,6 +90,11 @@ export class ManagedChannel {
   #closed = false;
   #onIdle: (() => void) | undefined;
   readonly #grpcTarget: string;
+  /** The endpoint ejection books, for a channel that can have several endpoints. */
+  readonly #endpoints: EndpointTracker | undefined;
+  readonly #trackerId: number | undefined;
+  /** The options handed to grpc-js: the user's, with the pool's LB policy when it tracks endpoints. */
+  readonly #grpcOptions: ChannelOptions;
   #sweptAt = 0;
 
   constructor(
@@ -93,11 +102,19 @@ export class ManagedChannel {
     readonly credentials: ChannelCredentials,
     readonly options: ChannelOptions,
     readonly context: ChannelContext,
+    ejection: EjectionSettings | false = false,
   ) {
     const { throttling, connectTimeoutMs } = context;
+    if (ejection !== false && mayHaveSeveralEndpoints(target)) {
+      this.#endpoints = new EndpointTracker(target, ejection, (change) => context.onEndpointEjection.emit(change));
+      this.#trackerId = registerTracker(this.#endpoints);
+      this.#grpcOptions = withPolicy(options, this.#trackerId);
+    } else {
+      this.#grpcOptions = options;
+    }
     this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
     this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
-    ({ channel: this.#channel, client: this.#client } = context.factory(target, credentials, options));
+    ({ channel: this.#channel, client: this.#client } = context.factory(target, credentials, this.#grpcOptions));
     this.#grpcTarget = this.#channel.getTarget();
     this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace(ms));
     this.#watch(this.#channel);
@@ -111,6 +128,11 @@ export class ManagedChannel {
   /** The target as grpc-js writes it (`dns:host:port`): an attempt's peer until it has a stream. */
   get grpcTarget(): string {
     return this.#grpcTarget;
+  }
+
+  /** The endpoint ejection books of a channel that can have several endpoints; undefined otherwise. */
+  get endpoints(): EndpointTracker | undefined {
+    return this.#endpoints;
   }
 
   /** Changes each time the grpc-js channel is replaced: an attempt notes it, to tell later whether its channel went away. */
@@ -208,6 +230,7 @@ export class ManagedChannel {
       grpcOwnsRetries: this.grpcOwnsRetries,
       breakers: [...this.#breakers.values()].map((b) => b.stats()),
       replacements: this.#generation,
+      endpoints: this.#endpoints?.stats() ?? [],
     };
   }
 
@@ -246,6 +269,7 @@ export class ManagedChannel {
     this.#watchdog?.stop();
     for (const breaker of this.#breakers.values()) breaker.shutdown();
     this.#breakers.clear();
+    if (this.#trackerId !== undefined) unregisterTracker(this.#trackerId);
     this.#channel.close();
   }
 
@@ -296,7 +320,7 @@ export class ManagedChannel {
   #replace(connectingMs: number): void {
     if (this.#closed || this.#state !== 'connecting') return;
     const stuck = this.#channel;
-    const options = { ...this.options, 'grpc.use_local_subchannel_pool': 1 };
+    const options = { ...this.#grpcOptions, 'grpc.use_local_subchannel_pool': 1 };
     ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.credentials, options));
     this.#generation++;
     stuck.close();

@@ -77,7 +77,12 @@ export interface BreakerOptions {
   windowMs?: number | undefined;
   /** How long the circuit stays open before a half-open probe, in ms. Default: 10000. */
   resetTimeoutMs?: number | undefined;
-  /** One breaker per channel, or one per method of each channel. Default: `'channel'`. */
+  /**
+   * `'method'`: one circuit per method of each channel, so one broken method refuses only its own
+   * calls, plus one circuit per channel (the target's) that opens only on failures no endpoint
+   * could take (no connection, every endpoint down). `'channel'`: one circuit per channel fed by
+   * every attempt, the behaviour before 0.2. Default: `'method'`.
+   */
   scope?: 'channel' | 'method' | undefined;
 }
 
@@ -92,6 +97,31 @@ export interface RetryThrottlingOptions {
   maxTokens?: number | undefined;
   /** Tokens returned per successful attempt, > 0 and <= 1. Default: 0.1. */
   tokenRatio?: number | undefined;
+}
+
+/**
+ * Endpoint ejection for targets that can resolve to several endpoints (`dns:` names and bare
+ * host names, `ipv4:`/`ipv6:` lists of two or more): the pool gives such a channel round_robin
+ * load balancing under its own policy, which takes an endpoint out of rotation while its attempts
+ * fail (gRFC A50's failure-percentage ejection, counted by the breaker's rule: a NOT_FOUND is a
+ * success, an aborted call is not counted), and sends a retry to another endpoint than the one
+ * its last attempt failed on when it can. A `loadBalancingConfig` of the user's own (in the
+ * channel's `grpc.service_config`) is kept as the policy that spreads the calls, under ejection.
+ * Not used for single-address targets.
+ */
+export interface EndpointEjectionOptions {
+  /** How often failure rates are judged, in ms. Default: 1000. */
+  intervalMs?: number | undefined;
+  /** An endpoint whose attempts failed at this rate or more in an interval is ejected, in percent (0, 100]. Default: 50. */
+  failurePercentage?: number | undefined;
+  /** Attempts an endpoint needs in an interval to be judged; at least two endpoints must have them. Integer >= 1. Default: 5. */
+  requestVolume?: number | undefined;
+  /** How long a first ejection lasts, in ms; each further one lasts one more time this (A50). Default: 3000. */
+  baseEjectionTimeMs?: number | undefined;
+  /** The longest an ejection lasts, in ms. Default: 30000. */
+  maxEjectionTimeMs?: number | undefined;
+  /** At most this share of the endpoints is ejected at once, in percent; one ejection is always allowed. Default: 50. */
+  maxEjectionPercent?: number | undefined;
 }
 
 /** Per-method options, under `ClientOptions.methods[name]` (proto name or lowerCamel alias). */
@@ -114,7 +144,7 @@ export interface ChannelPoolOptions extends PolicyOptions {
   /**
    * Circuit breaking for every channel, or `false` for none. Default: on, with
    * `{ errorThresholdPercentage: 50, volumeThreshold: 20, windowMs: 10000, resetTimeoutMs: 10000,
-   * scope: 'channel' }`. See {@link BreakerOptions}.
+   * scope: 'method' }`. See {@link BreakerOptions}.
    */
   breaker?: BreakerOptions | false | undefined;
   /**
@@ -123,6 +153,11 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * Default: 20000 (the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT).
    */
   connectTimeoutMs?: number | false | undefined;
+  /**
+   * Endpoint ejection for multi-endpoint targets, or `false` for grpc-js's default LB
+   * (pick_first). Default: on, see {@link EndpointEjectionOptions}.
+   */
+  endpointEjection?: EndpointEjectionOptions | false | undefined;
 }
 
 /** Options of `pool.client(service, target, options)`. */
@@ -140,6 +175,8 @@ export interface ClientOptions extends PolicyOptions {
   methods?: Record<string, MethodOptions> | undefined;
   /** Circuit breaking for this client's calls, merged field by field over the pool's; `false` for none. */
   breaker?: BreakerOptions | false | undefined;
+  /** Endpoint ejection for this client's channel, merged field by field over the pool's; `false` for none. */
+  endpointEjection?: EndpointEjectionOptions | false | undefined;
 }
 
 /** Metadata for one call: a grpc-js `Metadata`, or a plain object of keys to values. */

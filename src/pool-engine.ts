@@ -3,9 +3,10 @@ import { channelOptionsKey, sameCredentials } from './channel-key.js';
 import { BucketRotation, type BreakerStateChange } from './circuit-breaker.js';
 import { EventSource } from './events.js';
 import { grpcChannelFactory, ManagedChannel, type ChannelContext, type ChannelFactory } from './managed-channel.js';
-import type { BreakerOptions, ResolvedPolicy, RetryThrottlingOptions } from './options.js';
+import type { BreakerOptions, EndpointEjectionOptions, ResolvedPolicy, RetryThrottlingOptions } from './options.js';
+import type { EjectionSettings, EndpointEjection } from './endpoint-ejection.js';
 import type { ChannelReplaced, ChannelStateChange, CloseResult, PoolState, PoolStats, RetryEvent } from './pool-types.js';
-import { POLICY_DEFAULTS, POOL_CHANNEL_DEFAULTS, POOL_DEFAULTS } from './defaults.js';
+import { EJECTION_DEFAULTS, POLICY_DEFAULTS, POOL_CHANNEL_DEFAULTS, POOL_DEFAULTS } from './defaults.js';
 import { mergePolicy } from './policy.js';
 import { DefaultCredentials, type ParsedTarget } from './target.js';
 import { checkCloseOptions, checkPolicy, checkPoolOptions, checkThrottlingOptions, optionError } from './validation.js';
@@ -20,6 +21,7 @@ export interface PoolSettings {
   policy: ResolvedPolicy;
   channelOptions: ChannelOptions;
   breakerOptions: BreakerOptions | false;
+  ejectionOptions: EndpointEjectionOptions | false;
   throttling: Resolved<RetryThrottlingOptions> | false;
   connectTimeoutMs: number | false;
   /** Makes the grpc-js channels; replaced by fake channels in unit tests. */
@@ -33,6 +35,7 @@ export function poolSettings(options: unknown): PoolSettings {
     policy: mergePolicy(POLICY_DEFAULTS, checkPolicy('', opts)),
     channelOptions: withDefined(POOL_CHANNEL_DEFAULTS, opts.channelOptions ?? {}),
     breakerOptions: opts.breaker ?? {},
+    ejectionOptions: opts.endpointEjection ?? {},
     throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
     connectTimeoutMs: opts.connectTimeoutMs ?? POOL_DEFAULTS.connectTimeoutMs,
   };
@@ -58,15 +61,18 @@ export class PoolEngine {
   readonly onBreakerStateChange = new EventSource<BreakerStateChange>('onBreakerStateChange');
   readonly onChannelStateChange = new EventSource<ChannelStateChange>('onChannelStateChange');
   readonly onChannelReplaced = new EventSource<ChannelReplaced>('onChannelReplaced');
+  readonly onEndpointEjection = new EventSource<EndpointEjection>('onEndpointEjection');
   readonly #rotation = new BucketRotation();
   readonly #context: ChannelContext;
   readonly policy: ResolvedPolicy;
   readonly breakerOptions: BreakerOptions | false;
+  readonly ejectionOptions: EndpointEjectionOptions | false;
   readonly #channelOptions: ChannelOptions;
 
   constructor(settings: PoolSettings) {
     this.policy = settings.policy;
     this.breakerOptions = settings.breakerOptions;
+    this.ejectionOptions = settings.ejectionOptions;
     this.#channelOptions = settings.channelOptions;
     this.#context = {
       throttling: settings.throttling,
@@ -76,6 +82,7 @@ export class PoolEngine {
       onChannelStateChange: this.onChannelStateChange,
       onChannelReplaced: this.onChannelReplaced,
       onBreakerStateChange: this.onBreakerStateChange,
+      onEndpointEjection: this.onEndpointEjection,
     };
   }
 
@@ -88,18 +95,24 @@ export class PoolEngine {
   }
 
   /**
-   * The channel for a target, credentials (the target's default when undefined) and channel
-   * options (merged over the pool's), created on first use. Never re-created because a call failed.
+   * The channel for a target, credentials (the target's default when undefined), channel
+   * options (merged over the pool's) and endpoint ejection settings, created on first use. Never
+   * re-created because a call failed.
    */
-  channelFor(target: ParsedTarget, credentials: ChannelCredentials | undefined, channelOptions: ChannelOptions | undefined): ManagedChannel {
+  channelFor(
+    target: ParsedTarget,
+    credentials: ChannelCredentials | undefined,
+    channelOptions: ChannelOptions | undefined,
+    ejection: EjectionSettings | false = resolveEjection(this.ejectionOptions),
+  ): ManagedChannel {
     const creds = credentials ?? this.#defaultCredentials.for(target);
     const options = withDefined(this.#channelOptions, channelOptions ?? {});
-    const key = channelOptionsKey(target.target, options);
+    const key = `${channelOptionsKey(target.target, options)}\n${JSON.stringify(ejection)}`;
     const bucket = this.#buckets.get(key) ?? [];
     for (const channel of bucket) {
       if (sameCredentials(channel.credentials, creds)) return channel;
     }
-    const channel = this.#newChannel(target.target, creds, options);
+    const channel = this.#newChannel(target.target, creds, options, ejection);
     bucket.push(channel);
     this.#buckets.set(key, bucket);
     this.#channelsCreated++;
@@ -114,9 +127,9 @@ export class PoolEngine {
     return channel;
   }
 
-  #newChannel(target: string, credentials: ChannelCredentials, options: ChannelOptions): ManagedChannel {
+  #newChannel(target: string, credentials: ChannelCredentials, options: ChannelOptions, ejection: EjectionSettings | false): ManagedChannel {
     try {
-      return new ManagedChannel(target, credentials, options, this.#context);
+      return new ManagedChannel(target, credentials, options, this.#context, ejection);
     } catch (error) {
       // grpc-js validates the service config when it makes the channel, with a plain Error
       // ("Invalid service config: ...", "Invalid method config: ...", "Invalid retryPolicy ...").
@@ -176,7 +189,7 @@ export class PoolEngine {
     this.#state = 'closed';
     for (const hook of this.#closeHooks) hook();
     this.#closeHooks.clear();
-    for (const source of [this.onRetry, this.onBreakerStateChange, this.onChannelStateChange, this.onChannelReplaced]) source.clear();
+    for (const source of [this.onRetry, this.onBreakerStateChange, this.onChannelStateChange, this.onChannelReplaced, this.onEndpointEjection]) source.clear();
     let drained = 0;
     let cancelled = 0;
     for (const result of results) {
@@ -185,4 +198,9 @@ export class PoolEngine {
     }
     return { drained, cancelled, durationMs: performance.now() - startedAt };
   }
+}
+
+/** Endpoint ejection options with the defaults applied, or `false`. */
+export function resolveEjection(options: EndpointEjectionOptions | false): EjectionSettings | false {
+  return options === false ? false : (withDefined<EndpointEjectionOptions>(EJECTION_DEFAULTS, options) as EjectionSettings);
 }

@@ -1,4 +1,5 @@
 import type { BreakerStateChange, BreakerStats } from './circuit-breaker.js';
+import type { EndpointEjection, EndpointStats } from './endpoint-ejection.js';
 import type { Event } from './events.js';
 
 // The pool's public figures and events, shared by the engine and its façade.
@@ -58,6 +59,7 @@ export interface PoolEvents {
   onBreakerStateChange: Event<BreakerStateChange>;
   onChannelStateChange: Event<ChannelStateChange>;
   onChannelReplaced: Event<ChannelReplaced>;
+  onEndpointEjection: Event<EndpointEjection>;
 }
 
 /** Connectivity state of a channel, as grpc-js reports it, in lower-kebab case. */
@@ -95,6 +97,11 @@ export interface ChannelStats {
   breakers: BreakerStats[];
   /** Times the connect watchdog replaced the grpc-js channel because it stayed CONNECTING too long. */
   replacements: number;
+  /**
+   * The channel's endpoints, when it tracks them (a target that can resolve to several, see
+   * `endpointEjection`): address, ejected or not, attempts and failures. Empty otherwise.
+   */
+  endpoints: EndpointStats[];
 }
 
 /** A channel's connectivity change, reported by `pool.onChannelStateChange`. */

@@ -17,6 +17,8 @@ export interface PreparedCall {
   /** Absolute deadline of the whole call, epoch ms; always finite. */
   deadline: number;
   metadata: Metadata;
+  /** `metadata` is the caller's own object, never to be written to. */
+  callerMetadata: boolean;
   signal: AbortSignal | undefined;
   parent: ParentCall | undefined;
   policy: ResolvedPolicy;
@@ -29,7 +31,7 @@ export interface PreparedCall {
  */
 export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undefined, now: number): PreparedCall {
   if (options === undefined) {
-    return { deadline: now + Math.min(policy.deadlineMs, MAX_WIRE_TIMEOUT_MS), metadata: new Metadata(), signal: undefined, parent: undefined, policy };
+    return { deadline: now + Math.min(policy.deadlineMs, MAX_WIRE_TIMEOUT_MS), metadata: new Metadata(), callerMetadata: false, signal: undefined, parent: undefined, policy };
   }
   checkCallOptionKeys(options);
   const own = checkPolicy('', options);
@@ -61,6 +63,7 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
   return {
     deadline,
     metadata: toMetadata(options.metadata),
+    callerMetadata: options.metadata instanceof Metadata,
     signal: checkSignal(options.signal),
     parent,
     policy: resolved,

@@ -102,3 +102,15 @@ export function attemptReach(committed: boolean, streamOpened: boolean, serverTr
   if (!streamOpened) return 'not-sent';
   return serverTrailers ? 'answered' : 'unknown';
 }
+
+/**
+ * How an attempt counts for the target's circuit, which refuses every call to a target: only a
+ * failure that no endpoint could take (its request never went out: no connection, every
+ * endpoint down or ejected, the LB pick waited out the deadline) counts against the target. A
+ * failure one endpoint or one method answered is left to endpoint ejection and the method's
+ * circuit.
+ */
+export function targetOutcome(outcome: AttemptOutcome, reach: AttemptReach): AttemptOutcome {
+  if (outcome !== 'failure') return outcome;
+  return reach === 'not-sent' ? 'failure' : 'ignored';
+}

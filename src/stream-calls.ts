@@ -2,7 +2,7 @@ import { status, type ClientDuplexStream, type ClientReadableStream, type Client
 import type { BoundMethod } from './bound-method.js';
 import { admitCall } from './call-admission.js';
 import { watchMetadata } from './call-hooks.js';
-import { CallRun, type Done, type Sender } from './call-run.js';
+import { CallRun, type Outcome, type Sender } from './call-run.js';
 import { MessageQueue } from './message-queue.js';
 import type { CallOptions } from './options.js';
 import { RequestPump, type Requests } from './request-pump.js';
@@ -71,7 +71,7 @@ function sendClientStream(run: CallRun, requests: Requests, options: CallOptions
         pump.stop();
         // The caller's own source failed: its error is what the caller sees.
         const failure = pump.sourceError !== undefined ? pump.sourceError.error : error;
-        outcome(failure, response);
+        outcome(failure);
         done(failure, response);
       },
     );
@@ -138,14 +138,21 @@ async function* readStream(
   }
 }
 
-/** Wires a started grpc-js stream to its queue, its breaker outcome and the caller's hooks. */
+/**
+ * Wires a started grpc-js stream to its queue, its outcome (judged healthy at its first
+ * message, else by its status) and the caller's hooks.
+ */
 function startedStream(
   call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>,
   options: CallOptions | undefined,
-  outcome: Done,
+  outcome: Outcome,
 ): MessageQueue {
   const queue = new MessageQueue(call);
   watchMetadata(call, options);
+  queue.first().then(
+    () => outcome(null, false),
+    () => {},
+  );
   queue.onStatus((final) => outcome(final.code === status.OK ? null : { code: final.code, details: final.details, metadata: final.metadata }));
   return queue;
 }

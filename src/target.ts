@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { credentials as grpcCredentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { optionError } from './validation.js';
 
@@ -37,6 +38,28 @@ export function parseTarget(target: unknown): ParsedTarget {
   const authority = match[2]!;
   const { port } = splitAddress(authority, target);
   return { target: port === undefined ? `${authority}:${isTls ? 443 : 80}` : authority, isTls };
+}
+
+/**
+ * Whether a grpc-js target can resolve to several endpoints: a `dns:` name or a bare host name
+ * (not an IP literal), or an `ipv4:` / `ipv6:` list of two or more addresses. Single-address
+ * targets, `unix:` and schemes of plugins (`xds:`) are not.
+ */
+export function mayHaveSeveralEndpoints(target: string): boolean {
+  const scheme = ADDRESS_SCHEMES.exec(target);
+  if (scheme !== null) {
+    const name = scheme[1]!.toLowerCase();
+    const rest = scheme[2]!.replace(/^\/\/[^/]*\//, '');
+    if (name === 'ipv4' || name === 'ipv6') return rest.split(',').length > 1;
+    if (name === 'dns') return !isIpLiteral(splitAddress(rest, target).host);
+    return false;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return false;
+  return !isIpLiteral(splitAddress(target, target).host);
+}
+
+function isIpLiteral(host: string): boolean {
+  return host.startsWith('[') || isIP(host) !== 0;
 }
 
 /** Schemes whose addresses grpc-js resolves itself, and that an empty address makes useless. */

@@ -23,7 +23,7 @@ export function callUnary(bound: BoundMethod, request: unknown, options: CallOpt
       metadata,
       callOptions,
       (error: ServiceError | null, response?: unknown) => {
-        outcome(error, response);
+        outcome(error);
         done(error, response);
       },
     );

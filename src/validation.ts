@@ -7,6 +7,7 @@ import type {
   ChannelPoolOptions,
   ClientOptions,
   CloseOptions,
+  EndpointEjectionOptions,
   PolicyOptions,
   RetryOptions,
   RetryThrottlingOptions,
@@ -37,8 +38,9 @@ const PLAUSIBLE_EPOCH_MS = 1e12;
 
 /** The known keys of each options object: an unknown key is an error, not silently ignored. */
 export const POLICY_KEYS = ['deadlineMs', 'idempotent', 'retry'] as const;
-const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling', 'breaker', 'connectTimeoutMs'];
-const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods', 'breaker'];
+const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling', 'breaker', 'connectTimeoutMs', 'endpointEjection'];
+const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods', 'breaker', 'endpointEjection'];
+const EJECTION_KEYS: readonly string[] = ['intervalMs', 'failurePercentage', 'requestVolume', 'baseEjectionTimeMs', 'maxEjectionTimeMs', 'maxEjectionPercent'];
 const CALL_KEYS: ReadonlySet<string> = new Set([...POLICY_KEYS, 'deadline', 'signal', 'metadata', 'parent', 'onHeader', 'onTrailer']);
 const CLOSE_KEYS: readonly string[] = ['graceMs'];
 const RETRY_KEYS: readonly string[] = ['maxAttempts', 'initialDelayMs', 'maxDelayMs', 'retryableCodes', 'perAttemptTimeoutMs'];
@@ -228,6 +230,18 @@ export function checkBreakerOptions(option: string, value: unknown): BreakerOpti
   return b;
 }
 
+/** Validates an `endpointEjection` option; returns it unchanged (an object or `false`). */
+export function checkEjectionOptions(option: string, value: unknown): EndpointEjectionOptions | false | undefined {
+  if (value === undefined || value === false) return value;
+  checkOptionsObject(option, value, EJECTION_KEYS, `false or an object { ${EJECTION_KEYS.join(', ')} }`);
+  const e = value as EndpointEjectionOptions;
+  for (const key of ['intervalMs', 'baseEjectionTimeMs', 'maxEjectionTimeMs'] as const) if (e[key] !== undefined) checkMs(`${option}.${key}`, e[key]);
+  checkNumber(`${option}.failurePercentage`, e.failurePercentage, (v) => v > 0 && v <= 100, 'a percentage > 0 and <= 100');
+  checkNumber(`${option}.maxEjectionPercent`, e.maxEjectionPercent, (v) => v >= 0 && v <= 100, 'a percentage from 0 to 100');
+  checkNumber(`${option}.requestVolume`, e.requestVolume, (v) => Number.isInteger(v) && v >= 1 && v <= 1_000_000, 'an integer >= 1 (attempts an endpoint needs in an interval to be judged)');
+  return e;
+}
+
 /** Validates `retryThrottling` and applies its defaults; `false` turns throttling off. */
 export function checkThrottlingOptions(option: string, value: unknown): Resolved<RetryThrottlingOptions> | false {
   if (value === false) return false;
@@ -248,6 +262,7 @@ export function checkPoolOptions(options: unknown): ChannelPoolOptions {
   const opts = (options ?? {}) as ChannelPoolOptions;
   checkChannelOptions('channelOptions', opts.channelOptions);
   checkBreakerOptions('breaker', opts.breaker);
+  checkEjectionOptions('endpointEjection', opts.endpointEjection);
   if (opts.connectTimeoutMs !== undefined && opts.connectTimeoutMs !== false) checkMs('connectTimeoutMs', opts.connectTimeoutMs);
   return opts;
 }
@@ -257,6 +272,7 @@ export function checkClientOptions(options: unknown): ClientOptions {
   const opts = (options ?? {}) as ClientOptions;
   checkChannelOptions('channelOptions', opts.channelOptions);
   checkBreakerOptions('breaker', opts.breaker);
+  checkEjectionOptions('endpointEjection', opts.endpointEjection);
   checkCredentials(opts.credentials);
   if (opts.methods !== undefined && (typeof opts.methods !== 'object' || opts.methods === null || Array.isArray(opts.methods))) {
     throw optionError('type', 'methods', 'an object keyed by method name', opts.methods);

@@ -88,6 +88,7 @@ export function channelContext(factory: ChannelFactory, overrides: Partial<Chann
     onChannelStateChange: new EventSource('onChannelStateChange'),
     onChannelReplaced: new EventSource('onChannelReplaced'),
     onBreakerStateChange: new EventSource('onBreakerStateChange'),
+    onEndpointEjection: new EventSource('onEndpointEjection'),
     ...overrides,
   };
 }

@@ -5,6 +5,8 @@ export interface LoadOptions {
   durationMs: number;
   maxCalls: number;
   concurrency?: number;
+  /** Stops early once this returns true (checked before each call). */
+  until?: () => boolean;
 }
 
 export interface LoadResult {
@@ -24,7 +26,7 @@ export async function drive(call: (index: number) => Promise<unknown>, options: 
   const stopAt = Date.now() + durationMs;
   const result: LoadResult = { calls: 0, ok: 0, codes: {}, names: {}, latenciesMs: [], successPercent: 0 };
   const worker = async (): Promise<void> => {
-    while (result.calls < maxCalls && Date.now() < stopAt) {
+    while (result.calls < maxCalls && Date.now() < stopAt && options.until?.() !== true) {
       const index = result.calls++;
       const started = performance.now();
       try {

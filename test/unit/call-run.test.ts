@@ -54,7 +54,7 @@ function scripted(...steps: Step[]) {
       if (answered) return;
       answered = true;
       clearTimeout(timer);
-      outcome(error, value);
+      outcome(error);
       done(error, value);
     };
     const timer = setTimeout(() => {
@@ -321,7 +321,8 @@ describe('ending a call from our side', () => {
 
 describe('the circuit breaker', () => {
   test('refuses attempts with CircuitOpenError while open: nothing is sent, the last failure is the cause', async () => {
-    const bound = bind({ retry: false }, { volumeThreshold: 1, resetTimeoutMs: 5_000 });
+    // One circuit (scope 'channel'), as before issue #11 added the target's circuit beside the method's.
+    const bound = bind({ retry: false }, { volumeThreshold: 1, resetTimeoutMs: 5_000, scope: 'channel' });
     const failing = scripted({ afterMs: 0, code: status.UNAVAILABLE });
     const first = call(bound, failing.send);
     await vi.advanceTimersByTimeAsync(0);
@@ -339,18 +340,25 @@ describe('the circuit breaker', () => {
   });
 
   test('a retry refused by the open breaker ends the call with CircuitOpenError caused by the last failure', async () => {
-    const bound = bind({}, { volumeThreshold: 1 });
+    // Circuits count calls, not attempts (issue #11): another call's failure opens the circuit
+    // while this one waits in its backoff, and its retry is refused.
+    const bound = bind({ retry: { initialDelayMs: 1_000, maxDelayMs: 1_000 } }, { volumeThreshold: 1 });
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
     const { send, sent } = scripted({ afterMs: 0, code: status.UNAVAILABLE });
     const { promise } = call(bound, send);
+    await vi.advanceTimersByTimeAsync(10);
+    const other = call(bind({ retry: false }, { volumeThreshold: 1 }), send);
     await vi.advanceTimersByTimeAsync(1_000);
+    await other.promise.catch(() => {});
     const error = (await promise.catch((e: unknown) => e)) as CircuitOpenError;
     expect(error).toBeInstanceOf(CircuitOpenError);
     expect(error.cause).toMatchObject({ code: status.UNAVAILABLE, attempts: 1 });
-    expect(sent).toHaveLength(1);
+    expect(sent).toHaveLength(2);
   });
 
   test('after resetTimeoutMs, a call is the probe and its success closes the circuit', async () => {
-    const bound = bind({ retry: false }, { volumeThreshold: 1, resetTimeoutMs: 5_000 });
+    // One circuit (scope 'channel'), as before issue #11 added the target's circuit beside the method's.
+    const bound = bind({ retry: false }, { volumeThreshold: 1, resetTimeoutMs: 5_000, scope: 'channel' });
     const failing = scripted({ afterMs: 0, code: status.UNAVAILABLE });
     const first = call(bound, failing.send);
     await vi.advanceTimersByTimeAsync(5_000);
@@ -366,7 +374,8 @@ describe('the circuit breaker', () => {
   test("an aborted probe opens the circuit again ('probe-inconclusive'): it said nothing about the backend", async () => {
     const changes: string[] = [];
     context.onBreakerStateChange.subscribe((change) => changes.push(change.reason));
-    const bound = bind({ retry: false }, { volumeThreshold: 1, resetTimeoutMs: 5_000 });
+    // One circuit (scope 'channel'), as before issue #11 added the target's circuit beside the method's.
+    const bound = bind({ retry: false }, { volumeThreshold: 1, resetTimeoutMs: 5_000, scope: 'channel' });
     const failing = call(bound, scripted({ afterMs: 0, code: status.UNAVAILABLE }).send);
     await vi.advanceTimersByTimeAsync(5_000);
     await failing.promise.catch(() => {});

@@ -163,7 +163,8 @@ describe('calls', () => {
 });
 
 describe('breakers', () => {
-  const options = resolveBreaker({ volumeThreshold: 1, resetTimeoutMs: 1_000, windowMs: 1_000 }) as Resolved<BreakerOptions>;
+  // scope 'channel' set explicitly: the default became 'method' (issue #11).
+  const options = resolveBreaker({ volumeThreshold: 1, resetTimeoutMs: 1_000, windowMs: 1_000, scope: 'channel' }) as Resolved<BreakerOptions>;
 
   test("one breaker per channel for scope 'channel', whatever the method", () => {
     const a = breakerOf(channel, '/pkg.Svc/A', options);
