@@ -15,6 +15,7 @@
 //   nice-grpc + retry          nice-grpc with its deadline and retry middlewares (3 attempts,
 //                              retry: true, its default retryable codes), default LB
 //   resilient-grpc             a pool on defaults, with deadlineMs 1000 as every other contender
+//   resilient-grpc idempotent  the same with idempotent: true and perAttemptTimeoutMs 250
 //
 // Reported per contender: success %, goodput (ok calls/s), p50 / p99 latency of every call (from
 // the call to its settlement), attempts per call counted at the servers, and success % per phase.
@@ -137,6 +138,13 @@ const contenders: Contender[] = [
     const client = pool.client(TestServiceClient, target);
     return { call: () => client.Echo(REQUEST) as Promise<unknown>, close: () => pool.close({ graceMs: 0 }) };
   }),
+  // What a method that may run twice gets: a hung endpoint's attempts end at 250 ms and are
+  // retried elsewhere (a non-idempotent call sent to a hung endpoint can only wait).
+  await contender('resilient-grpc (idempotent, perAttemptTimeoutMs 250)', (target) => {
+    const pool = new ChannelPool({ deadlineMs: DEADLINE_MS, idempotent: true, retry: { perAttemptTimeoutMs: 250 } });
+    const client = pool.client(TestServiceClient, target);
+    return { call: () => client.Echo(REQUEST) as Promise<unknown>, close: () => pool.close({ graceMs: 0 }) };
+  }),
 ];
 
 function start(c: Contender, phase: 0 | 1): void {
@@ -216,12 +224,14 @@ for (const c of contenders) {
 for (const c of contenders) await c.close();
 for (const c of contenders) await c.fleet.close();
 
-const ours = contenders.at(-1)!;
+// The issue's targets are for resilient-grpc on defaults, against the other libraries.
+const ours = contenders.find((c) => c.name.startsWith('resilient-grpc (defaults'))!;
+const others = contenders.filter((c) => !c.name.startsWith('resilient-grpc'));
 const oursCalls = ours.ok + ours.failed;
 const oursSuccess = (ours.ok * 100) / oursCalls;
 const oursP99 = percentile(ours.latenciesMs, 99);
-const othersBestSuccess = Math.max(...contenders.slice(0, -1).map((c) => (c.ok * 100) / (c.ok + c.failed)));
-const othersBestP99 = Math.min(...contenders.slice(0, -1).map((c) => percentile(c.latenciesMs, 99)));
+const othersBestSuccess = Math.max(...others.map((c) => (c.ok * 100) / (c.ok + c.failed)));
+const othersBestP99 = Math.min(...others.map((c) => percentile(c.latenciesMs, 99)));
 const oursAttempts = ours.fleet.arrived() / oursCalls;
 const targets: Target[] = [
   { what: 'resilient-grpc success', figure: `${fmt.fixed(oursSuccess, 2)} %`, target: '≥ 99.5 % and the highest', met: oursSuccess >= 99.5 && oursSuccess >= othersBestSuccess },

@@ -81,6 +81,8 @@ export class CallRun implements InFlight {
   #lastAttemptMs = 0;
   /** Whether the last failed attempt may be retried, by its status alone. */
   #verdict: RetryVerdict = NOT_RETRYABLE;
+  /** Retry tokens this call's failed attempts took: given back if the call succeeds. */
+  #tokensTaken = 0;
   /** The endpoint of the last failed attempt, when the channel tracks endpoints: retries avoid it. */
   #lastAddress: string | undefined;
   #started = false;
@@ -284,7 +286,7 @@ export class CallRun implements InFlight {
     const onDone: Done<T> = (error, value) => {
       clearTimeout(limitTimer);
       if (error === null) {
-        channel.attemptSucceeded();
+        channel.attemptSucceeded(this.#tokensTaken);
         done(null, value);
         return;
       }
@@ -340,7 +342,10 @@ export class CallRun implements InFlight {
     // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
     // too. Not one that failed because the watchdog closed its stuck channel: it never reached
     // a server, and the calls queued there retry on the new channel.
-    if (this.#verdict.retry && !channelReplaced) this.bound.channel.attemptFailedRetryably();
+    if (this.#verdict.retry && !channelReplaced) {
+      this.bound.channel.attemptFailedRetryably();
+      this.#tokensTaken++;
+    }
     return failure;
   }
 

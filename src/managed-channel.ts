@@ -160,9 +160,16 @@ export class ManagedChannel {
     if (this.#inFlight.size === 0) this.#onIdle?.();
   }
 
-  /** An attempt succeeded: its token goes back to the retry bucket. */
-  attemptSucceeded(): void {
+  /**
+   * An attempt succeeded: it adds `tokenRatio` to the retry bucket (gRFC A6), and the tokens the
+   * call's earlier failed attempts took (`refund`) come back: their retry did its job. Without
+   * the refund, one sick endpoint among healthy ones drains the bucket within a second while
+   * every call still succeeds on its retry elsewhere; under a total outage nothing succeeds, so
+   * the bucket drains as A6 intends.
+   */
+  attemptSucceeded(refund = 0): void {
     this.#throttle?.onSuccess();
+    if (refund > 0) this.#throttle?.refund(refund);
   }
 
   /** An attempt failed with a status its call could retry: it takes a retry token (gRFC A6). */

@@ -25,6 +25,11 @@ export class RetryThrottle {
     this.#milli = Math.min(this.#max, this.#milli + this.#ratio);
   }
 
+  /** Gives back `tokens` whole tokens (those a call's failed attempts took, once the call succeeded). */
+  refund(tokens: number): void {
+    this.#milli = Math.min(this.#max, this.#milli + tokens * 1000);
+  }
+
   /** An attempt failed with a status its call could have retried. */
   onRetryableFailure(): void {
     this.#milli = Math.max(0, this.#milli - 1000);
