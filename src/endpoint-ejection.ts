@@ -88,8 +88,9 @@ export class EndpointTracker {
 
   /** An attempt that went to `address` ended with this outcome. */
   record(address: string, outcome: AttemptOutcome): void {
-    if (outcome === 'ignored') return;
-    const book = this.#book(address);
+    // An endpoint the resolver has dropped since the attempt was picked is no longer booked.
+    const book = this.#books.get(address);
+    if (outcome === 'ignored' || book === undefined) return;
     book.calls++;
     book.attempts++;
     if (outcome === 'failure') {

@@ -87,6 +87,7 @@ function splitAddress(address: string, target: string): { host: string; port: nu
   const bracketed = /^(\[[^\]]*\])(?::(.*))?$/.exec(address);
   let host: string;
   let port: string | undefined;
+  if (address.length === 0) throw optionError('range', 'target', 'a list without empty addresses', target);
   if (bracketed !== null) {
     host = bracketed[1]!;
     port = bracketed[2];
