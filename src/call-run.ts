@@ -1,6 +1,7 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import { Backoff } from './backoff.js';
 import type { BoundMethod } from './bound-method.js';
+import { codeOf, methodLabels, type CallEvents, type CallInfo } from './call-events.js';
 import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
 import { CircuitOpenError, StatusError } from './errors.js';
 import type { InFlight } from './managed-channel.js';
@@ -81,6 +82,12 @@ export class CallRun implements InFlight {
    * message; after that the stream cannot be retried and only the call's deadline applies).
    */
   #attemptLimitOnWire = true;
+  // ---- call events (call-events.ts): set only while somebody listens; 0 = not observed ----
+  #callId = 0;
+  #startedAt = 0;
+  #backoffMs = 0;
+  #sent = 0;
+  #received = 0;
 
   constructor(
     readonly bound: BoundMethod,
@@ -94,6 +101,8 @@ export class CallRun implements InFlight {
   begin(): void {
     this.#started = true;
     this.bound.channel.track(this);
+    const events = this.bound.pool.callEvents;
+    if (events.watchingCalls) this.#observe(events);
     this.prepared.signal?.addEventListener('abort', this);
     const { parent } = this.prepared;
     if (parent !== undefined) {
@@ -107,12 +116,23 @@ export class CallRun implements InFlight {
    * Counts the call's outcome and releases everything `begin()` took. Idempotent. A stream its
    * reader left early counts as succeeded: ending it was the caller's choice.
    */
-  finish(succeeded: boolean): void {
+  finish(succeeded: boolean, outcome?: unknown): void {
     if (!this.#started || this.#ended) return;
     this.#ended = true;
     this.prepared.signal?.removeEventListener('abort', this);
     if (this.#onParentCancelled !== undefined) this.prepared.parent?.removeListener('cancelled', this.#onParentCancelled);
     this.bound.channel.settle(this, succeeded || this.#endedBy === 'consumer');
+    if (this.#callId !== 0 && this.bound.pool.callEvents.onCallEnd.hasListeners) this.#reportEnd(succeeded ? undefined : outcome);
+  }
+
+  /** A request message went out (client and bidi streams; counted for the call events). */
+  messageSent(): void {
+    this.#sent++;
+  }
+
+  /** A stream's response messages, counted when its status arrives (for the call events). */
+  messagesReceived(count: number): void {
+    this.#received += count;
   }
 
   /** Whether the call was ended from our side (abort, parent, close, a stream's reader or source). */
@@ -174,7 +194,7 @@ export class CallRun implements InFlight {
             resolve(retried);
           },
           (final: unknown) => {
-            this.finish(false);
+            this.finish(false, final);
             reject(final);
           },
         );
@@ -240,7 +260,18 @@ export class CallRun implements InFlight {
     const startedAt = Date.now();
     const limited = perAttempt !== undefined && startedAt + perAttempt < deadline;
     const attemptDeadline = limited && this.#attemptLimitOnWire ? startedAt + perAttempt : deadline;
-    const metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
+    let metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
+    // Call events: the attempt's start time, and its start event (listeners may add headers,
+    // so the first attempt gets a copy: the caller's Metadata object is never changed).
+    const events = this.bound.pool.callEvents;
+    const attemptAt = this.#callId === 0 ? 0 : performance.now();
+    let scope: ((start: () => void) => void) | undefined;
+    if (attemptAt !== 0 && events.onAttemptStart.hasListeners) {
+      if (attempt === 1) metadata = metadata.clone();
+      const event = { ...this.#info(), attempt, metadata, scope };
+      events.onAttemptStart.emit(event);
+      scope = event.scope;
+    }
     // The connect watchdog may replace the channel's grpc-js channel while this attempt runs.
     const generation = channel.generation;
     let running: Cancellable | undefined;
@@ -280,9 +311,10 @@ export class CallRun implements InFlight {
       const outcome = attemptOutcome(error, this.#endedBy !== undefined || channel.generation !== generation);
       if (ticket !== true) ticket(outcome);
       else breaker?.record(outcome, Date.now() - startedAt);
+      if (attemptAt !== 0 && events.onAttemptEnd.hasListeners) this.#reportAttempt(attempt, error, attemptAt, running);
     };
     try {
-      running = send({ deadline: attemptDeadline }, metadata, onDone, onOutcome);
+      running = scope === undefined ? send({ deadline: attemptDeadline }, metadata, onDone, onOutcome) : inScope(scope, () => send({ deadline: attemptDeadline }, metadata, onDone, onOutcome));
       running.on('metadata', markCommitted);
       this.#running = running;
     } catch (error) {
@@ -343,8 +375,56 @@ export class CallRun implements InFlight {
         pushback: verdict.pushbackMs !== undefined,
       });
     }
-    if (delayMs > 0) await this.#backoff.sleep(delayMs);
+    if (delayMs > 0) {
+      const sleptFrom = this.#callId === 0 ? 0 : performance.now();
+      await this.#backoff.sleep(delayMs);
+      if (sleptFrom !== 0) this.#backoffMs += performance.now() - sleptFrom;
+    }
     return this.#endedBy === undefined && pool.isOpen;
+  }
+
+  // ---- call events ----
+
+  #observe(events: CallEvents): void {
+    this.#callId = events.nextCallId();
+    this.#startedAt = performance.now();
+    if (events.onCallStart.hasListeners) events.onCallStart.emit(this.#info());
+  }
+
+  #info(): CallInfo {
+    const labels = methodLabels(this.bound.method);
+    return { callId: this.#callId, target: this.bound.channel.target, method: labels.method, service: labels.service, methodName: labels.methodName, type: labels.type };
+  }
+
+  #reportEnd(error: unknown): void {
+    const info = this.#info();
+    const attempts = this.#attempts;
+    const oneRequest = info.type === 'unary' || info.type === 'server_stream';
+    const oneResponse = info.type === 'unary' || info.type === 'client_stream';
+    // Ended from our side: CANCELLED on the wire, whatever the caller then saw (signal.reason ...).
+    const code = this.#endedBy !== undefined ? status.CANCELLED : codeOf(error);
+    this.bound.pool.callEvents.onCallEnd.emit({
+      ...info,
+      code,
+      durationMs: performance.now() - this.#startedAt,
+      attempts,
+      backoffMs: this.#backoffMs,
+      messagesSent: oneRequest ? (attempts > 0 ? 1 : 0) : this.#sent,
+      messagesReceived: oneResponse ? (code === status.OK ? 1 : 0) : this.#received,
+      refused: error instanceof CircuitOpenError ? 'circuit' : undefined,
+      details: error === undefined ? undefined : detailsOf(error),
+    });
+  }
+
+  #reportAttempt(attempt: number, error: unknown, attemptAt: number, call: Cancellable | undefined): void {
+    const peer = call?.getPeer();
+    this.bound.pool.callEvents.onAttemptEnd.emit({
+      ...this.#info(),
+      attempt,
+      code: codeOf(error),
+      durationMs: performance.now() - attemptAt,
+      peer: peer === undefined || peer === this.bound.channel.grpcTarget ? undefined : peer,
+    });
   }
 
   // ---- errors ----
@@ -391,4 +471,35 @@ function retryMetadata(metadata: Metadata, previousAttempts: number): Metadata {
   const copy = metadata.clone();
   copy.set('grpc-previous-rpc-attempts', String(previousAttempts));
   return copy;
+}
+
+/**
+ * Starts an attempt inside a call-event listener's scope (see `AttemptStartEvent.scope`). A scope
+ * that never calls `start`, or throws before it, cannot keep the attempt off the wire.
+ */
+function inScope<T>(scope: (start: () => void) => void, start: () => T): T {
+  let started = false;
+  let result: { value: T } | { error: unknown } | undefined;
+  try {
+    scope(() => {
+      started = true;
+      try {
+        result = { value: start() };
+      } catch (error) {
+        result = { error };
+      }
+    });
+  } catch {
+    // The listener's own failure: the attempt goes ahead without its scope.
+  }
+  if (!started || result === undefined) return start();
+  if ('error' in result) throw result.error;
+  return result.value;
+}
+
+/** A failure's status details (or message), for the call end event. */
+function detailsOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { details, message } = error as { details?: unknown; message?: unknown };
+  return typeof details === 'string' ? details : typeof message === 'string' ? message : undefined;
 }

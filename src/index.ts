@@ -19,6 +19,7 @@ export type {
 } from './options.js';
 export type { PoolStats, CloseResult, PoolState, RetryEvent, ChannelStats, ChannelState, ChannelStateChange, ChannelReplaced } from './pool-types.js';
 export type { Event, Subscription } from './events.js';
+export type { CallType, CallRefusal, CallInfo, CallStartEvent, CallEndEvent, AttemptStartEvent, AttemptEndEvent } from './call-events.js';
 export type { SignalHandlers } from './shutdown-signals.js';
 export type {
   PoolClient,

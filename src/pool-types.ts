@@ -1,3 +1,4 @@
+import type { AttemptEndEvent, AttemptStartEvent, CallEndEvent, CallStartEvent } from './call-events.js';
 import type { BreakerStateChange, BreakerStats } from './circuit-breaker.js';
 import type { Event } from './events.js';
 
@@ -58,6 +59,10 @@ export interface PoolEvents {
   onBreakerStateChange: Event<BreakerStateChange>;
   onChannelStateChange: Event<ChannelStateChange>;
   onChannelReplaced: Event<ChannelReplaced>;
+  onCallStart: Event<CallStartEvent>;
+  onCallEnd: Event<CallEndEvent>;
+  onAttemptStart: Event<AttemptStartEvent>;
+  onAttemptEnd: Event<AttemptEndEvent>;
 }
 
 /** Connectivity state of a channel, as grpc-js reports it, in lower-kebab case. */
