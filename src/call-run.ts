@@ -373,6 +373,7 @@ export class CallRun implements InFlight {
         details: error.details,
         delayMs,
         pushback: verdict.pushbackMs !== undefined,
+        callId: this.#callId,
       });
     }
     if (delayMs > 0) {

@@ -51,6 +51,8 @@ export interface RetryEvent {
   delayMs: number;
   /** The delay is the server's `grpc-retry-pushback-ms` rather than our backoff. */
   pushback: boolean;
+  /** The call's `callId` in the call events (`pool.onCallStart`); 0 when nobody listened to those when it started. */
+  callId: number;
 }
 
 /** The pool's typed events, each a subscribe function returning a disposable subscription. */
