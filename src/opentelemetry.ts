@@ -49,6 +49,13 @@ export interface OpenTelemetryOptions {
   metrics?: boolean;
   /** Record spans and inject the trace context into each attempt's metadata. Default true. */
   traces?: boolean;
+  /**
+   * A child span per attempt. Default true. Set it false beside
+   * `@opentelemetry/instrumentation-grpc`, whose own span per grpc-js call then is the attempt
+   * span (under the call span; it injects its own context): no two spans for one attempt.
+   * Without attempt spans (and without that instrumentation) the call span's context is injected.
+   */
+  attemptSpans?: boolean;
 }
 
 const SCOPE_NAME = 'resilient-grpc';
@@ -259,6 +266,11 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
       pool.onAttemptStart((event) => {
         const call = calls.get(event.callId);
         if (call === undefined) return;
+        if (options.attemptSpans === false) {
+          propagation.inject(call.context, event.metadata, metadataSetter);
+          event.scope = (start) => context.with(call.context, start);
+          return;
+        }
         const span = tracer.startSpan(
           `Attempt.${event.service}.${event.methodName}`,
           {
