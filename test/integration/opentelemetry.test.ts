@@ -243,7 +243,7 @@ describe('openTelemetry traces', () => {
     expect(exporter.getFinishedSpans()).toEqual([]);
     expect(server.calls[0]!.metadata.get('traceparent')).toEqual([]);
     const metrics = await collected();
-    expect([...metrics.values()].flatMap((m) => m.dataPoints)).toEqual([]);
+    expect([...metrics.values()].flatMap((m): unknown[] => m.dataPoints)).toEqual([]);
     expect(trace.getActiveSpan()).toBeUndefined();
   });
 });
