@@ -113,6 +113,8 @@ interface MethodAttributes {
   grpc: Attributes;
   rpcByCode: Attributes[];
   grpcByCode: Attributes[];
+  /** An attempt span's attributes at its start, by attempt number. */
+  attemptByNumber: Attributes[];
 }
 
 interface CallState {
@@ -135,23 +137,27 @@ interface CallState {
  */
 export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOptions = {}): Subscription {
   const subscriptions: Subscription[] = [];
-  const byMethod = new Map<string, MethodAttributes>();
+  // Target, then method path: no string is built per event.
+  const byTarget = new Map<string, Map<string, MethodAttributes>>();
   const attributesOf = (event: CallInfo): MethodAttributes => {
-    const key = `${event.target} ${event.method}`;
-    let entry = byMethod.get(key);
+    let byMethod = byTarget.get(event.target);
+    if (byMethod === undefined) byTarget.set(event.target, (byMethod = new Map()));
+    let entry = byMethod.get(event.method);
     if (entry === undefined) {
       const rpcMethod = event.method.startsWith('/') ? event.method.slice(1) : event.method;
       const server = serverAddress(event.target);
       const rpc: Attributes = { 'rpc.system.name': 'grpc', 'rpc.method': rpcMethod, 'server.address': server.address };
       if (server.port !== undefined) rpc['server.port'] = server.port;
-      entry = { rpcMethod, rpc, grpc: { 'grpc.method': rpcMethod, 'grpc.target': canonicalTarget(event.target) }, rpcByCode: [], grpcByCode: [] };
-      byMethod.set(key, entry);
+      entry = { rpcMethod, rpc, grpc: { 'grpc.method': rpcMethod, 'grpc.target': canonicalTarget(event.target) }, rpcByCode: [], grpcByCode: [], attemptByNumber: [] };
+      byMethod.set(event.method, entry);
     }
     return entry;
   };
   const rpcAttributes = (entry: MethodAttributes, code: number): Attributes =>
     (entry.rpcByCode[code] ??= code === 0 ? { ...entry.rpc, 'rpc.status_code': 'OK' } : { ...entry.rpc, 'rpc.status_code': statusName(code), 'error.type': statusName(code) });
   const grpcAttributes = (entry: MethodAttributes, code: number): Attributes => (entry.grpcByCode[code] ??= { ...entry.grpc, 'grpc.status': statusName(code) });
+  const attemptAttributes = (entry: MethodAttributes, attempt: number): Attributes =>
+    (entry.attemptByNumber[attempt] ??= { ...entry.rpc, 'previous-rpc-attempts': attempt - 1, 'transparent-retry': false });
 
   if (options.metrics !== false) {
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME);
@@ -275,7 +281,7 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
           `Attempt.${event.service}.${event.methodName}`,
           {
             kind: SpanKind.CLIENT,
-            attributes: { ...attributesOf(event).rpc, 'previous-rpc-attempts': event.attempt - 1, 'transparent-retry': false },
+            attributes: attemptAttributes(attributesOf(event), event.attempt),
           },
           call.context,
         );

@@ -185,11 +185,11 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
   // Label objects are made once per method (and code) and reused: an event allocates nothing here.
   const byMethod = new Map<string, { labels: MethodLabelSet; byCode: CodeLabelSet[] }>();
   const labelsOf = (event: CallInfo): { labels: MethodLabelSet; byCode: CodeLabelSet[] } => {
-    const key = `${event.type} ${event.method}`;
-    let entry = byMethod.get(key);
+    // A method path has one call shape: the path alone is the key (no string is built per event).
+    let entry = byMethod.get(event.method);
     if (entry === undefined) {
       entry = { labels: { grpc_type: event.type, grpc_service: event.service, grpc_method: event.methodName }, byCode: [] };
-      byMethod.set(key, entry);
+      byMethod.set(event.method, entry);
     }
     return entry;
   };
