@@ -147,7 +147,7 @@ describe('retries', () => {
     const { promise, result } = call(bind(), send);
     await vi.advanceTimersByTimeAsync(10);
     expect(retries).toEqual([
-      { target: TARGET, method: METHOD.path, attempt: 1, code: status.UNAVAILABLE, details: 'scripted 14', delayMs: 50, pushback: false },
+      { target: TARGET, method: METHOD.path, attempt: 1, code: status.UNAVAILABLE, details: 'scripted 14', delayMs: 50, pushback: false, callId: 0 },
     ]);
     // In the backoff: no second attempt yet.
     await vi.advanceTimersByTimeAsync(49);
