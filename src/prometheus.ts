@@ -68,6 +68,34 @@ type MethodLabelSet = { grpc_type: string; grpc_service: string; grpc_method: st
 type CodeLabelSet = MethodLabelSet & { grpc_code: string };
 
 /**
+ * One method's counts since the last scrape. The call path only adds to these numbers (a
+ * prom-client `inc()` hashes its labels each time, about a microsecond); each counter's
+ * `collect()` hands them to prom-client when the registry is read.
+ */
+interface MethodCounts {
+  labels: MethodLabelSet;
+  byCode: CodeLabelSet[];
+  /** Labels of `grpc_client_retries_total` (no grpc_type) by code. */
+  retryByCode: Array<{ grpc_service: string; grpc_method: string; grpc_code: string }>;
+  started: number;
+  sent: number;
+  received: number;
+  handled: number[];
+  attempts: number[];
+  retries: number[];
+}
+
+/** Hands `counts[code]` to `counter` under `labelsOf(code)` and zeroes them. */
+function flush<L extends string>(counter: Counter<L>, counts: number[], labelsOf: (code: number) => Partial<Record<L, string>>): void {
+  for (let code = 0; code < counts.length; code++) {
+    const n = counts[code];
+    if (n === undefined || n === 0) continue;
+    counter.inc(labelsOf(code), n);
+    counts[code] = 0;
+  }
+}
+
+/**
  * Registers the pool's metrics on `registry` (the default registry if none) and keeps them up
  * to date from the pool's events; `dispose()` unsubscribes and unregisters them. The standard
  * metrics (go-grpc-middleware v2 names and labels):
@@ -99,13 +127,91 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
     return metric;
   };
 
+  // Made once per method path (a path has one call shape) and reused: an event allocates nothing here.
+  const byMethod = new Map<string, MethodCounts>();
+  const countsOf = (event: CallInfo): MethodCounts => {
+    let entry = byMethod.get(event.method);
+    if (entry === undefined) {
+      entry = {
+        labels: { grpc_type: event.type, grpc_service: event.service, grpc_method: event.methodName },
+        byCode: [],
+        retryByCode: [],
+        started: 0,
+        sent: 0,
+        received: 0,
+        handled: [],
+        attempts: [],
+        retries: [],
+      };
+      byMethod.set(event.method, entry);
+    }
+    return entry;
+  };
+  const withCode = (entry: MethodCounts, code: number): CodeLabelSet => (entry.byCode[code] ??= { ...entry.labels, grpc_code: goCodeName(code) });
+  const retryLabels = (entry: MethodCounts, code: number) =>
+    (entry.retryByCode[code] ??= { grpc_service: entry.labels.grpc_service, grpc_method: entry.labels.grpc_method, grpc_code: goCodeName(code) });
+  /** A `collect()` that hands one figure of every method to its counter. */
+  const flushing = (take: (entry: MethodCounts) => number) =>
+    function (this: Counter<string>): void {
+      for (const entry of byMethod.values()) {
+        const n = take(entry);
+        if (n > 0) this.inc(entry.labels, n);
+      }
+    };
+
   let metrics;
   try {
     metrics = {
-      started: track('grpc_client_started_total', () => new Counter({ name: 'grpc_client_started_total', help: 'Total number of RPCs started on the client.', labelNames: methodLabels, registers })),
-      handled: track('grpc_client_handled_total', () => new Counter({ name: 'grpc_client_handled_total', help: 'Total number of RPCs completed by the client, regardless of success or failure.', labelNames: codeLabels, registers })),
-      msgReceived: track('grpc_client_msg_received_total', () => new Counter({ name: 'grpc_client_msg_received_total', help: 'Total number of RPC stream messages received by the client.', labelNames: methodLabels, registers })),
-      msgSent: track('grpc_client_msg_sent_total', () => new Counter({ name: 'grpc_client_msg_sent_total', help: 'Total number of gRPC stream messages sent by the client.', labelNames: methodLabels, registers })),
+      started: track('grpc_client_started_total', () =>
+        new Counter({
+          name: 'grpc_client_started_total',
+          help: 'Total number of RPCs started on the client.',
+          labelNames: methodLabels,
+          registers,
+          collect: flushing((e) => {
+            const n = e.started;
+            e.started = 0;
+            return n;
+          }),
+        }),
+      ),
+      handled: track('grpc_client_handled_total', () =>
+        new Counter({
+          name: 'grpc_client_handled_total',
+          help: 'Total number of RPCs completed by the client, regardless of success or failure.',
+          labelNames: codeLabels,
+          registers,
+          collect(this: Counter<(typeof codeLabels)[number]>) {
+            for (const entry of byMethod.values()) flush(this, entry.handled, (code) => withCode(entry, code));
+          },
+        }),
+      ),
+      msgReceived: track('grpc_client_msg_received_total', () =>
+        new Counter({
+          name: 'grpc_client_msg_received_total',
+          help: 'Total number of RPC stream messages received by the client.',
+          labelNames: methodLabels,
+          registers,
+          collect: flushing((e) => {
+            const n = e.received;
+            e.received = 0;
+            return n;
+          }),
+        }),
+      ),
+      msgSent: track('grpc_client_msg_sent_total', () =>
+        new Counter({
+          name: 'grpc_client_msg_sent_total',
+          help: 'Total number of gRPC stream messages sent by the client.',
+          labelNames: methodLabels,
+          registers,
+          collect: flushing((e) => {
+            const n = e.sent;
+            e.sent = 0;
+            return n;
+          }),
+        }),
+      ),
       handling: track('grpc_client_handling_seconds', () =>
         new Histogram({
           name: 'grpc_client_handling_seconds',
@@ -115,8 +221,28 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
           registers,
         }),
       ),
-      attempts: track('grpc_client_attempts_total', () => new Counter({ name: 'grpc_client_attempts_total', help: 'Total number of RPC attempts (the first and every retry) completed by the client, by the attempt\'s status.', labelNames: codeLabels, registers })),
-      retries: track('grpc_client_retries_total', () => new Counter({ name: 'grpc_client_retries_total', help: 'Total number of retries started by the client, by the status of the attempt that failed.', labelNames: ['grpc_service', 'grpc_method', 'grpc_code'], registers })),
+      attempts: track('grpc_client_attempts_total', () =>
+        new Counter({
+          name: 'grpc_client_attempts_total',
+          help: "Total number of RPC attempts (the first and every retry) completed by the client, by the attempt's status.",
+          labelNames: codeLabels,
+          registers,
+          collect(this: Counter<(typeof codeLabels)[number]>) {
+            for (const entry of byMethod.values()) flush(this, entry.attempts, (code) => withCode(entry, code));
+          },
+        }),
+      ),
+      retries: track('grpc_client_retries_total', () =>
+        new Counter({
+          name: 'grpc_client_retries_total',
+          help: 'Total number of retries started by the client, by the status of the attempt that failed.',
+          labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
+          registers,
+          collect(this: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>) {
+            for (const entry of byMethod.values()) flush(this, entry.retries, (code) => retryLabels(entry, code));
+          },
+        }),
+      ),
       refused: track('grpc_client_refused_total', () => new Counter({ name: 'grpc_client_refused_total', help: 'Total number of RPCs refused without reaching the network: reason "circuit" (circuit open) or "pool" (pool closing).', labelNames: [...methodLabels, 'reason'], registers })),
       opened: track('grpc_client_circuit_opened_total', () => new Counter({ name: 'grpc_client_circuit_opened_total', help: 'Total number of times a circuit breaker opened (grpc_service and grpc_method empty for a channel-wide breaker).', labelNames: ['grpc_target', 'grpc_service', 'grpc_method'], registers })),
       replacements: track('grpc_client_channel_replacements_total', () => new Counter({ name: 'grpc_client_channel_replacements_total', help: 'Total number of channels replaced by the connect watchdog because they stayed CONNECTING too long.', labelNames: ['grpc_target'], registers })),
@@ -182,34 +308,26 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
   }
   const m = metrics;
 
-  // Label objects are made once per method (and code) and reused: an event allocates nothing here.
-  const byMethod = new Map<string, { labels: MethodLabelSet; byCode: CodeLabelSet[] }>();
-  const labelsOf = (event: CallInfo): { labels: MethodLabelSet; byCode: CodeLabelSet[] } => {
-    // A method path has one call shape: the path alone is the key (no string is built per event).
-    let entry = byMethod.get(event.method);
-    if (entry === undefined) {
-      entry = { labels: { grpc_type: event.type, grpc_service: event.service, grpc_method: event.methodName }, byCode: [] };
-      byMethod.set(event.method, entry);
-    }
-    return entry;
+  const add = (counts: number[], code: number): void => {
+    counts[code] = (counts[code] ?? 0) + 1;
   };
-  const withCode = (entry: { labels: MethodLabelSet; byCode: CodeLabelSet[] }, code: number): CodeLabelSet =>
-    (entry.byCode[code] ??= { ...entry.labels, grpc_code: goCodeName(code) });
-
   const subscriptions: Subscription[] = [
-    pool.onCallStart((event) => m.started.inc(labelsOf(event).labels)),
+    pool.onCallStart((event) => {
+      countsOf(event).started++;
+    }),
     pool.onCallEnd((event) => {
-      const entry = labelsOf(event);
-      m.handled.inc(withCode(entry, event.code));
-      if (event.messagesSent > 0) m.msgSent.inc(entry.labels, event.messagesSent);
-      if (event.messagesReceived > 0) m.msgReceived.inc(entry.labels, event.messagesReceived);
+      const entry = countsOf(event);
+      add(entry.handled, event.code);
+      entry.sent += event.messagesSent;
+      entry.received += event.messagesReceived;
       m.handling.observe(entry.labels, event.durationMs / 1000);
       if (event.refused !== undefined) m.refused.inc({ ...entry.labels, reason: event.refused });
     }),
-    pool.onAttemptEnd((event) => m.attempts.inc(withCode(labelsOf(event), event.code))),
+    pool.onAttemptEnd((event) => add(countsOf(event).attempts, event.code)),
     pool.onRetry((event) => {
-      const { service, method } = splitPath(event.method);
-      m.retries.inc({ grpc_service: service, grpc_method: method, grpc_code: goCodeName(event.code) });
+      // A retry's method was started (and counted) first: its entry exists.
+      const entry = byMethod.get(event.method);
+      if (entry !== undefined) add(entry.retries, event.code);
     }),
     pool.onBreakerStateChange((change) => {
       if (change.state !== 'open') return;

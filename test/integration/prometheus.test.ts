@@ -90,10 +90,10 @@ describe('prometheusMetrics', () => {
         '# TYPE grpc_client_handled_total counter',
         `grpc_client_handled_total{grpc_type="unary",${S},grpc_method="Echo",grpc_code="OK"} 3`,
         `grpc_client_handled_total{grpc_type="unary",${S},grpc_method="Echo",grpc_code="NotFound"} 1`,
+        `grpc_client_handled_total{grpc_type="unary",${S},grpc_method="Echo",grpc_code="Unavailable"} 3`,
         `grpc_client_handled_total{grpc_type="server_stream",${S},grpc_method="ServerStream",grpc_code="OK"} 1`,
         `grpc_client_handled_total{grpc_type="client_stream",${S},grpc_method="ClientStream",grpc_code="OK"} 1`,
         `grpc_client_handled_total{grpc_type="bidi_stream",${S},grpc_method="Bidi",grpc_code="OK"} 1`,
-        `grpc_client_handled_total{grpc_type="unary",${S},grpc_method="Echo",grpc_code="Unavailable"} 3`,
         '',
         '# HELP grpc_client_msg_received_total Total number of RPC stream messages received by the client.',
         '# TYPE grpc_client_msg_received_total counter',
@@ -192,5 +192,20 @@ describe('prometheusMetrics', () => {
 
   it('names codes as Go does', () => {
     expect([0, 1, 4, 14, 16, 17].map(goCodeName)).toEqual(['OK', 'Canceled', 'DeadlineExceeded', 'Unavailable', 'Unauthenticated', 'Code(17)']);
+  });
+});
+
+describe('prometheusMetrics between scrapes', () => {
+  it('counts what happened since the last scrape on top of what it had (counters never go back)', async () => {
+    const registry = new Registry();
+    using _ = prometheusMetrics(pool, { registry });
+    const echo = pool.client(TestServiceClient, servers[0]!.address) as unknown as Echo;
+    const handled = async (): Promise<string | undefined> => (await registry.metrics()).split('\n').find((l) => l.startsWith('grpc_client_handled_total{'));
+    await echo.Echo({ message: 'a' });
+    expect(await handled()).toMatch(/grpc_code="OK"\} 1$/);
+    expect(await handled()).toMatch(/grpc_code="OK"\} 1$/);
+    await echo.Echo({ message: 'b' });
+    await echo.Echo({ message: 'c' });
+    expect(await handled()).toMatch(/grpc_code="OK"\} 3$/);
   });
 });
