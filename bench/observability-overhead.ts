@@ -6,7 +6,7 @@
 //   - before events: the same pool built from the commit before the call events existed
 //     (BENCH_BASE_REF, default 5e070f9), to see what an unobserved call pays for them;
 //   - prometheus: prometheusMetrics(pool, { registry }) on a prom-client Registry of its own;
-//   - opentelemetry: openTelemetry(pool, ...) with the SDK's MeterProvider (a reader that is
+//   - opentelemetry, and opentelemetry with metrics only: openTelemetry(pool, ...) with the SDK's MeterProvider (a reader that is
 //     never collected) and BasicTracerProvider (every span sampled, a SimpleSpanProcessor whose
 //     exporter drops them), the W3C propagator registered, so every attempt's metadata
 //     gets a traceparent. No context manager is registered: it is a process-wide cost any
@@ -37,7 +37,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.8);
 const WARMUP_SEC = 0.5;
 const BASE_REF = process.env.BENCH_BASE_REF ?? '5e070f9';
-/** BENCH_ONLY=none,before,prometheus,opentelemetry: a subset of the contenders (the baseline always runs). */
+/** BENCH_ONLY=none,before,prometheus,opentelemetry,opentelemetry-metrics: a subset of the contenders (the baseline always runs). */
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const wanted = (key: string): boolean => ONLY === undefined || ONLY.includes(key);
 const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buffer.alloc(0) };
@@ -46,6 +46,7 @@ const NONE = 'no adapter';
 const BEFORE = `before events (${BASE_REF})`;
 const PROM = 'prometheus';
 const OTEL = 'opentelemetry';
+const OTEL_METRICS = 'opentelemetry, metrics only';
 
 /** The package as built from BASE_REF, under .tmp/ (built once; its imports resolve to our node_modules). */
 async function loadBase(): Promise<typeof import('../src/index.js') | undefined> {
@@ -115,21 +116,22 @@ function build(address: string): Built {
     const prom = prometheusMetrics(promPool, { registry: new Registry() });
     add(PROM, promPool, () => prom.dispose());
   }
-  if (wanted('opentelemetry')) addOpenTelemetry();
+  if (wanted('opentelemetry')) addOpenTelemetry(OTEL, true);
+  if (wanted('opentelemetry-metrics')) addOpenTelemetry(OTEL_METRICS, false);
 
-  function addOpenTelemetry(): void {
+  function addOpenTelemetry(name: string, traces: boolean): void {
   const otelPool = new ChannelPool(ARMED);
   const meterProvider = new MeterProvider({ readers: [new IdleReader()] });
   const exporter = new DroppingExporter();
   // SimpleSpanProcessor: each span is exported as it ends, so its cost falls in its own round
   // (a BatchSpanProcessor's timer would export during the other contenders' rounds).
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  const otel = openTelemetry(otelPool, { meterProvider, tracerProvider });
-  add(OTEL, otelPool, async () => {
+  const otel = openTelemetry(otelPool, { meterProvider, tracerProvider, traces });
+  add(name, otelPool, async () => {
     otel.dispose();
     await tracerProvider.shutdown();
     await meterProvider.shutdown();
-    progress(`opentelemetry: ${exporter.spans} spans exported (and dropped)`);
+    if (traces) progress(`${name}: ${exporter.spans} spans exported (and dropped)`);
   });
   }
 
@@ -215,7 +217,7 @@ for (const level of levels) {
     const eventsCost = 1 / before.cpuRatio;
     targets.push({ what: `c=${level.concurrency}: events with no listener (no adapter vs ${BEFORE}), CPU/call`, figure: fmt.ratio(eventsCost, 3), target: '≤ 1.01×', met: eventsCost <= 1.01 });
   }
-  for (const name of [PROM, OTEL]) {
+  for (const name of [PROM, OTEL, OTEL_METRICS]) {
     const s = byName.get(name);
     if (s !== undefined) targets.push({ what: `c=${level.concurrency}: ${name} adapter CPU/call vs no adapter`, figure: fmt.ratio(s.cpuRatio, 3), target: '≤ 1.05×', met: s.cpuRatio <= 1.05 });
   }
