@@ -176,3 +176,34 @@ export function codeOf(error: unknown): number {
   const code = (error as { code?: unknown }).code;
   return typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 16 ? code : status.UNKNOWN;
 }
+
+/**
+ * Starts an attempt inside a call-event listener's scope (see `AttemptStartEvent.scope`). A scope
+ * that never calls `start`, or throws before it, cannot keep the attempt off the wire.
+ */
+export function inScope<T>(scope: (start: () => void) => void, start: () => T): T {
+  let started = false;
+  let result: { value: T } | { error: unknown } | undefined;
+  try {
+    scope(() => {
+      started = true;
+      try {
+        result = { value: start() };
+      } catch (error) {
+        result = { error };
+      }
+    });
+  } catch {
+    // The listener's own failure: the attempt goes ahead without its scope.
+  }
+  if (!started || result === undefined) return start();
+  if ('error' in result) throw result.error;
+  return result.value;
+}
+
+/** A failure's status details (or message), for the call end event. */
+export function detailsOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { details, message } = error as { details?: unknown; message?: unknown };
+  return typeof details === 'string' ? details : typeof message === 'string' ? message : undefined;
+}

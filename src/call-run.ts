@@ -1,7 +1,7 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import { Backoff } from './backoff.js';
 import type { BoundMethod } from './bound-method.js';
-import { codeOf, methodLabels, type CallEvents, type CallInfo } from './call-events.js';
+import { codeOf, detailsOf, inScope, methodLabels, type CallEvents, type CallInfo } from './call-events.js';
 import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
 import { CircuitOpenError, StatusError } from './errors.js';
 import type { InFlight } from './managed-channel.js';
@@ -495,35 +495,4 @@ function retryMetadata(metadata: Metadata, previousAttempts: number): Metadata {
   const copy = metadata.clone();
   copy.set('grpc-previous-rpc-attempts', String(previousAttempts));
   return copy;
-}
-
-/**
- * Starts an attempt inside a call-event listener's scope (see `AttemptStartEvent.scope`). A scope
- * that never calls `start`, or throws before it, cannot keep the attempt off the wire.
- */
-function inScope<T>(scope: (start: () => void) => void, start: () => T): T {
-  let started = false;
-  let result: { value: T } | { error: unknown } | undefined;
-  try {
-    scope(() => {
-      started = true;
-      try {
-        result = { value: start() };
-      } catch (error) {
-        result = { error };
-      }
-    });
-  } catch {
-    // The listener's own failure: the attempt goes ahead without its scope.
-  }
-  if (!started || result === undefined) return start();
-  if ('error' in result) throw result.error;
-  return result.value;
-}
-
-/** A failure's status details (or message), for the call end event. */
-function detailsOf(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { details, message } = error as { details?: unknown; message?: unknown };
-  return typeof details === 'string' ? details : typeof message === 'string' ? message : undefined;
 }
