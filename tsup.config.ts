@@ -1,7 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The adapters are entries of their own: the main entry never imports prom-client or
+  // @opentelemetry/api (optional peer dependencies), and the adapters import only types from it.
+  entry: ['src/index.ts', 'src/prometheus.ts', 'src/opentelemetry.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   target: 'node20',

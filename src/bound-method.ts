@@ -1,3 +1,4 @@
+import type { CallEvents } from './call-events.js';
 import type { Breaker } from './circuit-breaker.js';
 import { breakerKey, type ManagedChannel } from './managed-channel.js';
 import type { BreakerOptions, ResolvedPolicy } from './options.js';
@@ -10,6 +11,8 @@ import type { Resolved } from './with-defined.js';
 export interface CallPool {
   readonly isOpen: boolean;
   readonly onRetry: { readonly hasListeners: boolean; emit(event: RetryEvent): void };
+  /** The call-level events (call-events.ts). */
+  readonly callEvents: CallEvents;
 }
 
 /**

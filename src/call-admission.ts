@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import type { BoundMethod } from './bound-method.js';
+import type { CallRefusal } from './call-events.js';
 import { CallRun } from './call-run.js';
 import { PoolClosedError, StatusError } from './errors.js';
 import type { CallOptions } from './options.js';
@@ -20,26 +21,33 @@ export type CallInput = 'message' | 'requests';
 export function admitCall(bound: BoundMethod, input: CallInput, request: unknown, options: CallOptions | undefined): CallRun | { error: unknown } {
   const invalid = input === 'message' ? requestError(request) : requestsError(request);
   if (invalid !== undefined) return { error: invalid };
-  if (!bound.pool.isOpen) return { error: new PoolClosedError(bound.method.path) };
+  if (!bound.pool.isOpen) return notStarted(bound, new PoolClosedError(bound.method.path), 'pool');
   let prepared;
   try {
     prepared = prepareCall(bound.policy, options, Date.now());
   } catch (error) {
     return { error };
   }
-  if (prepared.signal?.aborted) return { error: prepared.signal.reason };
+  if (prepared.signal?.aborted) {
+    if (bound.pool.callEvents.watchingCalls) notStarted(bound, { code: status.CANCELLED, message: 'not started: its signal was already aborted' }, undefined);
+    return { error: prepared.signal.reason };
+  }
   if (prepared.parent?.cancelled) {
-    return {
-      error: new StatusError({
+    return notStarted(bound, new StatusError({
         code: status.CANCELLED,
         details: 'not started: its parent call was already cancelled',
         method: bound.method.path,
         target: bound.channel.target,
-      }),
-    };
+      }), undefined);
   }
   const retry = input === 'requests' ? NO_RETRY : prepared.policy === bound.policy ? bound.retry : bound.retryFor(prepared.policy);
   return new CallRun(bound, prepared, retry);
+}
+
+/** A call that ends before it starts: reported to the call events (call-events.ts), then refused. */
+function notStarted<E extends { code: number; message: string }>(bound: BoundMethod, error: E, refused: CallRefusal | undefined): { error: E } {
+  bound.pool.callEvents.notStarted(bound.channel.target, bound.method, error, refused);
+  return { error };
 }
 
 /** The error for a request that is not a message object (null, a string ...), else undefined. */

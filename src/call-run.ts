@@ -2,6 +2,7 @@ import { status, type Metadata } from '@grpc/grpc-js';
 import { Backoff } from './backoff.js';
 import type { BoundMethod } from './bound-method.js';
 import { CallCircuits } from './call-circuits.js';
+import { codeOf, detailsOf, inScope, methodLabels, type CallEvents, type CallInfo } from './call-events.js';
 import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
 import { CircuitOpenError, StatusError } from './errors.js';
 import type { InFlight } from './managed-channel.js';
@@ -96,6 +97,12 @@ export class CallRun implements InFlight {
    * message; after that the stream cannot be retried and only the call's deadline applies).
    */
   #attemptLimitOnWire = true;
+  // ---- call events (call-events.ts): set only while somebody listens; 0 = not observed ----
+  #callId = 0;
+  #startedAt = 0;
+  #backoffMs = 0;
+  #sent = 0;
+  #received = 0;
 
   constructor(
     readonly bound: BoundMethod,
@@ -109,6 +116,8 @@ export class CallRun implements InFlight {
   begin(): void {
     this.#started = true;
     this.bound.channel.track(this);
+    const events = this.bound.pool.callEvents;
+    if (events.watchingCalls) this.#observe(events);
     this.prepared.signal?.addEventListener('abort', this);
     const { parent } = this.prepared;
     if (parent !== undefined) {
@@ -122,13 +131,24 @@ export class CallRun implements InFlight {
    * Counts the call's outcome and releases everything `begin()` took. Idempotent. A stream its
    * reader left early counts as succeeded: ending it was the caller's choice.
    */
-  finish(succeeded: boolean): void {
+  finish(succeeded: boolean, outcome?: unknown): void {
     if (!this.#started || this.#ended) return;
     this.#ended = true;
     this.prepared.signal?.removeEventListener('abort', this);
     if (this.#onParentCancelled !== undefined) this.prepared.parent?.removeListener('cancelled', this.#onParentCancelled);
     this.#circuits?.settle(succeeded);
     this.bound.channel.settle(this, succeeded || this.#endedBy === 'consumer');
+    if (this.#callId !== 0 && this.bound.pool.callEvents.onCallEnd.hasListeners) this.#reportEnd(succeeded ? undefined : outcome);
+  }
+
+  /** A request message went out (client and bidi streams; counted for the call events). */
+  messageSent(): void {
+    this.#sent++;
+  }
+
+  /** A stream's response messages, counted when its status arrives (for the call events). */
+  messagesReceived(count: number): void {
+    this.#received += count;
   }
 
   /** Whether the call was ended from our side (abort, parent, close, a stream's reader or source). */
@@ -190,7 +210,7 @@ export class CallRun implements InFlight {
             resolve(retried);
           },
           (final: unknown) => {
-            this.finish(false);
+            this.finish(false, final);
             reject(final);
           },
         );
@@ -258,11 +278,35 @@ export class CallRun implements InFlight {
     const limited = perAttempt !== undefined && startedAt + perAttempt < deadline;
     const attemptDeadline = limited && this.#attemptLimitOnWire ? startedAt + perAttempt : deadline;
     let metadata = attempt === 1 ? this.prepared.metadata : retryMetadata(this.prepared.metadata, attempt - 1);
+    // The first attempt's metadata is the caller's own object when they passed a Metadata: a
+    // copy is made before anything is written to it.
+    let ownMetadata = attempt > 1 || !this.prepared.callerMetadata;
+    // Call events: the attempt's start time, and its start event (listeners may add headers).
+    const events = this.bound.pool.callEvents;
+    const attemptAt = this.#callId === 0 ? 0 : performance.now();
+    let scope: ((start: () => void) => void) | undefined;
+    if (attemptAt !== 0 && events.onAttemptStart.hasListeners) {
+      if (!ownMetadata) metadata = metadata.clone();
+      ownMetadata = true;
+      const labels = methodLabels(this.bound.method);
+      const event = {
+        callId: this.#callId,
+        target: this.bound.channel.target,
+        method: labels.method,
+        service: labels.service,
+        methodName: labels.methodName,
+        type: labels.type,
+        attempt,
+        metadata,
+        scope,
+      };
+      events.onAttemptStart.emit(event);
+      scope = event.scope;
+    }
     // On a channel that tracks its endpoints, the picker tells the attempt where it went.
     let link: AttemptLink | undefined;
     if (channel.endpoints !== undefined) {
-      // The caller's own Metadata object is never written to.
-      if (attempt === 1 && this.prepared.callerMetadata) metadata = metadata.clone();
+      if (!ownMetadata) metadata = metadata.clone();
       link = linkAttempt(metadata, this.#lastAddress);
     }
     // The connect watchdog may replace the channel's grpc-js channel while this attempt runs.
@@ -296,8 +340,11 @@ export class CallRun implements InFlight {
     let judged = false;
     const onOutcome: Outcome = (rawError, final = true) => {
       const error = asTimeout(rawError);
-      // The attempt is over: nothing left to cancel.
-      if (final && this.#running === running) this.#running = undefined;
+      if (final) {
+        // The attempt is over: nothing left to cancel.
+        if (this.#running === running) this.#running = undefined;
+        if (attemptAt !== 0 && events.onAttemptEnd.hasListeners) this.#reportAttempt(attempt, error, attemptAt, running);
+      }
       // A stream is judged at its first message or its end, whichever comes first.
       if (judged) return;
       judged = true;
@@ -314,7 +361,7 @@ export class CallRun implements InFlight {
       }
     };
     try {
-      running = send({ deadline: attemptDeadline }, metadata, onDone, onOutcome);
+      running = scope === undefined ? send({ deadline: attemptDeadline }, metadata, onDone, onOutcome) : inScope(scope, () => send({ deadline: attemptDeadline }, metadata, onDone, onOutcome));
       running.on('metadata', markCommitted);
       this.#running = running;
     } catch (error) {
@@ -384,10 +431,71 @@ export class CallRun implements InFlight {
         details: error.details,
         delayMs,
         pushback: verdict.pushbackMs !== undefined,
+        callId: this.#callId,
       });
     }
-    if (delayMs > 0) await this.#backoff.sleep(delayMs);
+    if (delayMs > 0) {
+      const sleptFrom = this.#callId === 0 ? 0 : performance.now();
+      await this.#backoff.sleep(delayMs);
+      if (sleptFrom !== 0) this.#backoffMs += performance.now() - sleptFrom;
+    }
     return this.#endedBy === undefined && pool.isOpen;
+  }
+
+  // ---- call events ----
+
+  #observe(events: CallEvents): void {
+    this.#callId = events.nextCallId();
+    this.#startedAt = performance.now();
+    if (events.onCallStart.hasListeners) events.onCallStart.emit(this.#info());
+  }
+
+  // The event objects are written out field by field: an object spread here costs microseconds.
+  #info(): CallInfo {
+    const labels = methodLabels(this.bound.method);
+    return { callId: this.#callId, target: this.bound.channel.target, method: labels.method, service: labels.service, methodName: labels.methodName, type: labels.type };
+  }
+
+  #reportEnd(error: unknown): void {
+    const labels = methodLabels(this.bound.method);
+    const attempts = this.#attempts;
+    const oneRequest = labels.type === 'unary' || labels.type === 'server_stream';
+    const oneResponse = labels.type === 'unary' || labels.type === 'client_stream';
+    // Ended from our side: CANCELLED on the wire, whatever the caller then saw (signal.reason ...).
+    const code = this.#endedBy !== undefined ? status.CANCELLED : codeOf(error);
+    this.bound.pool.callEvents.onCallEnd.emit({
+      callId: this.#callId,
+      target: this.bound.channel.target,
+      method: labels.method,
+      service: labels.service,
+      methodName: labels.methodName,
+      type: labels.type,
+      code,
+      durationMs: performance.now() - this.#startedAt,
+      attempts,
+      backoffMs: this.#backoffMs,
+      messagesSent: oneRequest ? (attempts > 0 ? 1 : 0) : this.#sent,
+      messagesReceived: oneResponse ? (code === status.OK ? 1 : 0) : this.#received,
+      refused: error !== undefined && error instanceof CircuitOpenError ? 'circuit' : undefined,
+      details: error === undefined ? undefined : detailsOf(error),
+    });
+  }
+
+  #reportAttempt(attempt: number, error: unknown, attemptAt: number, call: Cancellable | undefined): void {
+    const peer = call?.getPeer();
+    const labels = methodLabels(this.bound.method);
+    this.bound.pool.callEvents.onAttemptEnd.emit({
+      callId: this.#callId,
+      target: this.bound.channel.target,
+      method: labels.method,
+      service: labels.service,
+      methodName: labels.methodName,
+      type: labels.type,
+      attempt,
+      code: codeOf(error),
+      durationMs: performance.now() - attemptAt,
+      peer: peer === undefined || peer === this.bound.channel.grpcTarget ? undefined : peer,
+    });
   }
 
   // ---- errors ----

@@ -1,3 +1,4 @@
+import type { AttemptEndEvent, AttemptStartEvent, CallEndEvent, CallStartEvent } from './call-events.js';
 import type { BreakerStateChange } from './circuit-breaker.js';
 import { createClient } from './client-factory.js';
 import type { PoolClient, ServiceLike } from './client-types.js';
@@ -35,7 +36,39 @@ export class ChannelPool implements AsyncDisposable {
     this.onChannelStateChange = this.#engine.onChannelStateChange.subscribe;
     this.onChannelReplaced = this.#engine.onChannelReplaced.subscribe;
     this.onEndpointEjection = this.#engine.onEndpointEjection.subscribe;
+    const calls = this.#engine.callEvents;
+    this.onCallStart = calls.onCallStart.subscribe;
+    this.onCallEnd = calls.onCallEnd.subscribe;
+    this.onAttemptStart = calls.onAttemptStart.subscribe;
+    this.onAttemptEnd = calls.onAttemptEnd.subscribe;
   }
+
+  /**
+   * Reports every call as it is admitted: target, method, call shape, and a `callId` shared with
+   * its attempt and end events. Also a call refused because the pool was closing (its end event
+   * follows at once, `refused: 'pool'`), and one whose signal or parent was already cancelled.
+   * Not a call refused for bad arguments (a TypeError or RangeError): that is no RPC.
+   * Listeners that throw never break a call; listeners are dropped when the pool closes.
+   */
+  readonly onCallStart: Event<CallStartEvent>;
+
+  /**
+   * Reports every started call once, when its outcome is known: status code, duration,
+   * attempts, time in backoff, messages sent and received, and `refused` ('circuit' | 'pool')
+   * when it never reached the network. Only for calls whose start was reported (subscribe
+   * before calling, and starts and ends pair up).
+   */
+  readonly onCallEnd: Event<CallEndEvent>;
+
+  /**
+   * Reports each attempt just before it goes on the wire, with its own request `metadata`:
+   * listeners may add headers to it (a W3C `traceparent`), and may set `scope` to start the
+   * attempt inside a context of theirs. See {@link AttemptStartEvent}.
+   */
+  readonly onAttemptStart: Event<AttemptStartEvent>;
+
+  /** Reports each attempt's outcome: number, status code, duration, and the endpoint's address once a stream was opened. */
+  readonly onAttemptEnd: Event<AttemptEndEvent>;
 
   /** Reports every circuit state change: target, method (for `scope: 'method'`), new and previous state, reason. */
   readonly onBreakerStateChange: Event<BreakerStateChange>;

@@ -21,6 +21,7 @@ export type {
 export type { EndpointStats, EndpointEjection } from './endpoint-ejection.js';
 export type { PoolStats, CloseResult, PoolState, RetryEvent, ChannelStats, ChannelState, ChannelStateChange, ChannelReplaced } from './pool-types.js';
 export type { Event, Subscription } from './events.js';
+export type { CallType, CallRefusal, CallInfo, CallStartEvent, CallEndEvent, AttemptStartEvent, AttemptEndEvent } from './call-events.js';
 export type { SignalHandlers } from './shutdown-signals.js';
 export type {
   PoolClient,

@@ -7,6 +7,8 @@ export interface ReadableCall {
   on(event: 'status', listener: (status: StatusObject) => void): unknown;
   pause(): unknown;
   resume(): unknown;
+  /** Messages grpc-js holds that have not been emitted yet (an object-mode stream counts objects). */
+  readonly readableLength?: number;
 }
 
 /**
@@ -29,12 +31,14 @@ export class MessageQueue {
   #drained = false;
   #status: StatusObject | undefined;
   #wake: (() => void) | undefined;
+  #arrived = 0;
   readonly #onStatus: Array<(status: StatusObject) => void> = [];
 
   constructor(call: ReadableCall, highWaterMark = 16) {
     this.#call = call;
     this.#highWaterMark = highWaterMark;
     call.on('data', (message) => {
+      this.#arrived++;
       this.#buffer.push(message);
       if (this.#buffer.length >= this.#highWaterMark && !this.#paused) {
         this.#paused = true;
@@ -86,6 +90,15 @@ export class MessageQueue {
       return { value, done: false };
     }
     return { value: undefined, done: true };
+  }
+
+  /**
+   * Messages received so far: those grpc-js emitted, and those it still holds. When the status
+   * arrives grpc-js has every message of the stream (it delivers the status after the last
+   * one), so read then this is the stream's count.
+   */
+  get received(): number {
+    return this.#arrived + (this.#call.readableLength ?? 0);
   }
 
   /** The final status, once the stream has ended. */

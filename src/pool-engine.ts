@@ -1,5 +1,6 @@
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { channelOptionsKey, sameCredentials } from './channel-key.js';
+import { CallEvents } from './call-events.js';
 import { BucketRotation, type BreakerStateChange } from './circuit-breaker.js';
 import { EventSource } from './events.js';
 import { grpcChannelFactory, ManagedChannel, type ChannelContext, type ChannelFactory } from './managed-channel.js';
@@ -62,6 +63,7 @@ export class PoolEngine {
   readonly onChannelStateChange = new EventSource<ChannelStateChange>('onChannelStateChange');
   readonly onChannelReplaced = new EventSource<ChannelReplaced>('onChannelReplaced');
   readonly onEndpointEjection = new EventSource<EndpointEjection>('onEndpointEjection');
+  readonly callEvents = new CallEvents();
   readonly #rotation = new BucketRotation();
   readonly #context: ChannelContext;
   readonly policy: ResolvedPolicy;
@@ -190,6 +192,7 @@ export class PoolEngine {
     for (const hook of this.#closeHooks) hook();
     this.#closeHooks.clear();
     for (const source of [this.onRetry, this.onBreakerStateChange, this.onChannelStateChange, this.onChannelReplaced, this.onEndpointEjection]) source.clear();
+    this.callEvents.clear();
     let drained = 0;
     let cancelled = 0;
     for (const result of results) {

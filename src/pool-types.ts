@@ -1,3 +1,4 @@
+import type { AttemptEndEvent, AttemptStartEvent, CallEndEvent, CallStartEvent } from './call-events.js';
 import type { BreakerStateChange, BreakerStats } from './circuit-breaker.js';
 import type { EndpointEjection, EndpointStats } from './endpoint-ejection.js';
 import type { Event } from './events.js';
@@ -51,6 +52,8 @@ export interface RetryEvent {
   delayMs: number;
   /** The delay is the server's `grpc-retry-pushback-ms` rather than our backoff. */
   pushback: boolean;
+  /** The call's `callId` in the call events (`pool.onCallStart`); 0 when nobody listened to those when it started. */
+  callId: number;
 }
 
 /** The pool's typed events, each a subscribe function returning a disposable subscription. */
@@ -60,6 +63,10 @@ export interface PoolEvents {
   onChannelStateChange: Event<ChannelStateChange>;
   onChannelReplaced: Event<ChannelReplaced>;
   onEndpointEjection: Event<EndpointEjection>;
+  onCallStart: Event<CallStartEvent>;
+  onCallEnd: Event<CallEndEvent>;
+  onAttemptStart: Event<AttemptStartEvent>;
+  onAttemptEnd: Event<AttemptEndEvent>;
 }
 
 /** Connectivity state of a channel, as grpc-js reports it, in lower-kebab case. */

@@ -12,6 +12,8 @@ export type Requests = AsyncIterable<unknown> | Iterable<unknown>;
 /** What the pump tells the call about: its source failed. */
 export interface PumpOwner {
   sourceFailed(): void;
+  /** A message was written to the stream (counted for the call events). */
+  messageSent(): void;
 }
 
 /**
@@ -56,7 +58,9 @@ export class RequestPump {
           // grpc-js would throw ERR_STREAM_NULL_VALUES (a string code) or fail to serialize.
           throw new BadRequest(optionError('type', 'request', 'a request message object (from the requests source)', next.value));
         }
-        if (!this.call.write(next.value)) await this.#drain();
+        const accepted = this.call.write(next.value);
+        this.owner.messageSent();
+        if (!accepted) await this.#drain();
       }
       if (!this.#stopped) this.call.end();
     } catch (thrown) {

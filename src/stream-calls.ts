@@ -52,7 +52,7 @@ export function clientStream(bound: BoundMethod, requests: unknown, options: Cal
       return response;
     },
     (error: unknown) => {
-      run.finish(false);
+      run.finish(false, error);
       throw error;
     },
   );
@@ -109,8 +109,12 @@ export function bidiStream(bound: BoundMethod, requests: unknown, options: CallO
  */
 function settleOnStatus(run: CallRun, queue: Promise<MessageQueue>): Promise<MessageQueue> {
   queue.then(
-    (q) => q.onStatus((final) => run.finish(final.code === status.OK)),
-    () => run.finish(false),
+    (q) =>
+      q.onStatus((final) => {
+        run.messagesReceived(q.received);
+        run.finish(final.code === status.OK, final);
+      }),
+    (error: unknown) => run.finish(false, error),
   );
   return queue;
 }

@@ -10,9 +10,12 @@
 //   4. on every Node we have (this one, plus .tmp/node22 and .tmp/node24 when
 //      `npm run setup:node-matrix` fetched them), an ES module app (`import`) and a CommonJS
 //      app (`require`) load it, make a call, close a ChannelPool, check `instanceof` of errors
-//      across both builds, and must then exit by themselves;
+//      across both builds, and must then exit by themselves; the adapters' subpaths
+//      (`resilient-grpc/prometheus`, `resilient-grpc/opentelemetry`) load with both, with their
+//      optional peers (prom-client, @opentelemetry/api) installed;
 //   5. tsc type-checks an ESM (.mts) and a CJS (.cts) consumer under module NodeNext, with
-//      skipLibCheck off, and must pick dist/index.d.ts and dist/index.d.cts respectively.
+//      skipLibCheck off, and must pick dist/index.d.ts and dist/index.d.cts respectively (and
+//      the adapters' dist/prometheus.d.ts, dist/opentelemetry.d.ts and their .d.cts).
 //
 // Needs the npm registry (or npm's cache) for step 3. Exits non-zero on the first failure and
 // then keeps the temp project for inspection (its path is printed); removes it on success
@@ -29,10 +32,11 @@ const BIN = join(ROOT, 'node_modules', '.bin');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 
 // What the consumer project installs beside the tarball.
-const CONSUMER_DEPS = ['@grpc/grpc-js@1.14', 'typescript@5', '@types/node@20'];
+const CONSUMER_DEPS = ['@grpc/grpc-js@1.14', 'typescript@5', '@types/node@20', 'prom-client@15', '@opentelemetry/api@1.9'];
 
 // Files the tarball must have, and the only places files may come from.
-const REQUIRED_FILES = ['package.json', 'README.md', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts'];
+const ENTRIES = ['index', 'prometheus', 'opentelemetry'];
+const REQUIRED_FILES = ['package.json', 'README.md', ...ENTRIES.flatMap((e) => [`dist/${e}.js`, `dist/${e}.cjs`, `dist/${e}.d.ts`, `dist/${e}.d.cts`])];
 const ALLOWED_FILE = /^(package\.json|README\.md|CHANGELOG\.md|LICEN[CS]E(\.md|\.txt)?|dist\/.+)$/;
 
 const started = performance.now();
@@ -81,8 +85,16 @@ import {
   type CloseResult,
   type PoolStats,
 } from 'resilient-grpc';
+import { prometheusMetrics, type PrometheusMetricsOptions } from 'resilient-grpc/prometheus';
+import { openTelemetry, type OpenTelemetryOptions } from 'resilient-grpc/opentelemetry';
 
 const pool = new ChannelPool({ deadlineMs: 1_000, idempotent: false });
+const promOptions: PrometheusMetricsOptions = { buckets: [0.1, 1] };
+prometheusMetrics(pool, promOptions).dispose();
+const otelOptions: OpenTelemetryOptions = { traces: false };
+openTelemetry(pool, otelOptions).dispose();
+// @ts-expect-error buckets is a number[]: the adapters' types are real too.
+prometheusMetrics(pool, { buckets: 'default' });
 const definition: grpc.ServiceDefinition = {};
 // Credentials from the application's @grpc/grpc-js are the type the package expects.
 pool.client(definition, 'localhost:50051', { credentials: grpc.credentials.createInsecure(), deadlineMs: 500 });
@@ -108,8 +120,12 @@ const CJS_CONSUMER = `// A CommonJS consumer: "require" condition, so dist/index
 import grpc = require('@grpc/grpc-js');
 import resilient = require('resilient-grpc');
 import type { CloseResult, PoolStats } from 'resilient-grpc';
+import prometheus = require('resilient-grpc/prometheus');
+import opentelemetry = require('resilient-grpc/opentelemetry');
 
 const pool = new resilient.ChannelPool({ deadlineMs: 1_000 });
+prometheus.prometheusMetrics(pool).dispose();
+opentelemetry.openTelemetry(pool, { metrics: false }).dispose();
 pool.client({} as grpc.ServiceDefinition, 'localhost:50051', { credentials: grpc.credentials.createInsecure() });
 const stats: PoolStats = pool.stats();
 // @ts-expect-error unknown option: proves the types are real, not any.
@@ -180,9 +196,9 @@ try {
   if (unused.length > 0) log(`NOTE: dependencies that dist/ never imports (installed by every user for nothing): ${unused.join(', ')}`);
 
   // 4. Load and use it from Node, ESM and CJS, on every Node we have.
-  for (const fixture of ['checks.mjs', 'esm-consumer.mjs', 'cjs-consumer.cjs']) copyFileSync(join(FIXTURES, fixture), join(project, fixture));
+  for (const fixture of ['checks.mjs', 'esm-consumer.mjs', 'cjs-consumer.cjs', 'adapters-consumer.mjs']) copyFileSync(join(FIXTURES, fixture), join(project, fixture));
   for (const node of nodeBinaries()) {
-    for (const entry of ['esm-consumer.mjs', 'cjs-consumer.cjs']) {
+    for (const entry of ['esm-consumer.mjs', 'cjs-consumer.cjs', 'adapters-consumer.mjs']) {
       const t0 = performance.now();
       // 20 s: a process still alive then was kept alive by something the closed pools left behind.
       const result = spawnSync(node, [entry], {
@@ -207,10 +223,10 @@ try {
   const tsc = join(project, 'node_modules/typescript/bin/tsc');
   const listed = run(process.execPath, [tsc, '-p', 'tsconfig.json', '--listFiles'], { cwd: project }).stdout.split('\n');
   const typesFile = (name) => realpathSync(join(project, 'node_modules/resilient-grpc/dist', name));
-  for (const name of ['index.d.ts', 'index.d.cts']) {
+  for (const name of ENTRIES.flatMap((e) => [`${e}.d.ts`, `${e}.d.cts`])) {
     if (!listed.some((f) => f && realpathSync(f) === typesFile(name))) fail(`tsc did not load dist/${name} (NodeNext should pick it for one consumer)`);
   }
-  log(`ok tsc ${versionOf('typescript')} (module NodeNext, strict, skipLibCheck off): consumer.mts -> dist/index.d.ts, consumer.cts -> dist/index.d.cts`);
+  log(`ok tsc ${versionOf('typescript')} (module NodeNext, strict, skipLibCheck off): consumer.mts -> dist/*.d.ts, consumer.cts -> dist/*.d.cts (index, prometheus, opentelemetry)`);
 
   if (process.env.KEEP_PACK_DIR) log(`kept ${work} (KEEP_PACK_DIR is set)`);
   else rmSync(work, { recursive: true, force: true });

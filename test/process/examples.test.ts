@@ -40,6 +40,20 @@ describe('examples', () => {
     expect(result.stdout).toContain('deadline: DEADLINE_EXCEEDED');
   });
 
+  it('metrics: serves /metrics on loopback while calls run, with go-grpc-middleware names and the retries counted', async () => {
+    const result = await runNode(process.execPath, [...TSX, `${ROOT}examples/metrics.ts`, '100']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/serving http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    expect(result.stdout).toContain('100 calls, 0 failed');
+    const labels = 'grpc_type="unary",grpc_service="users.v1.UserService",grpc_method="QueryBasicInfoByID"';
+    expect(result.stdout).toContain(`grpc_client_handled_total{${labels},grpc_code="OK"} 100`);
+    // Ids 20, 40, 60, 80 and 100 fail once and are retried.
+    expect(result.stdout).toContain(`grpc_client_attempts_total{${labels},grpc_code="Unavailable"} 5`);
+    expect(result.stdout).toContain('grpc_client_retries_total{grpc_service="users.v1.UserService",grpc_method="QueryBasicInfoByID",grpc_code="Unavailable"} 5');
+    expect(result.stdout).toContain('closed');
+  });
+
   it('graceful shutdown: SIGTERM drains the calls in flight, refuses new ones, then ends the process', async () => {
     const result = await runNode(process.execPath, [...TSX, `${ROOT}examples/graceful-shutdown.ts`]);
     expect(result.stderr).toBe('');

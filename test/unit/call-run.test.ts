@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { BoundMethod, type CallPool } from '../../src/bound-method.js';
 import { admitCall } from '../../src/call-admission.js';
 import { CallRun, type AttemptOptions, type Sender } from '../../src/call-run.js';
+import { CallEvents } from '../../src/call-events.js';
 import { resolveBreaker } from '../../src/circuit-breaker.js';
 import { POLICY_DEFAULTS } from '../../src/defaults.js';
 import { CircuitOpenError, StatusError } from '../../src/errors.js';
@@ -112,7 +113,7 @@ beforeEach(() => {
   vi.spyOn(Math, 'random').mockReturnValue(0.5);
   context = channelContext(fakeFactory().factory);
   channel = new ManagedChannel(TARGET, credentials.createInsecure(), {}, context);
-  pool = { isOpen: true, onRetry: new EventSource<RetryEvent>('onRetry') };
+  pool = { isOpen: true, onRetry: new EventSource<RetryEvent>('onRetry'), callEvents: new CallEvents() };
   retries = [];
   pool.onRetry.subscribe((event) => retries.push(event));
 });
@@ -146,7 +147,7 @@ describe('retries', () => {
     const { promise, result } = call(bind(), send);
     await vi.advanceTimersByTimeAsync(10);
     expect(retries).toEqual([
-      { target: TARGET, method: METHOD.path, attempt: 1, code: status.UNAVAILABLE, details: 'scripted 14', delayMs: 50, pushback: false },
+      { target: TARGET, method: METHOD.path, attempt: 1, code: status.UNAVAILABLE, details: 'scripted 14', delayMs: 50, pushback: false, callId: 0 },
     ]);
     // In the backoff: no second attempt yet.
     await vi.advanceTimersByTimeAsync(49);
