@@ -17,7 +17,7 @@ export type {
   BreakerOptions,
   RetryThrottlingOptions,
 } from './options.js';
-export type { PoolStats, CloseResult, PoolState, RetryEvent, ChannelStats, ChannelState, ChannelStateChange, ChannelReplaced } from './pool-types.js';
+export type { PoolStats, CloseResult, PoolState, RetryEvent, ChannelStats, ChannelState, ChannelStateChange, ChannelReplaced, ConnectTimeoutReplacement, StalledReplacement } from './pool-types.js';
 export type { Event, Subscription } from './events.js';
 export type { SignalHandlers } from './shutdown-signals.js';
 export type {

@@ -1,10 +1,11 @@
-import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions, type Interceptor } from '@grpc/grpc-js';
 import { Breaker, type BreakerStateChange, type BucketRotation } from './circuit-breaker.js';
 import { ConnectWatchdog } from './connect-watchdog.js';
 import type { EventSource } from './events.js';
 import type { BreakerOptions, RetryThrottlingOptions } from './options.js';
 import { serviceConfigHasRetries } from './retry-policy.js';
 import { RetryThrottle } from './retry-throttle.js';
+import { StallDetector } from './stall-detector.js';
 import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './pool-types.js';
 import { BREAKER_KEYS } from './validation.js';
 import type { Resolved } from './with-defined.js';
@@ -38,13 +39,21 @@ export interface ChannelLike {
   close(): void;
 }
 
-/** Makes the grpc-js channel of a key, and the one `Client` that makes calls on it. */
-export type ChannelFactory = (target: string, credentials: ChannelCredentials, options: ChannelOptions) => { channel: ChannelLike; client: Client };
+/**
+ * Makes the grpc-js channel of a key, and the one `Client` that makes calls on it (with the
+ * stall detector's interceptors, when it watches the channel).
+ */
+export type ChannelFactory = (
+  target: string,
+  credentials: ChannelCredentials,
+  options: ChannelOptions,
+  interceptors?: Interceptor[],
+) => { channel: ChannelLike; client: Client };
 
 /** The real factory: a grpc-js `Channel` and a `Client` over it (`channelOverride`). */
-export const grpcChannelFactory: ChannelFactory = (target, credentials, options) => {
+export const grpcChannelFactory: ChannelFactory = (target, credentials, options, interceptors) => {
   const channel = new Channel(target, credentials, options);
-  return { channel, client: new Client(target, credentials, { channelOverride: channel }) };
+  return { channel, client: new Client(target, credentials, interceptors === undefined ? { channelOverride: channel } : { channelOverride: channel, interceptors }) };
 };
 
 /** What every channel of a pool shares. */
@@ -54,6 +63,8 @@ export interface ChannelContext {
   connectTimeoutMs: number | false;
   rotation: BucketRotation;
   factory: ChannelFactory;
+  /** Stall detector timeout in ms (see stall-detector.ts), or false / undefined for none. */
+  stallTimeoutMs?: number | false | undefined;
   onChannelStateChange: EventSource<ChannelStateChange>;
   onChannelReplaced: EventSource<ChannelReplaced>;
   onBreakerStateChange: EventSource<BreakerStateChange>;
@@ -77,6 +88,7 @@ export class ManagedChannel {
   readonly grpcOwnsRetries: boolean;
   readonly #breakers = new Map<string, Breaker>();
   readonly #watchdog: ConnectWatchdog | undefined;
+  readonly #stall: StallDetector | undefined;
   #started = 0;
   #succeeded = 0;
   #failed = 0;
@@ -97,9 +109,11 @@ export class ManagedChannel {
     const { throttling, connectTimeoutMs } = context;
     this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
     this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
-    ({ channel: this.#channel, client: this.#client } = context.factory(target, credentials, options));
+    const { stallTimeoutMs } = context;
+    this.#stall = stallTimeoutMs === false || stallTimeoutMs === undefined ? undefined : new StallDetector(stallTimeoutMs, (ms) => this.#replace('stalled', ms));
+    ({ channel: this.#channel, client: this.#client } = context.factory(target, credentials, options, this.#stall?.interceptorsFor(false)));
     this.#grpcTarget = this.#channel.getTarget();
-    this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace(ms));
+    this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace('connect-timeout', ms));
     this.#watch(this.#channel);
   }
 
@@ -208,6 +222,8 @@ export class ManagedChannel {
       grpcOwnsRetries: this.grpcOwnsRetries,
       breakers: [...this.#breakers.values()].map((b) => b.stats()),
       replacements: this.#generation,
+      stalls: this.#stall?.stalls ?? 0,
+      falseStalls: this.#stall?.falseAlarms ?? 0,
     };
   }
 
@@ -244,6 +260,7 @@ export class ManagedChannel {
   close(): void {
     this.#closed = true;
     this.#watchdog?.stop();
+    this.#stall?.stop();
     for (const breaker of this.#breakers.values()) breaker.shutdown();
     this.#breakers.clear();
     this.#channel.close();
@@ -284,6 +301,7 @@ export class ManagedChannel {
     this.#state = state;
     this.context.onChannelStateChange.emit({ target: this.target, previous, state });
     this.#watchdog?.onState(state === 'connecting');
+    this.#stall?.onState(state === 'ready');
   }
 
   /**
@@ -291,16 +309,24 @@ export class ManagedChannel {
    * same target, credentials and options, and the stuck one is closed (its queued calls fail
    * UNAVAILABLE and may be retried on the new one). The new channel uses a local subchannel
    * pool: with the global one, grpc-js could hand it the same stuck subchannel. This is the only
-   * case in which the pool re-creates a channel.
+   * case in which the pool re-creates a channel, with one other: the stall detector found the
+   * channel READY but silent (`reason` 'stalled', `ms` how long; see stall-detector.ts), and
+   * the local subchannel pool gives the new channel a new TCP connection in the same way.
    */
-  #replace(connectingMs: number): void {
-    if (this.#closed || this.#state !== 'connecting') return;
+  #replace(reason: 'connect-timeout' | 'stalled', ms: number): void {
+    if (this.#closed || this.#state !== (reason === 'stalled' ? 'ready' : 'connecting')) return;
     const stuck = this.#channel;
     const options = { ...this.options, 'grpc.use_local_subchannel_pool': 1 };
-    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.credentials, options));
+    const interceptors = this.#stall?.interceptorsFor(reason === 'stalled');
+    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.credentials, options, interceptors));
     this.#generation++;
     stuck.close();
-    this.context.onChannelReplaced.emit({ target: this.target, reason: 'connect-timeout', connectingMs, replacements: this.#generation });
+    const replacements = this.#generation;
+    this.context.onChannelReplaced.emit(
+      reason === 'stalled'
+        ? { target: this.target, reason, silentMs: ms, stallTimeoutMs: this.#stall!.stallMs, replacements }
+        : { target: this.target, reason, connectingMs: ms, replacements },
+    );
     this.#watch(this.#channel);
   }
 }

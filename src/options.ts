@@ -123,6 +123,17 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * Default: 20000 (the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT).
    */
   connectTimeoutMs?: number | false | undefined;
+  /**
+   * Stall detector, in ms: when a channel is READY, unary calls are waiting, and nothing at all
+   * (headers, a message, a status) has come from the server for this long, the connection is
+   * taken for silently dead (no FIN, no RST: a dropped NAT entry, a frozen VM) and the channel
+   * is replaced by one on a new TCP connection. No keepalive ping is ever sent, so servers that
+   * enforce gRFC A8 never answer with GOAWAY too_many_pings. Streams are not watched (what
+   * they receive counts as heard). A false alarm (the server was only slow: its answer arrives
+   * on the replaced channel) costs one new connection, never a call, and doubles the channel's
+   * timeout, up to 60 s. `false` turns it off. Default: 5000 (5 s). See the README's "Liveness".
+   */
+  stallTimeoutMs?: number | false | undefined;
 }
 
 /** Options of `pool.client(service, target, options)`. */

@@ -22,6 +22,8 @@ export interface PoolSettings {
   breakerOptions: BreakerOptions | false;
   throttling: Resolved<RetryThrottlingOptions> | false;
   connectTimeoutMs: number | false;
+  /** Stall detector timeout, or false. */
+  stallTimeoutMs?: number | false;
   /** Makes the grpc-js channels; replaced by fake channels in unit tests. */
   factory?: ChannelFactory;
 }
@@ -35,6 +37,7 @@ export function poolSettings(options: unknown): PoolSettings {
     breakerOptions: opts.breaker ?? {},
     throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
     connectTimeoutMs: opts.connectTimeoutMs ?? POOL_DEFAULTS.connectTimeoutMs,
+    stallTimeoutMs: opts.stallTimeoutMs ?? POOL_DEFAULTS.stallTimeoutMs,
   };
 }
 
@@ -71,6 +74,7 @@ export class PoolEngine {
     this.#context = {
       throttling: settings.throttling,
       connectTimeoutMs: settings.connectTimeoutMs,
+      stallTimeoutMs: settings.stallTimeoutMs,
       rotation: this.#rotation,
       factory: settings.factory ?? grpcChannelFactory,
       onChannelStateChange: this.onChannelStateChange,

@@ -6,8 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startA8Peer, type A8Peer, type A8PeerOptions } from '../helpers/a8-peer.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
-import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type EchoResponse, type TestServer } from '../helpers/test-server.js';
+import { TestServiceClient, type EchoResponse } from '../helpers/protos.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const cleanups: Array<() => unknown> = [];
 
