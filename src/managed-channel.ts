@@ -3,6 +3,7 @@ import { Breaker, type BreakerStateChange, type BucketRotation } from './circuit
 import { ConnectWatchdog } from './connect-watchdog.js';
 import type { EventSource } from './events.js';
 import type { BreakerOptions, RetryThrottlingOptions } from './options.js';
+import { releasingCredentials } from './releasing-credentials.js';
 import { serviceConfigHasRetries } from './retry-policy.js';
 import { RetryThrottle } from './retry-throttle.js';
 import { StallDetector } from './stall-detector.js';
@@ -89,6 +90,8 @@ export class ManagedChannel {
   readonly #breakers = new Map<string, Breaker>();
   readonly #watchdog: ConnectWatchdog | undefined;
   readonly #stall: StallDetector | undefined;
+  /** What grpc-js gets: the credentials, wrapped to release unanswered sockets when possible. */
+  readonly #wireCredentials: ChannelCredentials;
   #started = 0;
   #succeeded = 0;
   #failed = 0;
@@ -109,11 +112,13 @@ export class ManagedChannel {
     const { throttling, connectTimeoutMs } = context;
     this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
     this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
+    const releasing = releasingCredentials(credentials);
+    this.#wireCredentials = releasing ?? credentials;
     const { stallTimeoutMs } = context;
     this.#stall = stallTimeoutMs === false || stallTimeoutMs === undefined ? undefined : new StallDetector(stallTimeoutMs, (ms) => this.#replace('stalled', ms));
-    ({ channel: this.#channel, client: this.#client } = context.factory(target, credentials, options, this.#stall?.interceptorsFor(false)));
+    ({ channel: this.#channel, client: this.#client } = context.factory(target, this.#wireCredentials, options, this.#stall?.interceptorsFor(false)));
     this.#grpcTarget = this.#channel.getTarget();
-    this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace('connect-timeout', ms));
+    this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace('connect-timeout', ms), undefined, releasing === undefined);
     this.#watch(this.#channel);
   }
 
@@ -302,6 +307,7 @@ export class ManagedChannel {
     this.context.onChannelStateChange.emit({ target: this.target, previous, state });
     this.#watchdog?.onState(state === 'connecting');
     this.#stall?.onState(state === 'ready');
+    if (state === 'ready') this.#watchdog?.connected();
   }
 
   /**
@@ -318,7 +324,7 @@ export class ManagedChannel {
     const stuck = this.#channel;
     const options = { ...this.options, 'grpc.use_local_subchannel_pool': 1 };
     const interceptors = this.#stall?.interceptorsFor(reason === 'stalled');
-    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.credentials, options, interceptors));
+    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.#wireCredentials, options, interceptors));
     this.#generation++;
     stuck.close();
     const replacements = this.#generation;
