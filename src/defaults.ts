@@ -46,6 +46,8 @@ export const POOL_DEFAULTS = {
   connectTimeoutMs: 20_000,
   /** The stall detector (stall-detector.ts): silence on a READY channel while unary calls wait. */
   stallTimeoutMs: 5_000,
+  /** DNS re-resolution (refreshing-resolver.ts); grpc-js's own minimum time between resolutions. */
+  dnsRefreshMs: 30_000,
 } as const;
 
 /** Channel options the pool sets on every channel unless the user sets them. */

@@ -134,6 +134,16 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * timeout, up to 60 s. `false` turns it off. Default: 5000 (5 s). See the README's "Liveness".
    */
   stallTimeoutMs?: number | false | undefined;
+  /**
+   * DNS re-resolution, in ms: channels to DNS targets (`host:port`, `dns:host:port`) ask DNS
+   * again this often, so endpoints added behind a name get traffic within one interval and
+   * removed ones are drained (grpc-js alone re-resolves only after a connection drops). Spread
+   * calls over the endpoints with `round_robin`; `pick_first` stays on its endpoint while it is
+   * in the answer. IP literals and other schemes (`ipv4:`, `unix:`, `xds:`) are not affected.
+   * Intervals under 30 s also lower `grpc.dns_min_time_between_resolutions_ms` unless set.
+   * `false` turns it off (grpc-js's own behaviour). Default: 30000 (30 s).
+   */
+  dnsRefreshMs?: number | false | undefined;
 }
 
 /** Options of `pool.client(service, target, options)`. */

@@ -7,6 +7,7 @@ import type { BreakerOptions, ResolvedPolicy, RetryThrottlingOptions } from './o
 import type { ChannelReplaced, ChannelStateChange, CloseResult, PoolState, PoolStats, RetryEvent } from './pool-types.js';
 import { POLICY_DEFAULTS, POOL_CHANNEL_DEFAULTS, POOL_DEFAULTS } from './defaults.js';
 import { mergePolicy } from './policy.js';
+import { withRefreshingDns } from './refreshing-resolver.js';
 import { DefaultCredentials, type ParsedTarget } from './target.js';
 import { checkCloseOptions, checkPolicy, checkPoolOptions, checkThrottlingOptions, optionError } from './validation.js';
 import { withDefined, type Resolved } from './with-defined.js';
@@ -24,6 +25,8 @@ export interface PoolSettings {
   connectTimeoutMs: number | false;
   /** Stall detector timeout, or false. */
   stallTimeoutMs?: number | false;
+  /** DNS re-resolution interval, or false. */
+  dnsRefreshMs?: number | false;
   /** Makes the grpc-js channels; replaced by fake channels in unit tests. */
   factory?: ChannelFactory;
 }
@@ -38,6 +41,7 @@ export function poolSettings(options: unknown): PoolSettings {
     throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
     connectTimeoutMs: opts.connectTimeoutMs ?? POOL_DEFAULTS.connectTimeoutMs,
     stallTimeoutMs: opts.stallTimeoutMs ?? POOL_DEFAULTS.stallTimeoutMs,
+    dnsRefreshMs: opts.dnsRefreshMs ?? POOL_DEFAULTS.dnsRefreshMs,
   };
 }
 
@@ -76,7 +80,8 @@ export class PoolEngine {
       connectTimeoutMs: settings.connectTimeoutMs,
       stallTimeoutMs: settings.stallTimeoutMs,
       rotation: this.#rotation,
-      factory: settings.factory ?? grpcChannelFactory,
+      // Fake factories (unit tests) get the targets as they are.
+      factory: settings.factory ?? withRefreshingDns(grpcChannelFactory, settings.dnsRefreshMs ?? false),
       onChannelStateChange: this.onChannelStateChange,
       onChannelReplaced: this.onChannelReplaced,
       onBreakerStateChange: this.onBreakerStateChange,

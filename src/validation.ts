@@ -37,7 +37,7 @@ const PLAUSIBLE_EPOCH_MS = 1e12;
 
 /** The known keys of each options object: an unknown key is an error, not silently ignored. */
 export const POLICY_KEYS = ['deadlineMs', 'idempotent', 'retry'] as const;
-const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling', 'breaker', 'connectTimeoutMs', 'stallTimeoutMs'];
+const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling', 'breaker', 'connectTimeoutMs', 'stallTimeoutMs', 'dnsRefreshMs'];
 const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods', 'breaker'];
 const CALL_KEYS: ReadonlySet<string> = new Set([...POLICY_KEYS, 'deadline', 'signal', 'metadata', 'parent', 'onHeader', 'onTrailer']);
 const CLOSE_KEYS: readonly string[] = ['graceMs'];
@@ -250,6 +250,7 @@ export function checkPoolOptions(options: unknown): ChannelPoolOptions {
   checkBreakerOptions('breaker', opts.breaker);
   if (opts.connectTimeoutMs !== undefined && opts.connectTimeoutMs !== false) checkMs('connectTimeoutMs', opts.connectTimeoutMs);
   if (opts.stallTimeoutMs !== undefined && opts.stallTimeoutMs !== false) checkMs('stallTimeoutMs', opts.stallTimeoutMs);
+  if (opts.dnsRefreshMs !== undefined && opts.dnsRefreshMs !== false) checkMs('dnsRefreshMs', opts.dnsRefreshMs);
   return opts;
 }
 

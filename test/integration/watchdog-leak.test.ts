@@ -66,7 +66,7 @@ describe('connect watchdog against a persistent half-open peer', () => {
     const insecure = grpc.credentials.createInsecure();
     async function closedWhileConnecting(credentials: grpc.ChannelCredentials): Promise<void> {
       const client = new TestServiceClient(proxy.address, credentials, options);
-      client.Echo({ message: 'x' }, { deadline: Date.now() + 200 }, () => undefined);
+      client.Echo!({ message: 'x' }, { deadline: Date.now() + 200 }, () => undefined);
       for (let i = 0; i < 50 && client.getChannel().getConnectivityState(false) !== grpc.connectivityState.CONNECTING; i++) await sleep(10);
       await sleep(100);
       expect(client.getChannel().getConnectivityState(false)).toBe(grpc.connectivityState.CONNECTING);
