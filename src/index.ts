@@ -1,5 +1,6 @@
 // The package's only public surface: explicit named exports, types with `export type`.
 export { ChannelPool } from './channel-pool.js';
+export { KEEPALIVE_PRESETS } from './keepalive-presets.js';
 export { StatusError, PoolClosedError, CircuitOpenError, statusName } from './errors.js';
 export type { StatusErrorInit, CircuitOpenErrorInit } from './errors.js';
 export type { OptionError, OptionErrorKind } from './validation.js';
