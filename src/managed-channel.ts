@@ -1,4 +1,4 @@
-import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions, type Interceptor } from '@grpc/grpc-js';
+import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { Breaker, type BreakerStateChange, type BucketRotation } from './circuit-breaker.js';
 import { ConnectWatchdog } from './connect-watchdog.js';
 import type { EventSource } from './events.js';
@@ -6,7 +6,7 @@ import type { BreakerOptions, RetryThrottlingOptions } from './options.js';
 import { releasingCredentials } from './releasing-credentials.js';
 import { serviceConfigHasRetries } from './retry-policy.js';
 import { RetryThrottle } from './retry-throttle.js';
-import { StallDetector } from './stall-detector.js';
+import { StallDetector, type Watch } from './stall-detector.js';
 import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './pool-types.js';
 import { BREAKER_KEYS } from './validation.js';
 import type { Resolved } from './with-defined.js';
@@ -40,21 +40,13 @@ export interface ChannelLike {
   close(): void;
 }
 
-/**
- * Makes the grpc-js channel of a key, and the one `Client` that makes calls on it (with the
- * stall detector's interceptors, when it watches the channel).
- */
-export type ChannelFactory = (
-  target: string,
-  credentials: ChannelCredentials,
-  options: ChannelOptions,
-  interceptors?: Interceptor[],
-) => { channel: ChannelLike; client: Client };
+/** Makes the grpc-js channel of a key, and the one `Client` that makes calls on it. */
+export type ChannelFactory = (target: string, credentials: ChannelCredentials, options: ChannelOptions) => { channel: ChannelLike; client: Client };
 
 /** The real factory: a grpc-js `Channel` and a `Client` over it (`channelOverride`). */
-export const grpcChannelFactory: ChannelFactory = (target, credentials, options, interceptors) => {
+export const grpcChannelFactory: ChannelFactory = (target, credentials, options) => {
   const channel = new Channel(target, credentials, options);
-  return { channel, client: new Client(target, credentials, interceptors === undefined ? { channelOverride: channel } : { channelOverride: channel, interceptors }) };
+  return { channel, client: new Client(target, credentials, { channelOverride: channel }) };
 };
 
 /** What every channel of a pool shares. */
@@ -116,7 +108,8 @@ export class ManagedChannel {
     this.#wireCredentials = releasing ?? credentials;
     const { stallTimeoutMs } = context;
     this.#stall = stallTimeoutMs === false || stallTimeoutMs === undefined ? undefined : new StallDetector(stallTimeoutMs, (ms) => this.#replace('stalled', ms));
-    ({ channel: this.#channel, client: this.#client } = context.factory(target, this.#wireCredentials, options, this.#stall?.interceptorsFor(false)));
+    this.#stall?.newChannel(false);
+    ({ channel: this.#channel, client: this.#client } = context.factory(target, this.#wireCredentials, options));
     this.#grpcTarget = this.#channel.getTarget();
     this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace('connect-timeout', ms), undefined, releasing === undefined);
     this.#watch(this.#channel);
@@ -135,6 +128,11 @@ export class ManagedChannel {
   /** Changes each time the grpc-js channel is replaced: an attempt notes it, to tell later whether its channel went away. */
   get generation(): number {
     return this.#generation;
+  }
+
+  /** The stall detector's watch of the current grpc-js channel, which its calls report to; undefined when off. */
+  get liveness(): Watch | undefined {
+    return this.#stall?.watch;
   }
 
   get inFlight(): number {
@@ -323,8 +321,8 @@ export class ManagedChannel {
     if (this.#closed || this.#state !== (reason === 'stalled' ? 'ready' : 'connecting')) return;
     const stuck = this.#channel;
     const options = { ...this.options, 'grpc.use_local_subchannel_pool': 1 };
-    const interceptors = this.#stall?.interceptorsFor(reason === 'stalled');
-    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.#wireCredentials, options, interceptors));
+    this.#stall?.newChannel(reason === 'stalled');
+    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.#wireCredentials, options));
     this.#generation++;
     stuck.close();
     const replacements = this.#generation;

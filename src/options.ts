@@ -128,8 +128,8 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * (headers, a message, a status) has come from the server for this long, the connection is
    * taken for silently dead (no FIN, no RST: a dropped NAT entry, a frozen VM) and the channel
    * is replaced by one on a new TCP connection. No keepalive ping is ever sent, so servers that
-   * enforce gRFC A8 never answer with GOAWAY too_many_pings. Streams are not watched (what
-   * they receive counts as heard). A false alarm (the server was only slow: its answer arrives
+   * enforce gRFC A8 never answer with GOAWAY too_many_pings. Streams are not watched (their
+   * response headers count as heard). A false alarm (the server was only slow: its answer arrives
    * on the replaced channel) costs one new connection, never a call, and doubles the channel's
    * timeout, up to 60 s. `false` turns it off. Default: 5000 (5 s). See the README's "Liveness".
    */

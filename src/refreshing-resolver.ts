@@ -117,12 +117,12 @@ function hostOf(path: string): string {
  */
 export function withRefreshingDns(factory: ChannelFactory, refreshMs: number | false, scheme: string = REFRESHING_DNS_SCHEME, innerScheme = 'dns'): ChannelFactory {
   if (refreshMs === false) return factory;
-  return (target, credentials, options, interceptors) => {
+  return (target, credentials, options) => {
     const rewritten = refreshingTarget(target, scheme);
-    if (rewritten === undefined) return factory(target, credentials, options, interceptors);
+    if (rewritten === undefined) return factory(target, credentials, options);
     registerRefreshingScheme(scheme, innerScheme);
     const wire: ChannelOptions = { ...options, [REFRESH_OPTION]: refreshMs };
     if (wire[MIN_TIME_OPTION] === undefined && refreshMs < 30_000) wire[MIN_TIME_OPTION] = refreshMs;
-    return factory(rewritten, credentials, wire, interceptors);
+    return factory(rewritten, credentials, wire);
   };
 }

@@ -1,4 +1,4 @@
-import { InterceptingCall, status, type Interceptor, type Listener, type StatusObject } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 
 // The stall detector of one pooled channel: how a connection that silently stopped carrying
 // bytes (a NAT or conntrack entry dropped, a frozen VM, a partition: no FIN, no RST) is noticed
@@ -12,8 +12,9 @@ import { InterceptingCall, status, type Interceptor, type Listener, type StatusO
 // (response headers, a message, a status the server sent) for `stallMs`, the connection is
 // presumed dead and the channel's owner replaces the grpc-js channel (a new TCP connection; the
 // old channel is closed, its calls run on to their answers or deadlines). Streams are not
-// watched (a watch or subscribe stream may rightly wait minutes for its first message), but what
-// they receive counts as heard. A replacement that turns out wrong costs a new connection, never a
+// watched (a watch or subscribe stream may rightly wait minutes for its first message), but their
+// response headers and a status their server sent count as heard. unary-call.ts and
+// stream-calls.ts report to the current channel's `Watch` (see `watchUnary`, `watchStream`). A replacement that turns out wrong costs a new connection, never a
 // call, and makes the detector more patient: `stallMs` doubles (up to 60 s) when an answer then
 // arrives on the replaced channel (a false alarm: the server was slow, not gone), and when the
 // new channel stalls too before hearing anything (the replacement did not help).
@@ -27,7 +28,7 @@ function isLocal(code: number): boolean {
 }
 
 /** What one grpc-js channel (one generation of the pooled channel) has heard. */
-class Watch {
+export class Watch {
   /** Unary calls in flight that have heard nothing yet. */
   unheard = 0;
   /** Since when nothing has been heard while a unary call was waiting (or timed out unheard). */
@@ -79,35 +80,52 @@ class Watch {
   }
 }
 
-/** The grpc-js listener of one call on a watched channel. */
-function watchCall(watch: Watch, unary: boolean): Listener {
-  let waiting = unary;
-  if (unary) watch.begin();
-  return {
-    onReceiveMetadata(metadata, next) {
-      watch.heard(waiting);
-      waiting = false;
-      next(metadata);
-    },
-    onReceiveMessage(message, next) {
-      // grpc-js hands a unary call that ends without a response a null message before its
-      // status (BaseUnaryInterceptingCall): that is nothing heard.
-      if (message !== null) {
-        watch.heard(waiting);
-        waiting = false;
-      }
-      next(message);
-    },
-    onReceiveStatus(received: StatusObject, next) {
-      if (isLocal(received.code)) {
-        if (waiting) watch.endedUnheard(received.code);
-      } else {
-        watch.heard(waiting);
-      }
-      waiting = false;
-      next(received);
-    },
+/** A grpc-js call's events the detector listens to. */
+interface CallEvents {
+  on(event: 'metadata', listener: () => void): unknown;
+}
+
+/**
+ * Follows one unary call on the watched channel: `heard` is its 'metadata' listener, `ended`
+ * runs in its callback. (Plain listeners rather than a grpc-js interceptor: an interceptor costs
+ * every call about a tenth more client CPU.)
+ */
+export class UnaryWatch {
+  #waiting = true;
+
+  constructor(readonly watch: Watch) {
+    watch.begin();
+  }
+
+  /** The response headers arrived. */
+  readonly heard = (): void => {
+    this.watch.heard(this.#waiting);
+    this.#waiting = false;
   };
+
+  /** The call's callback ran: with a response (`error` null), a status the server sent, or a local one. */
+  ended(error: { code: number } | null): void {
+    if (error !== null && isLocal(error.code)) {
+      if (this.#waiting) this.watch.endedUnheard(error.code);
+    } else {
+      this.watch.heard(this.#waiting);
+    }
+    this.#waiting = false;
+  }
+}
+
+/** Starts following a unary call on `watch`; call `ended()` from its callback. */
+export function watchUnary(watch: Watch | undefined): UnaryWatch | undefined {
+  return watch === undefined ? undefined : new UnaryWatch(watch);
+}
+
+/** Makes a stream's response headers, and a status its server sent, count as heard (streams are not waited on). */
+export function watchStream(watch: Watch | undefined, call: CallEvents & { on(event: 'status', listener: (status: { code: number }) => void): unknown }): void {
+  if (watch === undefined) return;
+  call.on('metadata', () => watch.heard(false));
+  call.on('status', (received: { code: number }) => {
+    if (!isLocal(received.code)) watch.heard(false);
+  });
 }
 
 /**
@@ -127,7 +145,7 @@ export class StallDetector {
   /**
    * @param baseMs the configured stall timeout, in ms.
    * @param onStall called when the current channel stalled, with how long it has been silent;
-   *   the owner replaces the channel (and calls `interceptorsFor(true)` for the new one).
+   *   the owner replaces the channel (and calls `newChannel(true)` for the new one).
    * @param now the clock (injectable for tests), in ms.
    */
   constructor(
@@ -154,32 +172,25 @@ export class StallDetector {
     return this.#falseAlarms;
   }
 
+  /** What the calls on the current grpc-js channel report to. */
+  get watch(): Watch | undefined {
+    return this.#current;
+  }
+
   /**
-   * The interceptors of a new grpc-js channel's client, which becomes the watched one; the
-   * previous one is retired (what it hears later only tells whether its stall was real).
-   * `afterStall`: the new channel replaces one that stalled.
+   * A new grpc-js channel becomes the watched one; the previous one is retired (what it hears
+   * later only tells whether its stall was real). `afterStall`: it replaces one that stalled.
    */
-  interceptorsFor(afterStall: boolean): Interceptor[] {
+  newChannel(afterStall: boolean): void {
     const previous = this.#current;
     if (previous !== undefined) {
       previous.retired = true;
       previous.retiredByStall = afterStall;
     }
-    const watch = new Watch(this, afterStall);
-    this.#current = watch;
+    this.#current = new Watch(this, afterStall);
     this.#ready = false;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const interceptor: Interceptor = (options, nextCall) => {
-      const { requestStream, responseStream } = options.method_definition;
-      const unary = !requestStream && !responseStream;
-      return new InterceptingCall(nextCall(options), {
-        start(metadata, _listener, next) {
-          next(metadata, watchCall(watch, unary));
-        },
-      });
-    };
-    return [interceptor];
   }
 
   /** The watched channel's connectivity changed: silence counts only while it is READY. */
