@@ -54,6 +54,10 @@ export const CLOSE_DEFAULTS = {
 export const POOL_DEFAULTS = {
   /** The connect watchdog: the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT. */
   connectTimeoutMs: 20_000,
+  /** The stall detector (stall-detector.ts): silence on a READY channel while unary calls wait. */
+  stallTimeoutMs: 5_000,
+  /** DNS re-resolution (refreshing-resolver.ts); grpc-js's own minimum time between resolutions. */
+  dnsRefreshMs: 30_000,
 } as const;
 
 /** Channel options the pool sets on every channel unless the user sets them. */

@@ -1,5 +1,6 @@
 // The package's only public surface: explicit named exports, types with `export type`.
 export { ChannelPool } from './channel-pool.js';
+export { KEEPALIVE_PRESETS } from './keepalive-presets.js';
 export { StatusError, PoolClosedError, CircuitOpenError, statusName } from './errors.js';
 export type { StatusErrorInit, CircuitOpenErrorInit } from './errors.js';
 export type { OptionError, OptionErrorKind } from './validation.js';
@@ -19,7 +20,7 @@ export type {
   EndpointEjectionOptions,
 } from './options.js';
 export type { EndpointStats, EndpointEjection } from './endpoint-ejection.js';
-export type { PoolStats, CloseResult, PoolState, RetryEvent, ChannelStats, ChannelState, ChannelStateChange, ChannelReplaced } from './pool-types.js';
+export type { PoolStats, CloseResult, PoolState, RetryEvent, ChannelStats, ChannelState, ChannelStateChange, ChannelReplaced, ConnectTimeoutReplacement, StalledReplacement } from './pool-types.js';
 export type { Event, Subscription } from './events.js';
 export type { CallType, CallRefusal, CallInfo, CallStartEvent, CallEndEvent, AttemptStartEvent, AttemptEndEvent } from './call-events.js';
 export type { SignalHandlers } from './shutdown-signals.js';

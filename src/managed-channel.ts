@@ -6,8 +6,10 @@ import { registerTracker, unregisterTracker, withPolicy } from './endpoint-lb.js
 import { mayHaveSeveralEndpoints } from './target.js';
 import type { EventSource } from './events.js';
 import type { BreakerOptions, RetryThrottlingOptions } from './options.js';
+import { releasingCredentials } from './releasing-credentials.js';
 import { serviceConfigHasRetries } from './retry-policy.js';
 import { RetryThrottle } from './retry-throttle.js';
+import { StallDetector, type Watch } from './stall-detector.js';
 import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './pool-types.js';
 import { BREAKER_KEYS } from './validation.js';
 import type { Resolved } from './with-defined.js';
@@ -57,6 +59,8 @@ export interface ChannelContext {
   connectTimeoutMs: number | false;
   rotation: BucketRotation;
   factory: ChannelFactory;
+  /** Stall detector timeout in ms (see stall-detector.ts), or false / undefined for none. */
+  stallTimeoutMs?: number | false | undefined;
   onChannelStateChange: EventSource<ChannelStateChange>;
   onChannelReplaced: EventSource<ChannelReplaced>;
   onBreakerStateChange: EventSource<BreakerStateChange>;
@@ -81,6 +85,9 @@ export class ManagedChannel {
   readonly grpcOwnsRetries: boolean;
   readonly #breakers = new Map<string, Breaker>();
   readonly #watchdog: ConnectWatchdog | undefined;
+  readonly #stall: StallDetector | undefined;
+  /** What grpc-js gets: the credentials, wrapped to release unanswered sockets when possible. */
+  readonly #wireCredentials: ChannelCredentials;
   #started = 0;
   #succeeded = 0;
   #failed = 0;
@@ -114,9 +121,14 @@ export class ManagedChannel {
     }
     this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
     this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
-    ({ channel: this.#channel, client: this.#client } = context.factory(target, credentials, this.#grpcOptions));
+    const releasing = releasingCredentials(credentials);
+    this.#wireCredentials = releasing ?? credentials;
+    const { stallTimeoutMs } = context;
+    this.#stall = stallTimeoutMs === false || stallTimeoutMs === undefined ? undefined : new StallDetector(stallTimeoutMs, (ms) => this.#replace('stalled', ms));
+    this.#stall?.newChannel(false);
+    ({ channel: this.#channel, client: this.#client } = context.factory(target, this.#wireCredentials, this.#grpcOptions));
     this.#grpcTarget = this.#channel.getTarget();
-    this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace(ms));
+    this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace('connect-timeout', ms), undefined, releasing === undefined);
     this.#watch(this.#channel);
   }
 
@@ -138,6 +150,11 @@ export class ManagedChannel {
   /** Changes each time the grpc-js channel is replaced: an attempt notes it, to tell later whether its channel went away. */
   get generation(): number {
     return this.#generation;
+  }
+
+  /** The stall detector's watch of the current grpc-js channel, which its calls report to; undefined when off. */
+  get liveness(): Watch | undefined {
+    return this.#stall?.watch;
   }
 
   get inFlight(): number {
@@ -238,6 +255,8 @@ export class ManagedChannel {
       breakers: [...this.#breakers.values()].map((b) => b.stats()),
       replacements: this.#generation,
       endpoints: this.#endpoints?.stats() ?? [],
+      stalls: this.#stall?.stalls ?? 0,
+      falseStalls: this.#stall?.falseAlarms ?? 0,
     };
   }
 
@@ -274,6 +293,7 @@ export class ManagedChannel {
   close(): void {
     this.#closed = true;
     this.#watchdog?.stop();
+    this.#stall?.stop();
     for (const breaker of this.#breakers.values()) breaker.shutdown();
     this.#breakers.clear();
     if (this.#trackerId !== undefined) unregisterTracker(this.#trackerId);
@@ -315,6 +335,8 @@ export class ManagedChannel {
     this.#state = state;
     this.context.onChannelStateChange.emit({ target: this.target, previous, state });
     this.#watchdog?.onState(state === 'connecting');
+    this.#stall?.onState(state === 'ready');
+    if (state === 'ready') this.#watchdog?.connected();
   }
 
   /**
@@ -322,16 +344,24 @@ export class ManagedChannel {
    * same target, credentials and options, and the stuck one is closed (its queued calls fail
    * UNAVAILABLE and may be retried on the new one). The new channel uses a local subchannel
    * pool: with the global one, grpc-js could hand it the same stuck subchannel. This is the only
-   * case in which the pool re-creates a channel.
+   * case in which the pool re-creates a channel, with one other: the stall detector found the
+   * channel READY but silent (`reason` 'stalled', `ms` how long; see stall-detector.ts), and
+   * the local subchannel pool gives the new channel a new TCP connection in the same way.
    */
-  #replace(connectingMs: number): void {
-    if (this.#closed || this.#state !== 'connecting') return;
+  #replace(reason: 'connect-timeout' | 'stalled', ms: number): void {
+    if (this.#closed || this.#state !== (reason === 'stalled' ? 'ready' : 'connecting')) return;
     const stuck = this.#channel;
     const options = { ...this.#grpcOptions, 'grpc.use_local_subchannel_pool': 1 };
-    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.credentials, options));
+    this.#stall?.newChannel(reason === 'stalled');
+    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.#wireCredentials, options));
     this.#generation++;
     stuck.close();
-    this.context.onChannelReplaced.emit({ target: this.target, reason: 'connect-timeout', connectingMs, replacements: this.#generation });
+    const replacements = this.#generation;
+    this.context.onChannelReplaced.emit(
+      reason === 'stalled'
+        ? { target: this.target, reason, silentMs: ms, stallTimeoutMs: this.#stall!.stallMs, replacements }
+        : { target: this.target, reason, connectingMs: ms, replacements },
+    );
     this.#watch(this.#channel);
   }
 }

@@ -158,6 +158,27 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * (pick_first). Default: on, see {@link EndpointEjectionOptions}.
    */
   endpointEjection?: EndpointEjectionOptions | false | undefined;
+  /**
+   * Stall detector, in ms: when a channel is READY, unary calls are waiting, and nothing at all
+   * (headers, a message, a status) has come from the server for this long, the connection is
+   * taken for silently dead (no FIN, no RST: a dropped NAT entry, a frozen VM) and the channel
+   * is replaced by one on a new TCP connection. No keepalive ping is ever sent, so servers that
+   * enforce gRFC A8 never answer with GOAWAY too_many_pings. Streams are not watched (their
+   * response headers count as heard). A false alarm (the server was only slow: its answer arrives
+   * on the replaced channel) costs one new connection, never a call, and doubles the channel's
+   * timeout, up to 60 s. `false` turns it off. Default: 5000 (5 s). See the README's "Liveness".
+   */
+  stallTimeoutMs?: number | false | undefined;
+  /**
+   * DNS re-resolution, in ms: channels to DNS targets (`host:port`, `dns:host:port`) ask DNS
+   * again this often, so endpoints added behind a name get traffic within one interval and
+   * removed ones are drained (grpc-js alone re-resolves only after a connection drops). Spread
+   * calls over the endpoints with `round_robin`; `pick_first` stays on its endpoint while it is
+   * in the answer. IP literals and other schemes (`ipv4:`, `unix:`, `xds:`) are not affected.
+   * Intervals under 30 s also lower `grpc.dns_min_time_between_resolutions_ms` unless set.
+   * `false` turns it off (grpc-js's own behaviour). Default: 30000 (30 s).
+   */
+  dnsRefreshMs?: number | false | undefined;
 }
 
 /** Options of `pool.client(service, target, options)`. */

@@ -9,6 +9,7 @@ import type { EjectionSettings, EndpointEjection } from './endpoint-ejection.js'
 import type { ChannelReplaced, ChannelStateChange, CloseResult, PoolState, PoolStats, RetryEvent } from './pool-types.js';
 import { EJECTION_DEFAULTS, POLICY_DEFAULTS, POOL_CHANNEL_DEFAULTS, POOL_DEFAULTS } from './defaults.js';
 import { mergePolicy } from './policy.js';
+import { withRefreshingDns } from './refreshing-resolver.js';
 import { DefaultCredentials, type ParsedTarget } from './target.js';
 import { checkCloseOptions, checkPolicy, checkPoolOptions, checkThrottlingOptions, optionError } from './validation.js';
 import { withDefined, type Resolved } from './with-defined.js';
@@ -25,6 +26,10 @@ export interface PoolSettings {
   ejectionOptions: EndpointEjectionOptions | false;
   throttling: Resolved<RetryThrottlingOptions> | false;
   connectTimeoutMs: number | false;
+  /** Stall detector timeout, or false. */
+  stallTimeoutMs?: number | false;
+  /** DNS re-resolution interval, or false. */
+  dnsRefreshMs?: number | false;
   /** Makes the grpc-js channels; replaced by fake channels in unit tests. */
   factory?: ChannelFactory;
 }
@@ -39,6 +44,8 @@ export function poolSettings(options: unknown): PoolSettings {
     ejectionOptions: opts.endpointEjection ?? {},
     throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
     connectTimeoutMs: opts.connectTimeoutMs ?? POOL_DEFAULTS.connectTimeoutMs,
+    stallTimeoutMs: opts.stallTimeoutMs ?? POOL_DEFAULTS.stallTimeoutMs,
+    dnsRefreshMs: opts.dnsRefreshMs ?? POOL_DEFAULTS.dnsRefreshMs,
   };
 }
 
@@ -79,8 +86,10 @@ export class PoolEngine {
     this.#context = {
       throttling: settings.throttling,
       connectTimeoutMs: settings.connectTimeoutMs,
+      stallTimeoutMs: settings.stallTimeoutMs,
       rotation: this.#rotation,
-      factory: settings.factory ?? grpcChannelFactory,
+      // Fake factories (unit tests) get the targets as they are.
+      factory: settings.factory ?? withRefreshingDns(grpcChannelFactory, settings.dnsRefreshMs ?? false),
       onChannelStateChange: this.onChannelStateChange,
       onChannelReplaced: this.onChannelReplaced,
       onBreakerStateChange: this.onBreakerStateChange,

@@ -102,13 +102,23 @@ export interface ChannelStats {
   grpcOwnsRetries: boolean;
   /** The channel's circuit breakers: one, or one per method with `scope: 'method'`. */
   breakers: BreakerStats[];
-  /** Times the connect watchdog replaced the grpc-js channel because it stayed CONNECTING too long. */
+  /**
+   * Times the grpc-js channel was replaced: by the connect watchdog (it stayed CONNECTING too
+   * long) or by the stall detector (it was READY but silent, see `stalls`).
+   */
   replacements: number;
   /**
    * The channel's endpoints, when it tracks them (a target that can resolve to several, see
    * `endpointEjection`): address, ejected or not, attempts and failures. Empty otherwise.
    */
   endpoints: EndpointStats[];
+  /** Replacements by the stall detector: unary calls waited `stallTimeoutMs` on a READY channel that said nothing. */
+  stalls: number;
+  /**
+   * Stalls later disproved: an answer arrived on the replaced channel (the server was slow, not
+   * gone). Each one doubles the channel's stall timeout, up to 60 s.
+   */
+  falseStalls: number;
 }
 
 /** A channel's connectivity change, reported by `pool.onChannelStateChange`. */
@@ -118,12 +128,30 @@ export interface ChannelStateChange {
   state: ChannelState;
 }
 
-/** Reported by `pool.onChannelReplaced` when the connect watchdog replaces a stuck channel. */
-export interface ChannelReplaced {
+/**
+ * Reported by `pool.onChannelReplaced` when the connect watchdog replaces a stuck channel
+ * (`reason` 'connect-timeout') or the stall detector a silent one (`reason` 'stalled').
+ */
+export type ChannelReplaced = ConnectTimeoutReplacement | StalledReplacement;
+
+/** The connect watchdog replaced a channel that stayed CONNECTING for `connectTimeoutMs`. */
+export interface ConnectTimeoutReplacement {
   target: string;
   reason: 'connect-timeout';
   /** How long the channel had been CONNECTING. */
   connectingMs: number;
+  /** Replacements of this channel so far, this one included. */
+  replacements: number;
+}
+
+/** The stall detector replaced a READY channel on which unary calls heard nothing for the stall timeout. */
+export interface StalledReplacement {
+  target: string;
+  reason: 'stalled';
+  /** How long nothing had been heard while calls waited, in ms. */
+  silentMs: number;
+  /** The channel's stall timeout from now on, in ms (doubled when this stall was the second in a row with nothing heard). */
+  stallTimeoutMs: number;
   /** Replacements of this channel so far, this one included. */
   replacements: number;
 }

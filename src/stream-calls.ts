@@ -6,6 +6,7 @@ import { CallRun, type Outcome, type Sender } from './call-run.js';
 import { MessageQueue } from './message-queue.js';
 import type { CallOptions } from './options.js';
 import { RequestPump, type Requests } from './request-pump.js';
+import { watchStream } from './stall-detector.js';
 
 // The three streaming shapes. Each gets what a unary call gets: admission, a finite deadline
 // on the wire, signal and parent, breaker admission before the stream starts and one outcome
@@ -30,6 +31,7 @@ function sendServerStream(run: CallRun, request: unknown, options: CallOptions |
   const { channel, method } = run.bound;
   return (callOptions, metadata, done, outcome) => {
     const call: ClientReadableStream<unknown> = channel.client.makeServerStreamRequest(method.path, method.serialize, method.deserialize, request, metadata, callOptions);
+    watchStream(channel.liveness, call);
     const queue = startedStream(call, options, outcome);
     // Ready at the first message: until then a failure may still be retried.
     queue.first().then((q) => done(null, q), done);
@@ -75,6 +77,7 @@ function sendClientStream(run: CallRun, requests: Requests, options: CallOptions
         done(failure, response);
       },
     );
+    watchStream(channel.liveness, call);
     watchMetadata(call, options);
     const pump = new RequestPump(requests, call, run);
     return call;
@@ -93,6 +96,7 @@ export function bidiStream(bound: BoundMethod, requests: unknown, options: CallO
   const queue = run.attempts<MessageQueue>((callOptions, metadata, done, outcome) => {
     const { channel, method } = run.bound;
     const call: ClientDuplexStream<unknown, unknown> = channel.client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, metadata, callOptions);
+    watchStream(channel.liveness, call);
     pump = new RequestPump(requests as Requests, call, run);
     // The server may wait for requests before it answers: the stream is ready at once.
     done(null, startedStream(call, options, outcome));

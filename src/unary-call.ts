@@ -4,6 +4,7 @@ import { watchMetadata } from './call-hooks.js';
 import type { BoundMethod } from './bound-method.js';
 import { CallRun } from './call-run.js';
 import type { CallOptions } from './options.js';
+import { watchUnary } from './stall-detector.js';
 
 /**
  * Runs one unary call. Never throws: every outcome is a settled promise, with a response or an
@@ -15,6 +16,8 @@ export function callUnary(bound: BoundMethod, request: unknown, options: CallOpt
   const { channel, method } = bound;
   run.begin();
   return run.unary<unknown>((callOptions, metadata, done, outcome) => {
+    // The stall detector (when on) follows what each attempt hears from the server.
+    const watch = watchUnary(channel.liveness);
     const call: ClientUnaryCall = channel.client.makeUnaryRequest(
       method.path,
       method.serialize,
@@ -23,10 +26,12 @@ export function callUnary(bound: BoundMethod, request: unknown, options: CallOpt
       metadata,
       callOptions,
       (error: ServiceError | null, response?: unknown) => {
+        watch?.ended(error);
         outcome(error);
         done(error, response);
       },
     );
+    if (watch !== undefined) call.on('metadata', watch.heard);
     watchMetadata(call, options);
     return call;
   });

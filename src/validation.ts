@@ -38,7 +38,7 @@ const PLAUSIBLE_EPOCH_MS = 1e12;
 
 /** The known keys of each options object: an unknown key is an error, not silently ignored. */
 export const POLICY_KEYS = ['deadlineMs', 'idempotent', 'retry'] as const;
-const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling', 'breaker', 'connectTimeoutMs', 'endpointEjection'];
+const POOL_KEYS: readonly string[] = [...POLICY_KEYS, 'channelOptions', 'retryThrottling', 'breaker', 'connectTimeoutMs', 'endpointEjection', 'stallTimeoutMs', 'dnsRefreshMs'];
 const CLIENT_KEYS: readonly string[] = [...POLICY_KEYS, 'credentials', 'channelOptions', 'methods', 'breaker', 'endpointEjection'];
 const EJECTION_KEYS: readonly string[] = ['intervalMs', 'failurePercentage', 'requestVolume', 'baseEjectionTimeMs', 'maxEjectionTimeMs', 'maxEjectionPercent'];
 const CALL_KEYS: ReadonlySet<string> = new Set([...POLICY_KEYS, 'deadline', 'signal', 'metadata', 'parent', 'onHeader', 'onTrailer']);
@@ -264,6 +264,8 @@ export function checkPoolOptions(options: unknown): ChannelPoolOptions {
   checkBreakerOptions('breaker', opts.breaker);
   checkEjectionOptions('endpointEjection', opts.endpointEjection);
   if (opts.connectTimeoutMs !== undefined && opts.connectTimeoutMs !== false) checkMs('connectTimeoutMs', opts.connectTimeoutMs);
+  if (opts.stallTimeoutMs !== undefined && opts.stallTimeoutMs !== false) checkMs('stallTimeoutMs', opts.stallTimeoutMs);
+  if (opts.dnsRefreshMs !== undefined && opts.dnsRefreshMs !== false) checkMs('dnsRefreshMs', opts.dnsRefreshMs);
   return opts;
 }
 

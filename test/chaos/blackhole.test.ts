@@ -5,7 +5,7 @@
 // for ever; the pool's connect watchdog replaces the stuck channel after connectTimeoutMs.
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { ChannelPool, type BreakerStateChange, type ChannelReplaced } from '../../src/index.js';
+import { ChannelPool, type BreakerStateChange, type ChannelReplaced, type ConnectTimeoutReplacement } from '../../src/index.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { channelzChannels } from '../helpers/net.js';
 import { TestServiceClient } from '../helpers/protos.js';
@@ -104,7 +104,7 @@ describe('chaos: blackholed backend', () => {
     expect(late(stuck)).toEqual([]);
     expect(replaced).toHaveLength(1);
     expect(replaced[0]).toMatchObject({ target: scene.proxy.address, reason: 'connect-timeout', replacements: 1 });
-    expect(replaced[0]!.connectingMs).toBeGreaterThanOrEqual(490);
+    expect((replaced[0] as ConnectTimeoutReplacement).connectingMs).toBeGreaterThanOrEqual(490);
     expect(histogram(stuck)).toEqual({ ok: 3 });
     // They waited for the watchdog (500 ms), not for their deadline (3 s).
     expect(maxMs(stuck)).toBeLessThan(deadlineMs);
@@ -117,7 +117,7 @@ describe('chaos: blackholed backend', () => {
 
     const stats = scene.pool.stats();
     console.info(
-      `[chaos blackhole] half-open peer: replaced after ${replaced[0]!.connectingMs.toFixed(0)} ms connecting; ` +
+      `[chaos blackhole] half-open peer: replaced after ${(replaced[0] as ConnectTimeoutReplacement).connectingMs.toFixed(0)} ms connecting; ` +
         `3 calls made while stuck: ${JSON.stringify(histogram(stuck))} (max ${maxMs(stuck).toFixed(0)} ms; ` +
         `retries ${stats.perChannel[0]!.retries}, throttled ${stats.perChannel[0]!.throttledRetries}); ` +
         `100 calls after: ${JSON.stringify(histogram(after))}; proxy accepted ${scene.proxy.accepted}`,

@@ -11,6 +11,11 @@
 //
 // Except for latency, a mode decides the fate of connections accepted while it is on:
 // established connections keep forwarding. Call cutAll() to force them through a new mode.
+//
+// freezeEstablished() makes the connections open at that moment die silently: from then on
+// they drop every byte both ways and pass on no FIN and no RST (a dropped NAT or conntrack
+// entry, a frozen VM, a partition), while connections accepted later follow the mode. A
+// frozen connection is torn down only when its client side closes, or by cutAll()/close().
 import { once } from 'node:events';
 import net from 'node:net';
 
@@ -41,6 +46,14 @@ export interface FaultProxy {
   setMode(mode: FaultMode, options?: { latencyMs?: number }): Promise<void>;
   /** Destroys every open connection, both sides, with a RST: a mid-stream network cut. */
   cutAll(): void;
+  /**
+   * Silently kills the bridged connections open now: their bytes are dropped both ways, no
+   * FIN or RST reaches either side. Later connections are not affected. Returns how many
+   * connections it froze.
+   */
+  freezeEstablished(): number;
+  /** Connections frozen so far and still open. */
+  readonly frozen: number;
   /** Destroys everything; resolves when no socket, server or timer is left. Idempotent. */
   close(): Promise<void>;
 }
@@ -70,6 +83,8 @@ class FaultProxyImpl implements FaultProxy {
   // Every socket we own (client and upstream sides), and the client sides alone for `live`.
   private readonly sockets = new Set<net.Socket>();
   private readonly clients = new Set<net.Socket>();
+  // Bridged connections, each with the flag freezeEstablished() sets.
+  private readonly bridges = new Set<Bridge>();
   // Servers whose 'close' has not fired yet; a server closed for 'refuse' waits for its
   // remaining connections before it does.
   private readonly servers = new Set<net.Server>();
@@ -109,6 +124,23 @@ class FaultProxyImpl implements FaultProxy {
 
   cutAll(): void {
     for (const socket of this.sockets) socket.resetAndDestroy();
+  }
+
+  freezeEstablished(): number {
+    let count = 0;
+    for (const bridge of this.bridges) {
+      if (!bridge.frozen) {
+        bridge.frozen = true;
+        count += 1;
+      }
+    }
+    return count;
+  }
+
+  get frozen(): number {
+    let count = 0;
+    for (const bridge of this.bridges) if (bridge.frozen) count += 1;
+    return count;
   }
 
   close(): Promise<void> {
@@ -167,9 +199,12 @@ class FaultProxyImpl implements FaultProxy {
   private bridge(client: net.Socket): void {
     const upstream = net.connect({ host: this.upstream.host ?? LOOPBACK, port: this.upstream.port });
     this.track(upstream);
+    const bridge: Bridge = { frozen: false };
+    this.bridges.add(bridge);
+    client.once('close', () => this.bridges.delete(bridge));
     const delay = (): number => (this.mode === 'latency' ? this.latencyMs : 0);
-    forward(client, upstream, delay);
-    forward(upstream, client, delay);
+    forward(client, upstream, delay, bridge, true);
+    forward(upstream, client, delay, bridge, false);
   }
 
   private track(socket: net.Socket): void {
@@ -181,6 +216,10 @@ class FaultProxyImpl implements FaultProxy {
   }
 }
 
+interface Bridge {
+  frozen: boolean;
+}
+
 /** Reads and discards, so we still notice the peer leaving, and never answers. */
 function blackhole(socket: net.Socket): void {
   socket.resume();
@@ -189,15 +228,17 @@ function blackhole(socket: net.Socket): void {
 /**
  * Copies `from` to `to`, holding each chunk back by delayMs() as measured when it arrives and
  * never letting a chunk overtake an earlier one. A clean end is passed on after the queued
- * chunks; an abrupt close (reset, error, cut) destroys the other side at once.
+ * chunks; an abrupt close (reset, error, cut) destroys the other side at once. Once the bridge
+ * is frozen, chunks and ends are dropped; only the client leaving still tears down the
+ * upstream side (fromClient), so nothing ever reaches the client.
  */
-function forward(from: net.Socket, to: net.Socket, delayMs: () => number): void {
+function forward(from: net.Socket, to: net.Socket, delayMs: () => number, bridge: Bridge, fromClient: boolean): void {
   const queue: Array<{ chunk: Buffer; at: number }> = [];
   let timer: NodeJS.Timeout | undefined;
   let ended = false;
 
   const write = (chunk: Buffer): void => {
-    if (to.destroyed) return;
+    if (to.destroyed || bridge.frozen) return;
     // Backpressure: stop reading until the slow side has flushed.
     if (!to.write(chunk) && !from.isPaused()) {
       from.pause();
@@ -214,10 +255,14 @@ function forward(from: net.Socket, to: net.Socket, delayMs: () => number): void 
     }
     const pending = queue[0];
     if (pending !== undefined) timer = setTimeout(flush, pending.at - now);
-    else if (ended) to.end();
+    else if (ended && !bridge.frozen) to.end();
   };
 
   from.on('data', (chunk: Buffer) => {
+    if (bridge.frozen) {
+      queue.length = 0;
+      return;
+    }
     const delay = delayMs();
     if (delay <= 0 && queue.length === 0) {
       write(chunk);
@@ -228,11 +273,12 @@ function forward(from: net.Socket, to: net.Socket, delayMs: () => number): void 
     timer ??= setTimeout(flush, delay);
   });
   from.once('end', () => {
+    if (bridge.frozen) return;
     ended = true;
     if (queue.length === 0) to.end();
   });
   from.once('close', () => {
-    if (!from.readableEnded) to.destroy();
+    if (bridge.frozen ? fromClient : !from.readableEnded) to.destroy();
   });
   to.once('close', () => {
     clearTimeout(timer);

@@ -100,4 +100,27 @@ describe('ConnectWatchdog', () => {
     vi.advanceTimersByTime(10_000);
     expect(onStuck).not.toHaveBeenCalled();
   });
+  test('with backoff, each report doubles the limit up to 10 minutes, until connected()', () => {
+    const onStuck = vi.fn();
+    const watchdog = new ConnectWatchdog(20_000, onStuck, undefined, true);
+    const limits: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      limits.push(watchdog.currentLimitMs);
+      watchdog.onState(true);
+      vi.advanceTimersByTime(watchdog.currentLimitMs - 1);
+      expect(onStuck).toHaveBeenCalledTimes(i);
+      vi.advanceTimersByTime(1);
+      expect(onStuck).toHaveBeenCalledTimes(i + 1);
+    }
+    expect(limits).toEqual([20_000, 40_000, 80_000, 160_000, 320_000, 600_000, 600_000, 600_000]);
+    watchdog.connected();
+    expect(watchdog.currentLimitMs).toBe(20_000);
+  });
+
+  test('without backoff the limit never changes', () => {
+    const watchdog = new ConnectWatchdog(1_000, vi.fn());
+    watchdog.onState(true);
+    vi.advanceTimersByTime(1_000);
+    expect(watchdog.currentLimitMs).toBe(1_000);
+  });
 });
