@@ -37,6 +37,10 @@ export class CallCircuits {
   /** Admits an attempt; returns the breaker that refuses it, if one does. */
   admit(): Breaker | undefined {
     if (this.#methodTicket === undefined) this.#startedAt = Date.now();
+    // Both are asked before either hands out a ticket: a half-open probe is never spent on an
+    // attempt the other circuit refuses. (begin() on a refusing breaker counts the refusal.)
+    if (typeof this.#methodTicket !== 'function' && !this.#method.admits) return refused(this.#method);
+    if (this.#target !== undefined && typeof this.#targetTicket !== 'function' && !this.#target.admits) return refused(this.#target);
     const method = admitted(this.#method, this.#methodTicket);
     if (method === false) return this.#method;
     this.#methodTicket = method;
@@ -69,6 +73,11 @@ export class CallCircuits {
 function admitted(breaker: Breaker, held: Ticket | undefined): Ticket | false {
   if (typeof held === 'function') return held;
   return breaker.begin();
+}
+
+function refused(breaker: Breaker): Breaker {
+  breaker.begin();
+  return breaker;
 }
 
 function report(breaker: Breaker, ticket: Ticket | undefined, outcome: AttemptOutcome, latencyMs: number): void {

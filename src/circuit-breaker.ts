@@ -216,6 +216,11 @@ export class Breaker {
     if ((failures / fires) * 100 > this.options.errorThresholdPercentage || cb.halfOpen) cb.open();
   }
 
+  /** Whether `begin()` would admit an attempt now (closed, or half-open with its probe not yet out). */
+  get admits(): boolean {
+    return this.#cb.closed || this.#cb.pendingClose;
+  }
+
   /**
    * Closed, not asked to admit an attempt for a whole window, and with no attempt in its window:
    * the same as a fresh breaker.

@@ -283,15 +283,10 @@ describe('the half-open probe', () => {
     expect(method.stats().state).toBe('closed');
   });
 
-  // DEFECT (reported, src/ unchanged): admit() asks the method's breaker first; when it is
-  // half-open its begin() hands this call the probe, and when the target's circuit then refuses,
-  // the call settles with 'ignored' and the probe is reported inconclusive: the method's circuit
-  // opens again for another resetTimeoutMs although nothing was tried. While the target is open,
-  // every method circuit that reaches half-open is pushed back so, and recovery after the target
-  // closes can lag by up to one more resetTimeoutMs per method. Proposed: let a refused
-  // admission hand a probe back without a verdict (a Breaker method that releases the probe and
-  // stays half-open), or ask both breakers whether they would admit before taking either.
-  test.fails('a refusal by the target does not spend the method’s half-open probe', async () => {
+  // Found by this test (fixed): admit() used to take the method's half-open probe before the
+  // target's circuit refused, and the wasted probe reopened the method's circuit for another
+  // resetTimeoutMs. Both circuits are now asked before either hands out a ticket.
+  test('a refusal by the target does not spend the method’s half-open probe', async () => {
     await halfOpen(method);
     open(target);
     const circuits = new CallCircuits(method, target);

@@ -340,12 +340,9 @@ describe('addresses and stats', () => {
     ]);
   });
 
-  // BUG (reported, src/ unchanged): record() books an attempt against any address through
-  // #book(), which creates a book when there is none. An attempt still in flight when the
-  // resolver dropped its endpoint thus brings the gone endpoint back: it shows in stats() and
-  // counts in the maxEjectionPercent cap until the next address update. Proposed: in record(),
-  // skip an address without a book (`this.#books.get(address)` instead of `this.#book(address)`).
-  test.fails('a late outcome for a removed endpoint does not bring its book back', () => {
+  // Found by this test (fixed): an attempt still in flight when the resolver dropped its
+  // endpoint used to bring the gone endpoint back into stats() and the maxEjectionPercent cap.
+  test('a late outcome for a removed endpoint does not bring its book back', () => {
     const t = tracker({}, [A, B]);
     t.setAddresses([B]);
     t.record(A, 'failure');

@@ -130,6 +130,8 @@ function addressOf(result: PickResult): string | undefined {
 
 /** Ejects `address` in `t`: one interval in which it failed every attempt and the others succeeded. */
 function eject(t: EndpointTracker, address: string, others: readonly string[]): void {
+  // Only endpoints of the resolver's list are booked: make sure these are in it.
+  t.setAddresses([...new Set([...t.stats().map((s) => s.address), address, ...others])]);
   t.record(address, 'failure');
   for (const other of others) t.record(other, 'success');
   now += SETTINGS.intervalMs;

@@ -66,11 +66,10 @@ describe('parseTarget: empty addresses after a scheme', () => {
     expect(error.message).toContain('an address with a host');
   });
 
-  // BUG (reported, src/ unchanged): an empty entry in an ipv4:/ipv6: list passes, because
-  // splitAddress returns early for an address without a colon, before its non-empty-host check.
-  // grpc-js 1.14.7's IP resolver then refuses the whole list (resolver-ip.js: "Failed to parse
-  // ipv4 address "), so every call fails UNAVAILABLE: what parseTarget says it refuses up front.
-  test.fails.each(['ipv4:1.2.3.4:1,', 'ipv4:,1.2.3.4:1', 'ipv4:,'])('%s is refused: an empty entry in the list', (input) => {
+  // Found by this test (fixed): an empty entry in an ipv4:/ipv6: list used to pass, and grpc-js
+  // 1.14.7's IP resolver then refuses the whole list ("Failed to parse ipv4 address"), so every
+  // call failed UNAVAILABLE: what parseTarget says it refuses up front.
+  test.each(['ipv4:1.2.3.4:1,', 'ipv4:,1.2.3.4:1', 'ipv4:,'])('%s is refused: an empty entry in the list', (input) => {
     const error = thrown(() => parseTarget(input));
     expect(error).toBeInstanceOf(RangeError);
   });
