@@ -95,13 +95,14 @@ describe('what a status means, per call shape', () => {
 
 describe('visibility', () => {
   it('stats() lists each endpoint: address, ejected, attempts, failures; an event reports the ejection and the return', async () => {
-    const { fleet, pool } = await setUp(['healthy', grpc.status.UNAVAILABLE, 'healthy']);
+    // Short intervals and ejections, so the test sees both the ejection and the return quickly.
+    const { fleet, pool } = await setUp(['healthy', grpc.status.UNAVAILABLE, 'healthy'], { endpointEjection: { intervalMs: 250, baseEjectionTimeMs: 750 } });
     const ejections: EndpointEjection[] = [];
     pool.onEndpointEjection((event) => ejections.push(event));
     const test = pool.client(TestServiceClient, fleet.target) as unknown as Test;
     const sick = fleet.endpoints[1]!.address;
     await drive(() => test.Echo({ message: 'x' }), { durationMs: DETECTION_WINDOW_MS, maxCalls: 2_000, concurrency: 4, until: () => ejections.length > 0 });
-    expect(ejections[0]).toMatchObject({ target: fleet.target, address: sick, ejected: true, failurePercentage: 100, ejectedForMs: 3_000 });
+    expect(ejections[0]).toMatchObject({ target: fleet.target, address: sick, ejected: true, failurePercentage: 100, ejectedForMs: 750 });
     const channel = pool.stats().perChannel[0]!;
     expect(channel.endpoints.map((e) => e.address)).toEqual(fleet.endpoints.map((e) => e.address).sort());
     const sickStats = channel.endpoints.find((e) => e.address === sick)!;
