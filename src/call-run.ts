@@ -1,8 +1,15 @@
+// The life of one call. Over 300 lines on purpose: its attempts share the call's state (their
+// count, their errors, the retry verdict and backoff, the circuits' tickets, the endpoint the last
+// one failed on), and splitting that state between two files would make each know the other's
+// fields. What is not the call's own lives beside it: the attempt's link to its endpoint
+// (endpoint-lb.ts), the circuits (call-circuits.ts), the events (call-observer.ts), the errors
+// (call-errors.ts), the backoff sleep (backoff.ts) and p-retry (retry-loop.ts).
 import { status, type Metadata } from '@grpc/grpc-js';
 import { Backoff } from './backoff.js';
 import type { BoundMethod } from './bound-method.js';
 import { CallCircuits } from './call-circuits.js';
-import { codeOf, detailsOf, inScope, methodLabels, type CallEvents, type CallInfo } from './call-events.js';
+import { inScope } from './call-events.js';
+import { CallObserver } from './call-observer.js';
 import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
 import { CircuitOpenError, StatusError } from './errors.js';
 import type { InFlight } from './managed-channel.js';
@@ -97,12 +104,8 @@ export class CallRun implements InFlight {
    * message; after that the stream cannot be retried and only the call's deadline applies).
    */
   #attemptLimitOnWire = true;
-  // ---- call events (call-events.ts): set only while somebody listens; 0 = not observed ----
-  #callId = 0;
-  #startedAt = 0;
-  #backoffMs = 0;
-  #sent = 0;
-  #received = 0;
+  /** The call's events, when somebody listens as it begins (call-observer.ts). */
+  #observer: CallObserver | undefined;
 
   constructor(
     readonly bound: BoundMethod,
@@ -117,7 +120,7 @@ export class CallRun implements InFlight {
     this.#started = true;
     this.bound.channel.track(this);
     const events = this.bound.pool.callEvents;
-    if (events.watchingCalls) this.#observe(events);
+    if (events.watchingCalls) this.#observer = new CallObserver(this.bound, events);
     this.prepared.signal?.addEventListener('abort', this);
     const { parent } = this.prepared;
     if (parent !== undefined) {
@@ -138,17 +141,17 @@ export class CallRun implements InFlight {
     if (this.#onParentCancelled !== undefined) this.prepared.parent?.removeListener('cancelled', this.#onParentCancelled);
     this.#circuits?.settle(succeeded);
     this.bound.channel.settle(this, succeeded || this.#endedBy === 'consumer');
-    if (this.#callId !== 0 && this.bound.pool.callEvents.onCallEnd.hasListeners) this.#reportEnd(succeeded ? undefined : outcome);
+    this.#observer?.end(succeeded ? undefined : outcome, this.#attempts, this.#endedBy !== undefined);
   }
 
   /** A request message went out (client and bidi streams; counted for the call events). */
   messageSent(): void {
-    this.#sent++;
+    this.#observer?.sent();
   }
 
   /** A stream's response messages, counted when its status arrives (for the call events). */
   messagesReceived(count: number): void {
-    this.#received += count;
+    this.#observer?.received(count);
   }
 
   /** Whether the call was ended from our side (abort, parent, close, a stream's reader or source). */
@@ -282,26 +285,13 @@ export class CallRun implements InFlight {
     // copy is made before anything is written to it.
     let ownMetadata = attempt > 1 || !this.prepared.callerMetadata;
     // Call events: the attempt's start time, and its start event (listeners may add headers).
-    const events = this.bound.pool.callEvents;
-    const attemptAt = this.#callId === 0 ? 0 : performance.now();
+    const observer = this.#observer;
+    const attemptAt = observer === undefined ? 0 : performance.now();
     let scope: ((start: () => void) => void) | undefined;
-    if (attemptAt !== 0 && events.onAttemptStart.hasListeners) {
+    if (observer !== undefined && observer.events.onAttemptStart.hasListeners) {
       if (!ownMetadata) metadata = metadata.clone();
       ownMetadata = true;
-      const labels = methodLabels(this.bound.method);
-      const event = {
-        callId: this.#callId,
-        target: this.bound.channel.target,
-        method: labels.method,
-        service: labels.service,
-        methodName: labels.methodName,
-        type: labels.type,
-        attempt,
-        metadata,
-        scope,
-      };
-      events.onAttemptStart.emit(event);
-      scope = event.scope;
+      scope = observer.attemptStart(attempt, metadata);
     }
     // On a channel that tracks its endpoints, the picker tells the attempt where it went.
     let link: AttemptLink | undefined;
@@ -343,7 +333,7 @@ export class CallRun implements InFlight {
       if (final) {
         // The attempt is over: nothing left to cancel.
         if (this.#running === running) this.#running = undefined;
-        if (attemptAt !== 0 && events.onAttemptEnd.hasListeners) this.#reportAttempt(attempt, error, attemptAt, running);
+        observer?.attemptEnd(attempt, error, attemptAt, running);
       }
       // A stream is judged at its first message or its end, whichever comes first.
       if (judged) return;
@@ -431,71 +421,15 @@ export class CallRun implements InFlight {
         details: error.details,
         delayMs,
         pushback: verdict.pushbackMs !== undefined,
-        callId: this.#callId,
+        callId: this.#observer?.callId ?? 0,
       });
     }
     if (delayMs > 0) {
-      const sleptFrom = this.#callId === 0 ? 0 : performance.now();
+      const sleptFrom = performance.now();
       await this.#backoff.sleep(delayMs);
-      if (sleptFrom !== 0) this.#backoffMs += performance.now() - sleptFrom;
+      this.#observer?.slept(performance.now() - sleptFrom);
     }
     return this.#endedBy === undefined && pool.isOpen;
-  }
-
-  // ---- call events ----
-
-  #observe(events: CallEvents): void {
-    this.#callId = events.nextCallId();
-    this.#startedAt = performance.now();
-    if (events.onCallStart.hasListeners) events.onCallStart.emit(this.#info());
-  }
-
-  // The event objects are written out field by field: an object spread here costs microseconds.
-  #info(): CallInfo {
-    const labels = methodLabels(this.bound.method);
-    return { callId: this.#callId, target: this.bound.channel.target, method: labels.method, service: labels.service, methodName: labels.methodName, type: labels.type };
-  }
-
-  #reportEnd(error: unknown): void {
-    const labels = methodLabels(this.bound.method);
-    const attempts = this.#attempts;
-    const oneRequest = labels.type === 'unary' || labels.type === 'server_stream';
-    const oneResponse = labels.type === 'unary' || labels.type === 'client_stream';
-    // Ended from our side: CANCELLED on the wire, whatever the caller then saw (signal.reason ...).
-    const code = this.#endedBy !== undefined ? status.CANCELLED : codeOf(error);
-    this.bound.pool.callEvents.onCallEnd.emit({
-      callId: this.#callId,
-      target: this.bound.channel.target,
-      method: labels.method,
-      service: labels.service,
-      methodName: labels.methodName,
-      type: labels.type,
-      code,
-      durationMs: performance.now() - this.#startedAt,
-      attempts,
-      backoffMs: this.#backoffMs,
-      messagesSent: oneRequest ? (attempts > 0 ? 1 : 0) : this.#sent,
-      messagesReceived: oneResponse ? (code === status.OK ? 1 : 0) : this.#received,
-      refused: error !== undefined && error instanceof CircuitOpenError ? 'circuit' : undefined,
-      details: error === undefined ? undefined : detailsOf(error),
-    });
-  }
-
-  #reportAttempt(attempt: number, error: unknown, attemptAt: number, call: Cancellable | undefined): void {
-    const peer = call?.getPeer();
-    const labels = methodLabels(this.bound.method);
-    this.bound.pool.callEvents.onAttemptEnd.emit({
-      callId: this.#callId,
-      target: this.bound.channel.target,
-      method: labels.method,
-      service: labels.service,
-      methodName: labels.methodName,
-      type: labels.type,
-      attempt,
-      code: codeOf(error),
-      durationMs: performance.now() - attemptAt,
-      peer: peer === undefined || peer === this.bound.channel.grpcTarget ? undefined : peer,
-    });
   }
 
   // ---- errors ----
