@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, register, type Registry } from 'prom-client'
 import type { AttemptEndEvent, CallEndEvent, CallInfo, CallStartEvent } from './call-events.js';
 import type { BreakerStateChange } from './circuit-breaker.js';
 import type { Event, Subscription } from './events.js';
+import type { EndpointEjection } from './endpoint-ejection.js';
 import type { ChannelReplaced, PoolStats, RetryEvent } from './pool-types.js';
 
 /** What the adapter needs of a pool: its events and `stats()` (a `ChannelPool` has them all). */
@@ -18,6 +19,7 @@ export interface ObservablePool {
   onRetry: Event<RetryEvent>;
   onBreakerStateChange: Event<BreakerStateChange>;
   onChannelReplaced: Event<ChannelReplaced>;
+  onEndpointEjection: Event<EndpointEjection>;
   stats(): PoolStats;
 }
 
@@ -110,7 +112,8 @@ function flush<L extends string>(counter: Counter<L>, counts: number[], labelsOf
  * And the resilience layer's own (see the README, "Observability", for each one's meaning):
  * `grpc_client_attempts_total`, `grpc_client_retries_total`, `grpc_client_retries_throttled_total`,
  * `grpc_client_refused_total`, `grpc_client_circuit_state`, `grpc_client_circuit_opened_total`,
- * `grpc_client_channel_replacements_total`, `grpc_client_in_flight`, `grpc_client_channels`.
+ * `grpc_client_channel_replacements_total`, `grpc_client_endpoint_ejections_total`,
+ * `grpc_client_endpoints_ejected`, `grpc_client_in_flight`, `grpc_client_channels`.
  *
  * @throws Error from prom-client when a metric of the same name is already registered on the
  *   registry (one adapter per registry: give each pool its own registry, or one pool).
@@ -245,7 +248,7 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
       ),
       refused: track('grpc_client_refused_total', () => new Counter({ name: 'grpc_client_refused_total', help: 'Total number of RPCs refused without reaching the network: reason "circuit" (circuit open) or "pool" (pool closing).', labelNames: [...methodLabels, 'reason'], registers })),
       opened: track('grpc_client_circuit_opened_total', () => new Counter({ name: 'grpc_client_circuit_opened_total', help: 'Total number of times a circuit breaker opened (grpc_service and grpc_method empty for a channel-wide breaker).', labelNames: ['grpc_target', 'grpc_service', 'grpc_method'], registers })),
-      replacements: track('grpc_client_channel_replacements_total', () => new Counter({ name: 'grpc_client_channel_replacements_total', help: 'Total number of channels replaced by the connect watchdog because they stayed CONNECTING too long.', labelNames: ['grpc_target'], registers })),
+      replacements: track('grpc_client_channel_replacements_total', () => new Counter({ name: 'grpc_client_channel_replacements_total', help: 'Total number of channels replaced by the connect watchdog (stuck CONNECTING) or the stall detector (silent while READY).', labelNames: ['grpc_target'], registers })),
       throttled: track('grpc_client_retries_throttled_total', () =>
         new Counter({
           name: 'grpc_client_retries_throttled_total',
@@ -299,8 +302,22 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
           },
         }),
       ),
-      // TODO(issue 11): endpoint ejections (`grpc_client_endpoint_ejections_total` {grpc_target})
-      // once the pool reports them (an event or a stats() field); nothing to count before.
+      ejections: track('grpc_client_endpoint_ejections_total', () => new Counter({ name: 'grpc_client_endpoint_ejections_total', help: 'Total number of times endpoint ejection took an endpoint of a target out of rotation.', labelNames: ['grpc_target'], registers })),
+      ejected: track('grpc_client_endpoints_ejected', () =>
+        new Gauge({
+          name: 'grpc_client_endpoints_ejected',
+          help: 'Endpoints out of rotation now, per target (targets with several endpoints only).',
+          labelNames: ['grpc_target'],
+          registers,
+          collect(this: Gauge<'grpc_target'>) {
+            this.reset();
+            for (const channel of pool.stats().perChannel) {
+              if (channel.endpoints.length === 0) continue;
+              this.inc({ grpc_target: channel.target }, channel.endpoints.filter((e) => e.ejected).length);
+            }
+          },
+        }),
+      ),
     };
   } catch (error) {
     for (const name of registered) registry.removeSingleMetric(name);
@@ -335,6 +352,9 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
       m.opened.inc({ grpc_target: change.target, grpc_service: service, grpc_method: method });
     }),
     pool.onChannelReplaced((event) => m.replacements.inc({ grpc_target: event.target })),
+    pool.onEndpointEjection((event) => {
+      if (event.ejected) m.ejections.inc({ grpc_target: event.target });
+    }),
   ];
 
   let disposed = false;

@@ -102,6 +102,8 @@ describe('chaos: liveness with pool defaults against a gRFC A8 server', () => {
     expect(counters).toMatchObject({ pings: 0, badPings: 0, goaways: 0 });
     // The slow call is a false alarm at most: a second connection, never a failed call.
     expect(replaced.length).toBeLessThanOrEqual(1);
-    expect(counters.connections).toBe(1 + replaced.length);
+    // A replacement opens its new connection only when a call uses it.
+    expect(counters.connections).toBeGreaterThanOrEqual(1);
+    expect(counters.connections).toBeLessThanOrEqual(1 + replaced.length);
   }, 60_000);
 });

@@ -138,7 +138,7 @@ describe('prometheusMetrics', () => {
         '# TYPE grpc_client_circuit_opened_total counter',
         'grpc_client_circuit_opened_total{grpc_target="TARGET_B",grpc_service="",grpc_method=""} 1',
         '',
-        '# HELP grpc_client_channel_replacements_total Total number of channels replaced by the connect watchdog because they stayed CONNECTING too long.',
+        '# HELP grpc_client_channel_replacements_total Total number of channels replaced by the connect watchdog (stuck CONNECTING) or the stall detector (silent while READY).',
         '# TYPE grpc_client_channel_replacements_total counter',
         '',
         '# HELP grpc_client_retries_throttled_total Retries the policy allowed but retry throttling (gRFC A6) refused, summed over the open channels of each target.',
@@ -161,6 +161,12 @@ describe('prometheusMetrics', () => {
         '# TYPE grpc_client_channels gauge',
         'grpc_client_channels 2',
         '',
+        '# HELP grpc_client_endpoint_ejections_total Total number of times endpoint ejection took an endpoint of a target out of rotation.',
+        '# TYPE grpc_client_endpoint_ejections_total counter',
+        '',
+        '# HELP grpc_client_endpoints_ejected Endpoints out of rotation now, per target (targets with several endpoints only).',
+        '# TYPE grpc_client_endpoints_ejected gauge',
+        '',
       ].join('\n'),
     );
     metrics.dispose();
@@ -181,7 +187,7 @@ describe('prometheusMetrics', () => {
     const metrics = prometheusMetrics(pool, { registry });
     expect(() => prometheusMetrics(pool, { registry })).toThrow(/already been registered/);
     // The refused second adapter left the first one's metrics in place.
-    expect(registry.getMetricsAsArray().length).toBe(14);
+    expect(registry.getMetricsAsArray().length).toBe(16);
     metrics.dispose();
     metrics.dispose();
     expect(registry.getMetricsAsArray()).toEqual([]);
