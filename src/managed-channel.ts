@@ -1,3 +1,7 @@
+// One channel of the pool and everything it owns. Over 300 lines on purpose: the mechanisms
+// live in their own files (connect-watchdog.ts, stall-detector.ts, endpoint-ejection.ts,
+// endpoint-lb.ts, circuit-breaker.ts, retry-throttle.ts, releasing-credentials.ts); this file
+// holds the channel's state and wires them to it, and each verb is a few lines.
 import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { Breaker, type BreakerStateChange, type BucketRotation } from './circuit-breaker.js';
 import { ConnectWatchdog } from './connect-watchdog.js';
