@@ -5,7 +5,8 @@ import { ROOT, runNode } from './run-node.js';
 
 const TSX = ['--import', 'tsx'];
 
-describe('examples', () => {
+// Each example is its own child process: they run side by side.
+describe.concurrent('examples', () => {
   // runNode's 60 s limit needs a test timeout to match (the default is 30 s).
   it('leak demo: the naive way grows by the channel, the pool keeps one', { timeout: 60_000 }, async () => {
     const result = await runNode(process.execPath, ['--expose-gc', ...TSX, `${ROOT}examples/leak-demo.ts`, '2000'], 60_000);
