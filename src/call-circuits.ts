@@ -17,7 +17,6 @@ export class CallCircuits {
   readonly #target: Breaker | undefined;
   #methodTicket: Ticket | undefined;
   #targetTicket: Ticket | undefined;
-  #startedAt = 0;
   #settled = false;
   /** How the last failed attempt counts, and how far it got: the call's outcome if it ends so. */
   #failure: AttemptOutcome = 'ignored';
@@ -36,7 +35,6 @@ export class CallCircuits {
 
   /** Admits an attempt; returns the breaker that refuses it, if one does. */
   admit(): Breaker | undefined {
-    if (this.#methodTicket === undefined) this.#startedAt = Date.now();
     // Both are asked before either hands out a ticket: a half-open probe is never spent on an
     // attempt the other circuit refuses. (begin() on a refusing breaker counts the refusal.)
     if (typeof this.#methodTicket !== 'function' && !this.#method.admits) return refused(this.#method);
@@ -63,9 +61,9 @@ export class CallCircuits {
     if (this.#settled) return;
     this.#settled = true;
     const outcome = ok ? 'success' : this.#failure;
-    const latencyMs = Date.now() - this.#startedAt;
-    report(this.#method, this.#methodTicket, outcome, latencyMs);
-    if (this.#target !== undefined) report(this.#target, this.#targetTicket, targetOutcome(outcome, this.#reach), latencyMs);
+    // No latency: the breakers keep no percentiles (see Breaker.record).
+    report(this.#method, this.#methodTicket, outcome, 0);
+    if (this.#target !== undefined) report(this.#target, this.#targetTicket, targetOutcome(outcome, this.#reach), 0);
   }
 }
 

@@ -81,7 +81,8 @@ export class CallRun implements InFlight {
   #running: Cancellable | undefined;
   #endedBy: EndedBy | undefined;
   #graceMs = 0;
-  readonly #backoff = new Backoff();
+  /** The retry backoff, made at the first retry: a healthy call never needs one. */
+  #backoff: Backoff | undefined;
   #attempts = 0;
   /** Errors of the attempts so far; made on the first failure only (healthy calls have none). */
   #errors: CallErrors | undefined;
@@ -171,7 +172,7 @@ export class CallRun implements InFlight {
 
   poolClosing(): boolean {
     // A call waiting to retry settles at once with its last error: no new attempt can start.
-    if (!this.#backoff.isSleeping) return false;
+    if (this.#backoff?.isSleeping !== true) return false;
     this.#backoff.wake();
     return true;
   }
@@ -190,7 +191,7 @@ export class CallRun implements InFlight {
     this.#endedBy ??= by;
     // grpc-js answers cancel() with a CANCELLED status, which settles the attempt.
     this.#running?.cancel();
-    this.#backoff.wake();
+    this.#backoff?.wake();
   }
 
   // ---- attempts ----
@@ -313,10 +314,6 @@ export class CallRun implements InFlight {
       limitTimer.unref();
     }
     // grpc-js reports the cancel() of a timed-out attempt as CANCELLED: it is our own deadline.
-    const asTimeout = (error: unknown): unknown =>
-      timedOut && isGrpcStatus(error) && error.code === status.CANCELLED && this.#endedBy === undefined
-        ? { code: status.DEADLINE_EXCEEDED, details: `per-attempt timeout: not ready within perAttemptTimeoutMs ${perAttempt} ms`, metadata: error.metadata }
-        : error;
     const onDone: Done<T> = (error, value) => {
       clearTimeout(limitTimer);
       if (error === null) {
@@ -325,11 +322,11 @@ export class CallRun implements InFlight {
         return;
       }
       this.#lastAttemptMs = Date.now() - startedAt;
-      done(this.#attemptFailed(asTimeout(error), limited, channel.generation !== generation, running));
+      done(this.#attemptFailed(timedOut ? asTimeout(error, perAttempt, this.#endedBy !== undefined) : error, limited, channel.generation !== generation, running));
     };
     let judged = false;
     const onOutcome: Outcome = (rawError, final = true) => {
-      const error = asTimeout(rawError);
+      const error = timedOut ? asTimeout(rawError, perAttempt, this.#endedBy !== undefined) : rawError;
       if (final) {
         // The attempt is over: nothing left to cancel.
         if (this.#running === running) this.#running = undefined;
@@ -426,7 +423,7 @@ export class CallRun implements InFlight {
     }
     if (delayMs > 0) {
       const sleptFrom = performance.now();
-      await this.#backoff.sleep(delayMs);
+      await (this.#backoff ??= new Backoff()).sleep(delayMs);
       this.#observer?.slept(performance.now() - sleptFrom);
     }
     return this.#endedBy === undefined && pool.isOpen;
@@ -476,4 +473,10 @@ function retryMetadata(metadata: Metadata, previousAttempts: number): Metadata {
   const copy = metadata.clone();
   copy.set('grpc-previous-rpc-attempts', String(previousAttempts));
   return copy;
+}
+
+/** The failure of an attempt its own per-attempt timer ended: grpc-js says CANCELLED, we say DEADLINE_EXCEEDED. */
+function asTimeout(error: unknown, perAttemptMs: number | undefined, endedByUs: boolean): unknown {
+  if (endedByUs || !isGrpcStatus(error) || error.code !== status.CANCELLED) return error;
+  return { code: status.DEADLINE_EXCEEDED, details: `per-attempt timeout: not ready within perAttemptTimeoutMs ${perAttemptMs} ms`, metadata: error.metadata };
 }

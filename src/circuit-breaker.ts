@@ -103,7 +103,7 @@ export class Breaker {
   #nextProbeAt: number | undefined;
   #rejected = 0;
   #opened = 0;
-  #lastUsedAt = Date.now();
+  readonly #createdAt = Date.now();
 
   constructor(
     readonly options: Resolved<BreakerOptions>,
@@ -180,7 +180,6 @@ export class Breaker {
    */
   begin(): boolean | ((outcome: AttemptOutcome) => void) {
     const cb = this.#cb;
-    this.#lastUsedAt = Date.now();
     if (cb.closed) return true;
     if (!cb.pendingClose) {
       this.#rejected++;
@@ -198,7 +197,8 @@ export class Breaker {
 
   /**
    * Records the outcome of an attempt admitted in the closed state, as opossum's fire() would.
-   * An ignored attempt is not counted at all, not even as volume.
+   * An ignored attempt is not counted at all, not even as volume. `latencyMs` is what opossum's
+   * events carry; nothing reads it (rolling percentiles are off), so callers may pass 0.
    */
   record(outcome: AttemptOutcome, latencyMs: number): void {
     if (outcome === 'ignored') return;
@@ -222,11 +222,12 @@ export class Breaker {
   }
 
   /**
-   * Closed, not asked to admit an attempt for a whole window, and with no attempt in its window:
-   * the same as a fresh breaker.
+   * Closed, older than a window, and with no call counted in its window: the same as a fresh
+   * breaker. (A call still in flight on a released breaker is harmless: its outcome goes to the
+   * released one, and its retries and the next calls get a fresh one.)
    */
   get isIdle(): boolean {
-    return this.#cb.closed && Date.now() - this.#lastUsedAt > this.options.windowMs && this.#cb.stats.fires === 0;
+    return this.#cb.closed && Date.now() - this.#createdAt > this.options.windowMs && this.#cb.stats.fires === 0;
   }
 
   get nextProbeAt(): number {
