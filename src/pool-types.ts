@@ -1,7 +1,5 @@
-import type { AttemptEndEvent, AttemptStartEvent, CallEndEvent, CallStartEvent } from './call-events.js';
-import type { BreakerStateChange, BreakerStats } from './circuit-breaker.js';
-import type { EndpointEjection, EndpointStats } from './endpoint-ejection.js';
-import type { Event } from './events.js';
+import type { BreakerStats } from './circuit-breaker.js';
+import type { EndpointStats } from './endpoint-ejection.js';
 
 // The pool's public figures and events, shared by the engine and its façade.
 
@@ -54,19 +52,6 @@ export interface RetryEvent {
   pushback: boolean;
   /** The call's `callId` in the call events (`pool.onCallStart`); 0 when nobody listened to those when it started. */
   callId: number;
-}
-
-/** The pool's typed events, each a subscribe function returning a disposable subscription. */
-export interface PoolEvents {
-  onRetry: Event<RetryEvent>;
-  onBreakerStateChange: Event<BreakerStateChange>;
-  onChannelStateChange: Event<ChannelStateChange>;
-  onChannelReplaced: Event<ChannelReplaced>;
-  onEndpointEjection: Event<EndpointEjection>;
-  onCallStart: Event<CallStartEvent>;
-  onCallEnd: Event<CallEndEvent>;
-  onAttemptStart: Event<AttemptStartEvent>;
-  onAttemptEnd: Event<AttemptEndEvent>;
 }
 
 /** Connectivity state of a channel, as grpc-js reports it, in lower-kebab case. */
