@@ -1,6 +1,6 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import type { BoundMethod } from './bound-method.js';
-import { codeOf, detailsOf, methodLabels, type CallEvents, type CallInfo } from './call-events.js';
+import { codeOf, detailsOf, methodLabels, type CallEvents, type CallInfo, type MethodLabels } from './call-events.js';
 import { CircuitOpenError } from './errors.js';
 
 /** The part of a started grpc-js call the attempt-end event reads. */
@@ -16,6 +16,7 @@ interface PeerOf {
  */
 export class CallObserver {
   readonly callId: number;
+  readonly #labels: MethodLabels;
   readonly #startedAt = performance.now();
   #backoffMs = 0;
   #sent = 0;
@@ -26,6 +27,7 @@ export class CallObserver {
     readonly events: CallEvents,
   ) {
     this.callId = events.nextCallId();
+    this.#labels = methodLabels(bound.method);
     if (events.onCallStart.hasListeners) events.onCallStart.emit(this.#info());
   }
 
@@ -49,7 +51,7 @@ export class CallObserver {
    * headers). Returns the scope a listener asked the attempt to start in, if any.
    */
   attemptStart(attempt: number, metadata: Metadata): ((start: () => void) => void) | undefined {
-    const labels = methodLabels(this.bound.method);
+    const labels = this.#labels;
     const event = {
       callId: this.callId,
       target: this.bound.channel.target,
@@ -69,7 +71,7 @@ export class CallObserver {
   attemptEnd(attempt: number, error: unknown, startedAt: number, call: PeerOf | undefined): void {
     if (!this.events.onAttemptEnd.hasListeners) return;
     const peer = call?.getPeer();
-    const labels = methodLabels(this.bound.method);
+    const labels = this.#labels;
     this.events.onAttemptEnd.emit({
       callId: this.callId,
       target: this.bound.channel.target,
@@ -87,7 +89,7 @@ export class CallObserver {
   /** The call ended, with `error` (undefined on success) after `attempts`; `endedByUs` reports CANCELLED. */
   end(error: unknown, attempts: number, endedByUs: boolean): void {
     if (!this.events.onCallEnd.hasListeners) return;
-    const labels = methodLabels(this.bound.method);
+    const labels = this.#labels;
     const oneRequest = labels.type === 'unary' || labels.type === 'server_stream';
     const oneResponse = labels.type === 'unary' || labels.type === 'client_stream';
     // Ended from our side: CANCELLED on the wire, whatever the caller then saw (signal.reason ...).
@@ -111,7 +113,7 @@ export class CallObserver {
   }
 
   #info(): CallInfo {
-    const labels = methodLabels(this.bound.method);
+    const labels = this.#labels;
     return { callId: this.callId, target: this.bound.channel.target, method: labels.method, service: labels.service, methodName: labels.methodName, type: labels.type };
   }
 }

@@ -17,6 +17,8 @@ import {
   ValueType,
   type Attributes,
   type Context,
+  type Counter,
+  type Histogram,
   type MeterProvider,
   type Span,
   type TextMapSetter,
@@ -104,10 +106,12 @@ const metadataSetter: TextMapSetter<Metadata> = {
   },
 };
 
-/** Per target and method: the attribute sets, made once and reused for every measurement. */
+/** Per target and method: the attribute sets and names, made once and reused for every measurement. */
 interface MethodAttributes {
-  /** `rpc.method`: `pkg.Service/Method`. */
+  /** `rpc.method`: `pkg.Service/Method`, the call span's name. */
   rpcMethod: string;
+  /** gRFC A72's attempt span name, `Attempt.pkg.Service.Method`. */
+  attemptName: string;
   /** Semantic-conventions attributes without the status: rpc.system.name, rpc.method, server.*. */
   rpc: Attributes;
   /** gRFC A66 attributes without the status: grpc.method, grpc.target. */
@@ -116,14 +120,21 @@ interface MethodAttributes {
   grpcByCode: Attributes[];
   /** An attempt span's attributes at its start, by attempt number. */
   attemptByNumber: Attributes[];
+  /** Attempts started so far: `grpc.client.attempt.started`, reported when the metrics are collected. */
+  attemptsStarted: number;
 }
 
 interface CallState {
   span: Span;
   /** The caller's context with the call span in it: every attempt span's parent. */
   context: Context;
-  attempts: Map<number, Span>;
+  /** The attempt running now (a call's attempts never overlap: no hedging) and its number. */
+  attempt: Span | undefined;
+  attemptNumber: number;
 }
+
+/** The most peer addresses whose parsed form is kept (endpoints are few; a bound keeps churn from growing it). */
+const PEER_CACHE_SIZE = 256;
 
 /**
  * Records the pool's calls with OpenTelemetry: metrics on `meterProvider`, spans on
@@ -149,7 +160,16 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
       const server = serverAddress(event.target);
       const rpc: Attributes = { 'rpc.system.name': 'grpc', 'rpc.method': rpcMethod, 'server.address': server.address };
       if (server.port !== undefined) rpc['server.port'] = server.port;
-      entry = { rpcMethod, rpc, grpc: { 'grpc.method': rpcMethod, 'grpc.target': canonicalTarget(event.target) }, rpcByCode: [], grpcByCode: [], attemptByNumber: [] };
+      entry = {
+        rpcMethod,
+        attemptName: `Attempt.${event.service}.${event.methodName}`,
+        rpc,
+        grpc: { 'grpc.method': rpcMethod, 'grpc.target': canonicalTarget(event.target) },
+        rpcByCode: [],
+        grpcByCode: [],
+        attemptByNumber: [],
+        attemptsStarted: 0,
+      };
       byMethod.set(event.method, entry);
     }
     return entry;
@@ -159,154 +179,29 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
   const grpcAttributes = (entry: MethodAttributes, code: number): Attributes => (entry.grpcByCode[code] ??= { ...entry.grpc, 'grpc.status': statusName(code) });
   const attemptAttributes = (entry: MethodAttributes, attempt: number): Attributes =>
     (entry.attemptByNumber[attempt] ??= { ...entry.rpc, 'previous-rpc-attempts': attempt - 1, 'transparent-retry': false });
+  const peers = new Map<string, { address: string; port: number | undefined }>();
+  const peerOf = (peer: string): { address: string; port: number | undefined } => {
+    let parsed = peers.get(peer);
+    if (parsed === undefined) {
+      if (peers.size >= PEER_CACHE_SIZE) peers.clear();
+      peers.set(peer, (parsed = peerAddress(peer)));
+    }
+    return parsed;
+  };
 
-  if (options.metrics !== false) {
-    const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE_NAME);
-    const rpcDuration = meter.createHistogram('rpc.client.call.duration', {
-      description: 'Measures the duration of an outgoing Remote Procedure Call (RPC).',
-      unit: 's',
-      advice: { explicitBucketBoundaries: RPC_DURATION_BUCKETS },
-    });
-    const attemptStarted = meter.createCounter('grpc.client.attempt.started', { description: 'The total number of RPC attempts started, including those that have not completed.', unit: '{attempt}', valueType: ValueType.INT });
-    const attemptDuration = meter.createHistogram('grpc.client.attempt.duration', {
-      description: 'End-to-end time taken to complete an RPC attempt including the time it takes to pick a subchannel.',
-      unit: 's',
-      advice: { explicitBucketBoundaries: GRPC_LATENCY_BUCKETS },
-    });
-    const callDuration = meter.createHistogram('grpc.client.call.duration', {
-      description: 'End-to-end time the gRPC library takes to complete an RPC from the application\'s perspective.',
-      unit: 's',
-      advice: { explicitBucketBoundaries: GRPC_LATENCY_BUCKETS },
-    });
-    const retries = meter.createHistogram('grpc.client.call.retries', {
-      description: 'Number of retries during the client call. If there were no retries, 0 is not reported.',
-      unit: '{retry}',
-      valueType: ValueType.INT,
-      advice: { explicitBucketBoundaries: GRPC_RETRY_BUCKETS },
-    });
-    const retryDelay = meter.createHistogram('grpc.client.call.retry_delay', {
-      description: 'Total time of delay while there is no active attempt during the client call (recorded for calls that retried).',
-      unit: 's',
-      advice: { explicitBucketBoundaries: GRPC_LATENCY_BUCKETS },
-    });
-    const refused = meter.createCounter('resilient_grpc.client.call.refused', {
-      description: 'Calls refused without reaching the network: resilient_grpc.refusal "circuit" (circuit open) or "pool" (pool closing).',
-      unit: '{call}',
-      valueType: ValueType.INT,
-    });
-    const circuitOpened = meter.createCounter('resilient_grpc.client.circuit.opened', { description: 'Times a circuit breaker opened.', unit: '{transition}', valueType: ValueType.INT });
-    const replacements = meter.createCounter('resilient_grpc.client.channel.replacements', {
-      description: 'Channels replaced by the connect watchdog because they stayed CONNECTING too long.',
-      unit: '{channel}',
-      valueType: ValueType.INT,
-    });
-    const throttled = meter.createObservableCounter('resilient_grpc.client.retries.throttled', {
-      description: 'Retries the policy allowed but retry throttling (gRFC A6) refused, summed over the open channels of each target.',
-      unit: '{retry}',
-      valueType: ValueType.INT,
-    });
-    const circuitState = meter.createObservableGauge('resilient_grpc.client.circuit.state', {
-      description: 'State of each circuit breaker: 1 for its current resilient_grpc.circuit.state ("closed", "open", "half-open"), 0 for the others.',
-      unit: '1',
-      valueType: ValueType.INT,
-    });
-    const inFlight = meter.createObservableUpDownCounter('resilient_grpc.client.call.in_flight', { description: 'Calls in flight (started, not yet completed), per target.', unit: '{call}', valueType: ValueType.INT });
-    const observe = (result: Parameters<Parameters<typeof meter.addBatchObservableCallback>[0]>[0]): void => {
-      const stats = pool.stats();
-      const perTarget = new Map<string, { throttled: number; inFlight: number }>();
-      for (const channel of stats.perChannel) {
-        const sums = perTarget.get(channel.target) ?? { throttled: 0, inFlight: 0 };
-        sums.throttled += channel.throttledRetries;
-        sums.inFlight += channel.inFlight;
-        perTarget.set(channel.target, sums);
-        for (const breaker of channel.breakers) {
-          for (const state of ['closed', 'open', 'half-open'] as const) {
-            const attributes: Attributes = { 'grpc.target': canonicalTarget(channel.target), 'resilient_grpc.circuit.state': state };
-            if (breaker.method !== undefined) attributes['grpc.method'] = breaker.method.replace(/^\//, '');
-            result.observe(circuitState, breaker.state === state ? 1 : 0, attributes);
-          }
-        }
-      }
-      for (const [target, sums] of perTarget) {
-        const attributes = { 'grpc.target': canonicalTarget(target) };
-        result.observe(throttled, sums.throttled, attributes);
-        result.observe(inFlight, sums.inFlight, attributes);
-      }
-    };
-    meter.addBatchObservableCallback(observe, [throttled, circuitState, inFlight]);
-    subscriptions.push({ dispose: () => meter.removeBatchObservableCallback(observe, [throttled, circuitState, inFlight]), [Symbol.dispose]: () => {} });
+  const instruments = options.metrics === false ? undefined : createInstruments(options.meterProvider ?? metrics.getMeterProvider(), pool, byTarget, subscriptions);
+  const tracer = options.traces === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME);
+  const attemptSpans = options.attemptSpans !== false;
+  const calls = new Map<number, CallState>();
 
-    subscriptions.push(
-      pool.onAttemptStart((event) => attemptStarted.add(1, attributesOf(event).grpc)),
-      pool.onAttemptEnd((event) => attemptDuration.record(event.durationMs / 1000, grpcAttributes(attributesOf(event), event.code))),
-      pool.onCallEnd((event) => {
-        const entry = attributesOf(event);
-        const seconds = event.durationMs / 1000;
-        rpcDuration.record(seconds, rpcAttributes(entry, event.code));
-        callDuration.record(seconds, grpcAttributes(entry, event.code));
-        if (event.attempts > 1) {
-          retries.record(event.attempts - 1, entry.grpc);
-          retryDelay.record(event.backoffMs / 1000, entry.grpc);
-        }
-        if (event.refused !== undefined) refused.add(1, { ...entry.grpc, 'resilient_grpc.refusal': event.refused });
-      }),
-      pool.onBreakerStateChange((change) => {
-        if (change.state !== 'open') return;
-        const attributes: Attributes = { 'grpc.target': canonicalTarget(change.target) };
-        if (change.method !== undefined) attributes['grpc.method'] = change.method.replace(/^\//, '');
-        circuitOpened.add(1, attributes);
-      }),
-      pool.onChannelReplaced((event) => replacements.add(1, { 'grpc.target': canonicalTarget(event.target) })),
-    );
-  }
-
-  if (options.traces !== false) {
-    const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME);
-    const calls = new Map<number, CallState>();
+  // One listener per event for metrics and traces together: one lookup of the method's entry.
+  if (tracer !== undefined) {
     subscriptions.push(
       pool.onCallStart((event) => {
         const entry = attributesOf(event);
         const parent = context.active();
         const span = tracer.startSpan(entry.rpcMethod, { kind: SpanKind.CLIENT, attributes: entry.rpc }, parent);
-        calls.set(event.callId, { span, context: trace.setSpan(parent, span), attempts: new Map() });
-      }),
-      pool.onAttemptStart((event) => {
-        const call = calls.get(event.callId);
-        if (call === undefined) return;
-        if (options.attemptSpans === false) {
-          propagation.inject(call.context, event.metadata, metadataSetter);
-          event.scope = (start) => context.with(call.context, start);
-          return;
-        }
-        const span = tracer.startSpan(
-          `Attempt.${event.service}.${event.methodName}`,
-          {
-            kind: SpanKind.CLIENT,
-            attributes: attemptAttributes(attributesOf(event), event.attempt),
-          },
-          call.context,
-        );
-        call.attempts.set(event.attempt, span);
-        const attemptContext = trace.setSpan(call.context, span);
-        propagation.inject(attemptContext, event.metadata, metadataSetter);
-        event.scope = (start) => context.with(attemptContext, start);
-      }),
-      pool.onAttemptEnd((event) => {
-        const call = calls.get(event.callId);
-        const span = call?.attempts.get(event.attempt);
-        if (call === undefined || span === undefined) return;
-        call.attempts.delete(event.attempt);
-        span.setAttribute('rpc.status_code', statusName(event.code));
-        if (event.peer !== undefined) {
-          const peer = peerAddress(event.peer);
-          span.setAttribute('network.peer.address', peer.address);
-          if (peer.port !== undefined) span.setAttribute('network.peer.port', peer.port);
-        }
-        if (event.code !== 0) {
-          span.setAttribute('error.type', statusName(event.code));
-          span.setStatus({ code: SpanStatusCode.ERROR, message: statusName(event.code) });
-        }
-        span.end();
+        calls.set(event.callId, { span, context: trace.setSpan(parent, span), attempt: undefined, attemptNumber: 0 });
       }),
       pool.onRetry((event) => {
         calls.get(event.callId)?.span.addEvent('resilient_grpc.retry', {
@@ -316,29 +211,77 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
           'resilient_grpc.retry.pushback': event.pushback,
         });
       }),
-      pool.onCallEnd((event) => {
-        const call = calls.get(event.callId);
-        if (call === undefined) return;
-        calls.delete(event.callId);
-        const { span } = call;
+    );
+  }
+  subscriptions.push(
+    pool.onAttemptStart((event) => {
+      const entry = attributesOf(event);
+      entry.attemptsStarted++;
+      const call = tracer === undefined ? undefined : calls.get(event.callId);
+      if (call === undefined) return;
+      let attemptContext = call.context;
+      if (attemptSpans) {
+        const span = tracer!.startSpan(entry.attemptName, { kind: SpanKind.CLIENT, attributes: attemptAttributes(entry, event.attempt) }, call.context);
+        call.attempt = span;
+        call.attemptNumber = event.attempt;
+        attemptContext = trace.setSpan(call.context, span);
+      }
+      propagation.inject(attemptContext, event.metadata, metadataSetter);
+      event.scope = (start) => context.with(attemptContext, start);
+    }),
+    pool.onAttemptEnd((event) => {
+      if (instruments !== undefined) instruments.attemptDuration.record(event.durationMs / 1000, grpcAttributes(attributesOf(event), event.code));
+      const call = tracer === undefined ? undefined : calls.get(event.callId);
+      const span = call?.attempt;
+      if (span === undefined || call!.attemptNumber !== event.attempt) return;
+      call!.attempt = undefined;
+      if (span.isRecording()) {
+        span.setAttribute('rpc.status_code', statusName(event.code));
+        if (event.peer !== undefined) {
+          const peer = peerOf(event.peer);
+          span.setAttribute('network.peer.address', peer.address);
+          if (peer.port !== undefined) span.setAttribute('network.peer.port', peer.port);
+        }
+        if (event.code !== 0) {
+          span.setAttribute('error.type', statusName(event.code));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: statusName(event.code) });
+        }
+      }
+      span.end();
+    }),
+    pool.onCallEnd((event) => {
+      const entry = attributesOf(event);
+      if (instruments !== undefined) {
+        const seconds = event.durationMs / 1000;
+        instruments.rpcDuration.record(seconds, rpcAttributes(entry, event.code));
+        instruments.callDuration.record(seconds, grpcAttributes(entry, event.code));
+        if (event.attempts > 1) {
+          instruments.retries.record(event.attempts - 1, entry.grpc);
+          instruments.retryDelay.record(event.backoffMs / 1000, entry.grpc);
+        }
+        if (event.refused !== undefined) instruments.refused.add(1, { ...entry.grpc, 'resilient_grpc.refusal': event.refused });
+      }
+      const call = tracer === undefined ? undefined : calls.get(event.callId);
+      if (call === undefined) return;
+      calls.delete(event.callId);
+      const { span } = call;
+      if (span.isRecording()) {
         if (event.refused === 'circuit') span.addEvent('resilient_grpc.circuit_open', { 'resilient_grpc.attempts': event.attempts });
         if (event.refused === 'pool') span.addEvent('resilient_grpc.pool_closing');
-        span.setAttributes({
-          'rpc.status_code': statusName(event.code),
-          'resilient_grpc.attempts': event.attempts,
-          'resilient_grpc.backoff_ms': event.backoffMs,
-        });
+        span.setAttribute('rpc.status_code', statusName(event.code));
+        span.setAttribute('resilient_grpc.attempts', event.attempts);
+        span.setAttribute('resilient_grpc.backoff_ms', event.backoffMs);
         if (event.code !== 0) {
           span.setAttribute('error.type', statusName(event.code));
           // gRFC A72: the status description is the code name and the details.
           span.setStatus({ code: SpanStatusCode.ERROR, message: event.details === undefined ? statusName(event.code) : `${statusName(event.code)}, ${event.details}` });
         }
-        // Attempts whose end was not reported (the adapter was disposed meanwhile) end with the call.
-        for (const attempt of call.attempts.values()) attempt.end();
-        span.end();
-      }),
-    );
-  }
+      }
+      // An attempt whose end was not reported (the adapter was disposed meanwhile) ends with the call.
+      call.attempt?.end();
+      span.end();
+    }),
+  );
 
   let disposed = false;
   const dispose = (): void => {
@@ -347,6 +290,97 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
     for (const subscription of subscriptions) subscription.dispose();
   };
   return { dispose, [Symbol.dispose]: dispose };
+}
+
+/** The synchronous instruments the call events record into. */
+interface Instruments {
+  rpcDuration: Histogram;
+  attemptDuration: Histogram;
+  callDuration: Histogram;
+  retries: Histogram;
+  retryDelay: Histogram;
+  refused: Counter;
+}
+
+/**
+ * Creates the instruments on `meterProvider`'s meter, and the observable ones' callback (read
+ * at collection: `grpc.client.attempt.started` from each method's count, the rest from
+ * `stats()`), whose removal goes into `subscriptions`.
+ */
+function createInstruments(meterProvider: MeterProvider, pool: ObservablePool, byTarget: Map<string, Map<string, MethodAttributes>>, subscriptions: Subscription[]): Instruments {
+  const meter = meterProvider.getMeter(SCOPE_NAME);
+  const histogram = (name: string, description: string, unit: string, buckets: number[], valueType?: ValueType): Histogram =>
+    meter.createHistogram(name, { description, unit, advice: { explicitBucketBoundaries: buckets }, ...(valueType === undefined ? {} : { valueType }) });
+  const instruments: Instruments = {
+    rpcDuration: histogram('rpc.client.call.duration', 'Measures the duration of an outgoing Remote Procedure Call (RPC).', 's', RPC_DURATION_BUCKETS),
+    attemptDuration: histogram('grpc.client.attempt.duration', 'End-to-end time taken to complete an RPC attempt including the time it takes to pick a subchannel.', 's', GRPC_LATENCY_BUCKETS),
+    callDuration: histogram('grpc.client.call.duration', "End-to-end time the gRPC library takes to complete an RPC from the application's perspective.", 's', GRPC_LATENCY_BUCKETS),
+    retries: histogram('grpc.client.call.retries', 'Number of retries during the client call. If there were no retries, 0 is not reported.', '{retry}', GRPC_RETRY_BUCKETS, ValueType.INT),
+    retryDelay: histogram('grpc.client.call.retry_delay', 'Total time of delay while there is no active attempt during the client call (recorded for calls that retried).', 's', GRPC_LATENCY_BUCKETS),
+    refused: meter.createCounter('resilient_grpc.client.call.refused', {
+      description: 'Calls refused without reaching the network: resilient_grpc.refusal "circuit" (circuit open) or "pool" (pool closing).',
+      unit: '{call}',
+      valueType: ValueType.INT,
+    }),
+  };
+  // A monotonic sum like a synchronous counter's, counted by the adapter and read at collection:
+  // an attempt costs one increment instead of an SDK measurement (which hashes its attributes).
+  const attemptStarted = meter.createObservableCounter('grpc.client.attempt.started', { description: 'The total number of RPC attempts started, including those that have not completed.', unit: '{attempt}', valueType: ValueType.INT });
+  const circuitOpened = meter.createCounter('resilient_grpc.client.circuit.opened', { description: 'Times a circuit breaker opened.', unit: '{transition}', valueType: ValueType.INT });
+  const replacements = meter.createCounter('resilient_grpc.client.channel.replacements', {
+    description: 'Channels replaced by the connect watchdog (stuck CONNECTING) or the stall detector (silent while READY).',
+    unit: '{channel}',
+    valueType: ValueType.INT,
+  });
+  const throttled = meter.createObservableCounter('resilient_grpc.client.retries.throttled', {
+    description: 'Retries the policy allowed but retry throttling (gRFC A6) refused, summed over the open channels of each target.',
+    unit: '{retry}',
+    valueType: ValueType.INT,
+  });
+  const circuitState = meter.createObservableGauge('resilient_grpc.client.circuit.state', {
+    description: 'State of each circuit breaker: 1 for its current resilient_grpc.circuit.state ("closed", "open", "half-open"), 0 for the others.',
+    unit: '1',
+    valueType: ValueType.INT,
+  });
+  const inFlight = meter.createObservableUpDownCounter('resilient_grpc.client.call.in_flight', { description: 'Calls in flight (started, not yet completed), per target.', unit: '{call}', valueType: ValueType.INT });
+  const observables = [attemptStarted, throttled, circuitState, inFlight];
+  const observe = (result: Parameters<Parameters<typeof meter.addBatchObservableCallback>[0]>[0]): void => {
+    for (const byMethod of byTarget.values()) {
+      for (const entry of byMethod.values()) if (entry.attemptsStarted > 0) result.observe(attemptStarted, entry.attemptsStarted, entry.grpc);
+    }
+    const stats = pool.stats();
+    const perTarget = new Map<string, { throttled: number; inFlight: number }>();
+    for (const channel of stats.perChannel) {
+      const sums = perTarget.get(channel.target) ?? { throttled: 0, inFlight: 0 };
+      sums.throttled += channel.throttledRetries;
+      sums.inFlight += channel.inFlight;
+      perTarget.set(channel.target, sums);
+      for (const breaker of channel.breakers) {
+        for (const state of ['closed', 'open', 'half-open'] as const) {
+          const attributes: Attributes = { 'grpc.target': canonicalTarget(channel.target), 'resilient_grpc.circuit.state': state };
+          if (breaker.method !== undefined) attributes['grpc.method'] = breaker.method.replace(/^\//, '');
+          result.observe(circuitState, breaker.state === state ? 1 : 0, attributes);
+        }
+      }
+    }
+    for (const [target, sums] of perTarget) {
+      const attributes = { 'grpc.target': canonicalTarget(target) };
+      result.observe(throttled, sums.throttled, attributes);
+      result.observe(inFlight, sums.inFlight, attributes);
+    }
+  };
+  meter.addBatchObservableCallback(observe, observables);
+  subscriptions.push(
+    { dispose: () => meter.removeBatchObservableCallback(observe, observables), [Symbol.dispose]: () => {} },
+    pool.onBreakerStateChange((change) => {
+      if (change.state !== 'open') return;
+      const attributes: Attributes = { 'grpc.target': canonicalTarget(change.target) };
+      if (change.method !== undefined) attributes['grpc.method'] = change.method.replace(/^\//, '');
+      circuitOpened.add(1, attributes);
+    }),
+    pool.onChannelReplaced((event) => replacements.add(1, { 'grpc.target': canonicalTarget(event.target) })),
+  );
+  return instruments;
 }
 
 const SCHEMES = /^(dns|ipv4|ipv6|unix|unix-abstract|xds|vsock|google-c2p):/;

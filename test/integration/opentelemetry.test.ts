@@ -85,6 +85,35 @@ function points(metric: MetricData | undefined): Array<{ attributes: Record<stri
 }
 
 describe('openTelemetry metrics', () => {
+  it('grpc.client.attempt.started counts attempts between collections under delta temporality, and per target and method', async () => {
+    const deltaReader = new (class extends MetricReader {
+      constructor() {
+        super({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA });
+      }
+      protected async onForceFlush(): Promise<void> {}
+      protected async onShutdown(): Promise<void> {}
+    })();
+    const deltaProvider = new MeterProvider({ readers: [deltaReader] });
+    try {
+      using _ = openTelemetry(pool, { meterProvider: deltaProvider, traces: false });
+      const echo = pool.client(TestServiceClient, server.address, { breaker: false }) as unknown as Echo;
+      const started = async (): Promise<unknown> => {
+        const { resourceMetrics } = await deltaReader.collect();
+        const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'grpc.client.attempt.started');
+        return points(metric);
+      };
+      const grpcBase = { 'grpc.method': METHOD, 'grpc.target': canonicalTarget(server.address) };
+      await echo.Echo({ message: 'ok' });
+      await echo.Echo({ message: 'retried' }, { metadata: script({ 'fail-times': 1 }) });
+      expect(await started()).toEqual([{ attributes: grpcBase, value: 3 }]);
+      await echo.Echo({ message: 'ok' });
+      expect(await started()).toEqual([{ attributes: grpcBase, value: 1 }]);
+      expect(await started()).toEqual([{ attributes: grpcBase, value: 0 }]);
+    } finally {
+      await deltaProvider.shutdown();
+    }
+  });
+
   it('records the semantic-conventions and gRFC A66 / A96 instruments with their units, attributes and buckets', async () => {
     using _ = openTelemetry(pool, { meterProvider, traces: false });
     const echo = pool.client(TestServiceClient, server.address, { breaker: false }) as unknown as Echo;
@@ -106,7 +135,10 @@ describe('openTelemetry metrics', () => {
 
     const grpcBase = { 'grpc.method': METHOD, 'grpc.target': target };
     expect(points(metrics.get('grpc.client.attempt.started'))).toEqual([{ attributes: grpcBase, value: 4 }]);
-    expect(metrics.get('grpc.client.attempt.started')!.descriptor).toMatchObject({ unit: '{attempt}', type: 'COUNTER' });
+    // An observable counter (the adapter counts, the SDK reads the count at collection): exported
+    // as the same monotonic sum a synchronous counter gives.
+    expect(metrics.get('grpc.client.attempt.started')!.descriptor).toMatchObject({ unit: '{attempt}', type: 'OBSERVABLE_COUNTER' });
+    expect(metrics.get('grpc.client.attempt.started')).toMatchObject({ dataPointType: DataPointType.SUM, isMonotonic: true });
 
     const attempt = metrics.get('grpc.client.attempt.duration') as HistogramMetricData;
     expect(attempt.descriptor.unit).toBe('s');
