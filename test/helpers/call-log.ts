@@ -45,10 +45,16 @@ export class CallLog {
   readonly calls: CallRecord[] = [];
   // Controllers of calls still being handled, so kill() can stop their timers and writes.
   private readonly live = new Set<AbortController>();
+  // Calls received in all and per x-call-id: attempt numbers without a scan of the records.
+  private total = 0;
+  private readonly perCallId = new Map<string, number>();
+
+  /** `keepRecords` false: `calls` stays empty (counts still work), for long-running benchmark servers. */
+  constructor(private readonly keepRecords = true) {}
 
   countFor(callId: string | undefined): number {
-    if (callId === undefined) return this.calls.length;
-    return this.calls.filter((call) => call.callId === callId).length;
+    if (callId === undefined) return this.total;
+    return this.perCallId.get(callId) ?? 0;
   }
 
   begin(call: ServerCall, method: string): CallContext {
@@ -65,7 +71,9 @@ export class CallLog {
       heldWrites: 0,
       received: 0,
     };
-    this.calls.push(record);
+    if (this.keepRecords) this.calls.push(record);
+    this.total++;
+    if (callId !== undefined) this.perCallId.set(callId, (this.perCallId.get(callId) ?? 0) + 1);
 
     const controller = new AbortController();
     this.live.add(controller);

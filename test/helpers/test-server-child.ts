@@ -4,7 +4,8 @@
 // this process down with it.
 import { startTestServer } from './test-server.js';
 
-const server = await startTestServer();
+// No call records: nobody can read them from another process, and they would grow its heap.
+const server = await startTestServer({ keepRecords: false });
 process.stdout.write(`${JSON.stringify({ port: server.port })}\n`);
 
 let exiting = false;

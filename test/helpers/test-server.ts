@@ -15,6 +15,13 @@ export interface TestServerOptions {
   credentials?: grpc.ServerCredentials;
   /** Passed to the grpc.Server constructor (keepalive enforcement, message size limits...). */
   serverOptions?: grpc.ServerOptions;
+  /**
+   * Keep a record of every call in `calls` (default true). The server process of the
+   * benchmarks turns it off: a record per call holds its metadata for the life of the process,
+   * and the heap that grows with them slows the server (and skews the client's figures) as a run
+   * goes on. Counts per `x-call-id` (attempt numbers, scripts) still work without records.
+   */
+  keepRecords?: boolean;
 }
 
 export interface TestServer {
@@ -33,7 +40,7 @@ export interface TestServer {
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const host = options.host ?? '127.0.0.1';
   const server = new grpc.Server(options.serverOptions);
-  const log = new CallLog();
+  const log = new CallLog(options.keepRecords !== false);
   server.addService(testServiceDefinition, testServiceHandlers(log));
   server.addService(userServiceDefinition, userServiceHandlers(log));
   const port = await bind(
