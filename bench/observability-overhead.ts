@@ -7,8 +7,9 @@
 // objects in one process make each other's shared code (the pool's event path, the SDK's)
 // polymorphic and share one heap, which inflated every adapter's figure (measured: metrics only
 // 1.04x alone, 1.12-1.23x beside the other contenders). The contenders:
-//   - before events: the same pool built from the commit before the call events existed
-//     (BENCH_BASE_REF, default 5e070f9), to see what an unobserved call pays for them;
+//   - events compiled out: the same pool built from the same src/ with the two call sites that
+//     make a call observed cut out, to see what an unobserved call pays for the events (an older
+//     commit would differ in everything merged since);
 //   - prometheus: prometheusMetrics(pool, { registry }) on a prom-client Registry of its own;
 //   - opentelemetry: openTelemetry(pool, ...) with the SDK's MeterProvider (a reader that is never
 //     collected) and BasicTracerProvider (every span sampled, a BatchSpanProcessor, the processor
@@ -27,12 +28,13 @@
 // contender's own baseline (median of per-round ratios).
 //
 // Run alone: node --expose-gc --import tsx bench/observability-overhead.ts
-//   BENCH_ROUNDS (default 7), BENCH_ROUND_SEC (default 0.8), BENCH_CONCURRENCY (default 1,32,256),
-//   BENCH_ONLY (a comma-separated subset of the keys: before, prometheus, opentelemetry,
+//   BENCH_ROUNDS (default 5, per process), BENCH_ROUND_SEC (default 0.6),
+//   BENCH_PROCESSES (default 3: processes per contender and concurrency), BENCH_CONCURRENCY (default 1,32,256),
+//   BENCH_ONLY (a comma-separated subset of the keys: no-events, prometheus, opentelemetry,
 //   opentelemetry-sampled, opentelemetry-metrics, sdk-floor).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { context, propagation, trace, SpanKind, type Context, type Span } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -49,11 +51,10 @@ const { prometheusMetrics } = (await import(new URL('../dist/prometheus.js', imp
 const { openTelemetry } = (await import(new URL('../dist/opentelemetry.js', import.meta.url).href)) as typeof import('../src/opentelemetry.js');
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32,256').split(',').map(Number);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.6);
 const WARMUP_SEC = 0.5;
-const BASE_REF = process.env.BENCH_BASE_REF ?? '5e070f9';
-const KEYS = ['before', 'prometheus', 'opentelemetry', 'opentelemetry-sampled', 'opentelemetry-metrics', 'sdk-floor'] as const;
+const KEYS = ['a-a', 'no-events', 'prometheus', 'opentelemetry', 'opentelemetry-sampled', 'opentelemetry-metrics', 'sdk-floor'] as const;
 type Key = (typeof KEYS)[number];
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const CHILD_MARKER = '@@obs-child@@ ';
@@ -62,32 +63,46 @@ const arg = (name: string): string | undefined => process.argv.find((a) => a.sta
 const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buffer.alloc(0) };
 
 const NONE = 'no adapter';
-const BEFORE = `before events (${BASE_REF})`;
+const BEFORE = 'events compiled out';
 const PROM = 'prometheus';
 const OTEL = 'opentelemetry';
 const OTEL_SAMPLED = 'opentelemetry, 10 % sampled';
 const OTEL_METRICS = 'opentelemetry, metrics only';
 const SDK_FLOOR = 'SDK calls alone';
+const CONTROL = 'no adapter either (A/A control)';
+/** Child processes per contender and concurrency: a process's own luck (its sockets, its heap) shows as a ratio of up to ±10 % between two identical pools, which more rounds in one process do not average out. */
+const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 
-/** The package as built from BASE_REF, under .tmp/ (built once; its imports resolve to our node_modules). */
-async function loadBase(): Promise<typeof import('../src/index.js') | undefined> {
-  const dir = join(REPO_DIR, '.tmp', `obs-base-${BASE_REF}`);
-  const entry = join(dir, 'dist', 'index.js');
-  try {
-    if (!existsSync(entry)) {
-      progress(`building ${BASE_REF} into ${dir}`);
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dir, { recursive: true });
-      const archive = execFileSync('git', ['archive', BASE_REF, 'src', 'tsup.config.ts', 'package.json', 'tsconfig.json'], { cwd: REPO_DIR });
-      execFileSync('tar', ['-x', '-C', dir], { input: archive });
-      symlinkSync(join(REPO_DIR, 'node_modules'), join(dir, 'node_modules'), 'dir');
-      execFileSync(join(REPO_DIR, 'node_modules', '.bin', 'tsup'), ['--no-dts'], { cwd: dir, stdio: 'ignore' });
-    }
-    return (await import(entry)) as typeof import('../src/index.js');
-  } catch (error) {
-    progress(`no "${BEFORE}" contender: ${error instanceof Error ? error.message : String(error)}`);
-    return undefined;
+/** Where the build without the call events goes (rebuilt by each run from the current src/). */
+const NO_EVENTS_DIR = join(REPO_DIR, '.tmp', 'obs-no-events');
+/** The call sites that make a call observed: with them gone, nothing reads the events. */
+const EVENT_SITES: Array<[file: string, from: string]> = [
+  ['call-run.ts', 'if (events.watchingCalls) this.#observer = new CallObserver(this.bound, events);'],
+  ['call-admission.ts', 'if (bound.pool.callEvents.watchingCalls) notStarted('],
+];
+
+/**
+ * Builds the current src/ with the events' call sites cut out (no call is ever observed, so
+ * nothing reads `watchingCalls` or makes a CallObserver; only checks of an always-undefined
+ * field stay), into NO_EVENTS_DIR. Throws if a call site is not where this expects it.
+ */
+function buildWithoutEvents(): void {
+  rmSync(NO_EVENTS_DIR, { recursive: true, force: true });
+  mkdirSync(NO_EVENTS_DIR, { recursive: true });
+  cpSync(join(REPO_DIR, 'src'), join(NO_EVENTS_DIR, 'src'), { recursive: true });
+  for (const file of ['tsup.config.ts', 'package.json', 'tsconfig.json']) cpSync(join(REPO_DIR, file), join(NO_EVENTS_DIR, file));
+  for (const [file, from] of EVENT_SITES) {
+    const path = join(NO_EVENTS_DIR, 'src', file);
+    const source = readFileSync(path, 'utf8');
+    if (!source.includes(from)) throw new Error(`bench: the events' call site moved: ${file} no longer has "${from}"`);
+    writeFileSync(path, source.replace(from, from.startsWith('if (events') ? '' : 'if (false) notStarted('));
   }
+  symlinkSync(join(REPO_DIR, 'node_modules'), join(NO_EVENTS_DIR, 'node_modules'), 'dir');
+  execFileSync(join(REPO_DIR, 'node_modules', '.bin', 'tsup'), ['--no-dts'], { cwd: NO_EVENTS_DIR, stdio: 'ignore' });
+}
+
+async function loadWithoutEvents(): Promise<typeof import('../src/index.js')> {
+  return (await import(join(NO_EVENTS_DIR, 'dist', 'index.js'))) as typeof import('../src/index.js');
 }
 
 class IdleReader extends MetricReader {
@@ -129,9 +144,10 @@ async function build(address: string, key: Key): Promise<Built> {
   };
 
   add(NONE, new ChannelPool(ARMED));
-  if (key === 'before') {
-    const base = await loadBase();
-    if (base !== undefined) add(BEFORE, new base.ChannelPool(ARMED) as unknown as InstanceType<typeof ChannelPool>);
+  if (key === 'a-a') add(CONTROL, new ChannelPool(ARMED));
+  if (key === 'no-events') {
+    const base = await loadWithoutEvents();
+    add(BEFORE, new base.ChannelPool(ARMED) as unknown as InstanceType<typeof ChannelPool>);
   }
   if (key === 'prometheus') {
     const promPool = new ChannelPool(ARMED);
@@ -236,10 +252,31 @@ async function rateOf(start: Contender['start'], concurrency: number, seconds: n
   }
 }
 
+/** One child process's result: the baseline and one contender, interleaved. */
+interface ChildResult {
+  callsPerRound: number;
+  baseline: ContenderSummary;
+  contender: ContenderSummary;
+}
+
+/** One contender at one concurrency, over its processes. */
+interface Measured {
+  key: Key;
+  name: string;
+  runs: ChildResult[];
+  /** Medians over the processes of each process's medians (CPU µs/call, calls/s) and ratios. */
+  cpuUsPerCall: number;
+  baselineCpuUsPerCall: number;
+  cpuRatio: number;
+  rateRatio: number;
+  /** The lowest and highest process's CPU ratio. */
+  cpuRatioMin: number;
+  cpuRatioMax: number;
+}
+
 interface LevelResult {
   concurrency: number;
-  /** One per contender, each measured in its own process beside its own baseline. */
-  pairs: Array<{ key: Key; callsPerRound: number; baseline: ContenderSummary; contender: ContenderSummary }>;
+  measured: Measured[];
 }
 
 /** A child: the baseline and one contender, interleaved, in this process; prints the summaries. */
@@ -277,55 +314,82 @@ if (childKey !== undefined) {
 const startedAt = performance.now();
 const levels: LevelResult[] = [];
 const keys = KEYS.filter((k) => ONLY === undefined || ONLY.includes(k));
+if (keys.includes('no-events')) {
+  progress(`building src/ without the events' call sites into ${NO_EVENTS_DIR}`);
+  buildWithoutEvents();
+}
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  return sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 for (const concurrency of CONCURRENCY) {
   const server = await startTestServerProcess();
-  const level: LevelResult = { concurrency, pairs: [] };
+  const runs = new Map<Key, ChildResult[]>(keys.map((k) => [k, []]));
   try {
-    for (const key of keys) {
-      const run = await runNodeChild(fileURLToPath(import.meta.url), [`--child=${key}`, `--address=${server.address}`, `--concurrency=${concurrency}`], { timeoutMs: CHILD_TIMEOUT_MS });
-      const result = markedJson<{ callsPerRound: number; baseline: ContenderSummary; contender: ContenderSummary }>(run.lines, CHILD_MARKER);
-      if (run.code !== 0 || result === undefined) {
-        // "before" needs git and a build of an old commit: missing it is reported, not fatal.
-        if (key === 'before') continue;
-        throw new Error(`c=${concurrency} ${key}: the child exited with ${run.code ?? run.signal}${run.timedOut ? ' (timed out)' : ''}`);
+    // Process 1 of every contender, then process 2 of every contender...: drift over the run
+    // falls on all of them alike.
+    for (let p = 0; p < PROCESSES; p++) {
+      for (const key of keys) {
+        const run = await runNodeChild(fileURLToPath(import.meta.url), [`--child=${key}`, `--address=${server.address}`, `--concurrency=${concurrency}`], { timeoutMs: CHILD_TIMEOUT_MS });
+        const result = markedJson<ChildResult>(run.lines, CHILD_MARKER);
+        if (run.code !== 0 || result === undefined) {
+          throw new Error(`c=${concurrency} ${key}: the child exited with ${run.code ?? run.signal}${run.timedOut ? ' (timed out)' : ''}`);
+        }
+        runs.get(key)!.push(result);
       }
-      level.pairs.push({ key, ...result });
     }
   } finally {
     await server.kill();
   }
-  levels.push(level);
+  levels.push({
+    concurrency,
+    measured: keys.map((key) => {
+      const rs = runs.get(key)!;
+      const ratios = rs.map((r) => r.contender.cpuRatio);
+      return {
+        key,
+        name: rs[0]!.contender.name,
+        runs: rs,
+        cpuUsPerCall: median(rs.map((r) => r.contender.cpuUsPerCall)),
+        baselineCpuUsPerCall: median(rs.map((r) => r.baseline.cpuUsPerCall)),
+        cpuRatio: median(ratios),
+        rateRatio: median(rs.map((r) => r.contender.rateRatio)),
+        cpuRatioMin: Math.min(...ratios),
+        cpuRatioMax: Math.max(...ratios),
+      };
+    }),
+  });
 }
 
 const rows: string[][] = [];
 const targets: Target[] = [];
 for (const level of levels) {
-  const byName = new Map(level.pairs.map((p) => [p.contender.name, p]));
-  for (const { baseline, contender, callsPerRound } of level.pairs) {
+  const byName = new Map(level.measured.map((m) => [m.name, m]));
+  for (const m of level.measured) {
     rows.push([
       String(level.concurrency),
-      contender.name,
-      fmt.fixed(contender.cpuUsPerCall),
-      fmt.pct(contender.cpuSpread),
-      fmt.fixed(baseline.cpuUsPerCall),
-      fmt.ratio(contender.cpuRatio, 3),
-      fmt.int(contender.callsPerSec),
-      fmt.ratio(contender.rateRatio, 3),
-      `${contender.rounds.length}×${fmt.int(callsPerRound)}`,
+      m.name,
+      fmt.fixed(m.cpuUsPerCall),
+      fmt.fixed(m.baselineCpuUsPerCall),
+      fmt.ratio(m.cpuRatio, 3),
+      `${fmt.ratio(m.cpuRatioMin, 2)}–${fmt.ratio(m.cpuRatioMax, 2)}`,
+      fmt.ratio(m.rateRatio, 3),
+      `${m.runs.length}×${m.runs[0]!.contender.rounds.length}×${fmt.int(median(m.runs.map((r) => r.callsPerRound)))}`,
     ]);
   }
-  const before = byName.get(BEFORE)?.contender;
+  const before = byName.get(BEFORE);
   if (before !== undefined) {
-    // The baseline is "no adapter": before/none < 1 would mean the events cost something.
+    // The baseline is "no adapter": compiled-out/none < 1 would mean the events cost something.
     const eventsCost = 1 / before.cpuRatio;
-    targets.push({ what: `c=${level.concurrency}: events with no listener (no adapter vs ${BEFORE}), CPU/call`, figure: fmt.ratio(eventsCost, 3), target: '≤ 1.01×', met: eventsCost <= 1.01 });
+    targets.push({ what: `c=${level.concurrency}: events with no listener (no adapter vs the same build with ${BEFORE}), CPU/call`, figure: fmt.ratio(eventsCost, 3), target: '≤ 1.01×', met: eventsCost <= 1.01 });
   }
   for (const name of [PROM, OTEL, OTEL_SAMPLED, OTEL_METRICS]) {
-    const s = byName.get(name)?.contender;
+    const s = byName.get(name);
     if (s !== undefined) targets.push({ what: `c=${level.concurrency}: ${name} adapter CPU/call vs no adapter`, figure: fmt.ratio(s.cpuRatio, 3), target: '≤ 1.05×', met: s.cpuRatio <= 1.05 });
   }
-  const otel = byName.get(OTEL)?.contender;
-  const floor = byName.get(SDK_FLOOR)?.contender;
+  const otel = byName.get(OTEL);
+  const floor = byName.get(SDK_FLOOR);
   if (otel !== undefined && floor !== undefined) {
     // Each vs its own baseline, divided: the adapter's own cost over the SDK's.
     const own = otel.cpuRatio / floor.cpuRatio;
@@ -339,14 +403,15 @@ report({
   durationSec: (performance.now() - startedAt) / 1000,
   tables: [
     {
-      title: 'observability-overhead (each contender in its own process, in interleaved rounds with a pool with no adapter; medians; ±: half the interquartile range; ×: vs that baseline, median of per-round ratios)',
-      header: ['conc', 'contender', 'CPU µs/call', '±', 'no adapter µs/call', '× none', 'calls/s', '× none', 'rounds×calls'],
+      title: 'observability-overhead (each contender in processes of its own, in interleaved rounds with a pool with no adapter; per process, medians of rounds and of per-round ratios; shown, the median over processes and the lowest–highest process ratio)',
+      header: ['conc', 'contender', 'CPU µs/call', 'no adapter µs/call', '× none', '× none, by process', 'calls/s × none', 'processes×rounds×calls'],
       rows,
     },
   ],
   targets,
   notes: [
-    `Every pool: new ChannelPool(${JSON.stringify(ARMED)}), the tsup build in dist/; "${BEFORE}" is the same options on the build of ${BASE_REF} (before the call events).`,
+    `A/A control (two pools with no adapter, the same code): ${levels.map((l) => { const c = l.measured.find((m) => m.name === CONTROL); return c === undefined ? `c=${l.concurrency} not run` : `c=${l.concurrency} ${fmt.ratio(c.cpuRatio, 3)} (processes ${fmt.ratio(c.cpuRatioMin, 2)}–${fmt.ratio(c.cpuRatioMax, 2)})`; }).join(', ')}: how far from 1.00× a ratio strays with nothing to measure, on this machine in this run.`,
+    `Every pool: new ChannelPool(${JSON.stringify(ARMED)}), the tsup build in dist/; "${BEFORE}" is the same options on a build of the same src/ with the two call sites that make a call observed cut out (call-run.ts, call-admission.ts).`,
     'prometheus: its own prom-client Registry, never scraped (scraping is the scraper\'s cost, not the call\'s). opentelemetry: SDK 2.x MeterProvider with a reader that never collects, BasicTracerProvider sampling every span (10 % sampled: ParentBased(TraceIdRatioBased(0.1))) into a BatchSpanProcessor whose exporter drops the batches, W3C propagator (a traceparent on every attempt); no context manager. SDK calls alone: two spans, the context set and injected, three histogram records and a count per call, made by four bare listeners.',
     'CPU is the client process only (user + system, all threads, GC included); the server runs in its own process, restarted for each concurrency level. Each contender runs in a process of its own beside its own no-adapter baseline (one adapter per application; adapters side by side in one process inflate each other through shared polymorphic code and one heap).',
   ],
