@@ -479,3 +479,122 @@ export async function loadPackage(): Promise<typeof import('../src/index.js')> {
     throw new Error(`bench: cannot load the built package at ${built}; run npm run build first`, { cause: error });
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Paired processes: one contender per process, in interleaved rounds with a baseline of its own.
+//
+// Two identical pools in one process measured up to 15 % apart (A/A), the first one made being
+// the slower, and more rounds did not close the gap: a process's own luck (its sockets, its
+// heap, which contender's code the JIT saw first) weighs on a whole run. So each contender runs
+// in processes of its own beside its own baseline, several processes per contender, and a
+// ratio is the median over the processes.
+
+/** What a paired child builds: the baseline first, then the one contender. */
+export interface PairBuilt {
+  contenders: Contender[];
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One child process's result: the baseline and one contender, interleaved. */
+export interface PairResult {
+  callsPerRound: number;
+  baseline: ContenderSummary;
+  contender: ContenderSummary;
+}
+
+/** One contender at one concurrency, over its processes. */
+export interface Paired {
+  key: string;
+  name: string;
+  runs: PairResult[];
+  /** Medians over the processes of each process's medians and ratios. */
+  cpuUsPerCall: number;
+  baselineCpuUsPerCall: number;
+  callsPerSec: number;
+  cpuRatio: number;
+  rateRatio: number;
+  /** The lowest and highest process's CPU ratio. */
+  cpuRatioMin: number;
+  cpuRatioMax: number;
+}
+
+export const PAIR_MARKER = '@@pair@@ ';
+
+/** Calls per second of `start` over about `seconds`, at `concurrency`. */
+export async function rateOf(start: StartCall, concurrency: number, seconds: number): Promise<number> {
+  let calls = Math.max(concurrency, 200);
+  for (;;) {
+    gc();
+    const t0 = performance.now();
+    const result = await runLoad(start, calls, concurrency);
+    const elapsed = (performance.now() - t0) / 1000;
+    if (result.errors > 0) throw new Error(`calibration: ${result.errors} calls failed`);
+    if (elapsed >= seconds / 2) return calls / elapsed;
+    calls = Math.ceil((calls * seconds) / Math.max(elapsed, 0.01));
+  }
+}
+
+/**
+ * The child's side: warms both contenders up, sizes the rounds on the baseline's rate (the
+ * higher of two looks, so that a slow moment does not make every round short), runs the
+ * interleaved rounds and prints the result for `measurePairs`.
+ */
+export async function runPairChild(built: PairBuilt, options: { concurrency: number; rounds: number; roundSec: number; warmupSec: number; label: string }): Promise<void> {
+  const { concurrency, rounds, roundSec, warmupSec, label } = options;
+  try {
+    await built.check();
+    if (built.contenders.length !== 2) throw new Error(`${label}: ${built.contenders.length} contenders built, expected the baseline and one`);
+    const warmRates: number[] = [];
+    for (const c of built.contenders) warmRates.push(await rateOf(c.start, concurrency, warmupSec));
+    const rate = Math.max(warmRates[0]!, await rateOf(built.contenders[0]!.start, concurrency, roundSec / 2));
+    const callsPerRound = Math.max(concurrency * 4, Math.round(rate * roundSec));
+    progress(`c=${concurrency} ${label}: ${callsPerRound} calls per round, ${rounds} rounds per contender`);
+    const summaries = await interleavedRounds({
+      contenders: built.contenders,
+      baseline: built.contenders[0]!.name,
+      rounds,
+      callsPerRound,
+      concurrency,
+      warmupCalls: Math.min(...warmRates.map((r) => Math.ceil(r * warmupSec))),
+      onRound: (round, name, f) => progress(`c=${concurrency} round ${round + 1} ${name.padEnd(32)} ${fmt.fixed(f.cpuUsPerCall)} µs/call  ${fmt.int(f.callsPerSec)} calls/s`),
+    });
+    const result: PairResult = { callsPerRound, baseline: summaries[0]!, contender: summaries[1]! };
+    process.stdout.write(`${PAIR_MARKER}${JSON.stringify(result)}\n`);
+  } finally {
+    await built.close();
+  }
+}
+
+/**
+ * The parent's side: runs `processes` children per key (`node <script> ...args(key)`), the
+ * first process of every key, then the second of every key..., so drift over the run falls on
+ * all of them alike; returns one `Paired` per key.
+ */
+export async function measurePairs(script: string, keys: readonly string[], processes: number, args: (key: string) => string[]): Promise<Paired[]> {
+  const runs = new Map<string, PairResult[]>(keys.map((k) => [k, []]));
+  for (let p = 0; p < processes; p++) {
+    for (const key of keys) {
+      const run = await runNodeChild(script, args(key), { timeoutMs: 180_000 });
+      const result = markedJson<PairResult>(run.lines, PAIR_MARKER);
+      if (run.code !== 0 || result === undefined) throw new Error(`${key}: the child exited with ${run.code ?? run.signal}${run.timedOut ? ' (timed out)' : ''}`);
+      runs.get(key)!.push(result);
+    }
+  }
+  return keys.map((key) => {
+    const rs = runs.get(key)!;
+    const ratios = rs.map((r) => r.contender.cpuRatio);
+    return {
+      key,
+      name: rs[0]!.contender.name,
+      runs: rs,
+      cpuUsPerCall: median(rs.map((r) => r.contender.cpuUsPerCall)),
+      baselineCpuUsPerCall: median(rs.map((r) => r.baseline.cpuUsPerCall)),
+      callsPerSec: median(rs.map((r) => r.contender.callsPerSec)),
+      cpuRatio: median(ratios),
+      rateRatio: median(rs.map((r) => r.contender.rateRatio)),
+      cpuRatioMin: Math.min(...ratios),
+      cpuRatioMax: Math.max(...ratios),
+    };
+  });
+}

@@ -44,7 +44,7 @@ import { Registry } from 'prom-client';
 import { TestServiceClient } from '../test/helpers/protos.js';
 import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
 import { startTestServerProcess } from '../test/helpers/test-server-process.js';
-import { ARMED, fmt, interleavedRounds, loadPackage, markedJson, progress, promiseCall, report, REPO_DIR, runLoad, runNodeChild, type Contender, type ContenderSummary, type Target } from './lib.js';
+import { ARMED, fmt, loadPackage, measurePairs, median, progress, promiseCall, report, REPO_DIR, runPairChild, type Contender, type PairBuilt, type Paired, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();
 const { prometheusMetrics } = (await import(new URL('../dist/prometheus.js', import.meta.url).href)) as typeof import('../src/prometheus.js');
@@ -57,8 +57,6 @@ const WARMUP_SEC = 0.5;
 const KEYS = ['a-a', 'no-events', 'prometheus', 'opentelemetry', 'opentelemetry-sampled', 'opentelemetry-metrics', 'sdk-floor'] as const;
 type Key = (typeof KEYS)[number];
 const ONLY = process.env.BENCH_ONLY?.split(',');
-const CHILD_MARKER = '@@obs-child@@ ';
-const CHILD_TIMEOUT_MS = 180_000;
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buffer.alloc(0) };
 
@@ -122,13 +120,7 @@ class DroppingExporter implements SpanExporter {
 
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 
-interface Built {
-  contenders: Contender[];
-  check(): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function build(address: string, key: Key): Promise<Built> {
+async function build(address: string, key: Key): Promise<PairBuilt> {
   const contenders: Contender[] = [];
   const checks: Array<() => Promise<unknown>> = [];
   const closers: Array<() => unknown> = [];
@@ -240,74 +232,14 @@ async function build(address: string, key: Key): Promise<Built> {
   };
 }
 
-async function rateOf(start: Contender['start'], concurrency: number, seconds: number): Promise<number> {
-  let calls = Math.max(concurrency, 200);
-  for (;;) {
-    const t0 = performance.now();
-    const result = await runLoad(start, calls, concurrency);
-    const elapsed = (performance.now() - t0) / 1000;
-    if (result.errors > 0) throw new Error(`calibration: ${result.errors} calls failed`);
-    if (elapsed >= seconds / 2) return calls / elapsed;
-    calls = Math.ceil((calls * seconds) / Math.max(elapsed, 0.01));
-  }
-}
-
-/** One child process's result: the baseline and one contender, interleaved. */
-interface ChildResult {
-  callsPerRound: number;
-  baseline: ContenderSummary;
-  contender: ContenderSummary;
-}
-
-/** One contender at one concurrency, over its processes. */
-interface Measured {
-  key: Key;
-  name: string;
-  runs: ChildResult[];
-  /** Medians over the processes of each process's medians (CPU µs/call, calls/s) and ratios. */
-  cpuUsPerCall: number;
-  baselineCpuUsPerCall: number;
-  cpuRatio: number;
-  rateRatio: number;
-  /** The lowest and highest process's CPU ratio. */
-  cpuRatioMin: number;
-  cpuRatioMax: number;
-}
-
 interface LevelResult {
   concurrency: number;
-  measured: Measured[];
-}
-
-/** A child: the baseline and one contender, interleaved, in this process; prints the summaries. */
-async function runChild(key: Key, address: string, concurrency: number): Promise<void> {
-  const built = await build(address, key);
-  try {
-    await built.check();
-    if (built.contenders.length < 2) throw new Error(`${key}: no contender was built`);
-    const warmRates: number[] = [];
-    for (const c of built.contenders) warmRates.push(await rateOf(c.start, concurrency, WARMUP_SEC));
-    const rate = Math.max(warmRates[0]!, await rateOf(built.contenders[0]!.start, concurrency, ROUND_SEC / 2));
-    const callsPerRound = Math.max(concurrency * 4, Math.round(rate * ROUND_SEC));
-    progress(`c=${concurrency} ${key}: ${callsPerRound} calls per round, ${ROUNDS} rounds per contender`);
-    const summaries = await interleavedRounds({
-      contenders: built.contenders,
-      baseline: NONE,
-      rounds: ROUNDS,
-      callsPerRound,
-      concurrency,
-      warmupCalls: Math.min(...warmRates.map((r) => Math.ceil(r * WARMUP_SEC))),
-      onRound: (round, name, f) => progress(`c=${concurrency} round ${round + 1} ${name.padEnd(28)} ${fmt.fixed(f.cpuUsPerCall)} µs/call  ${fmt.int(f.callsPerSec)} calls/s`),
-    });
-    process.stdout.write(`${CHILD_MARKER}${JSON.stringify({ callsPerRound, baseline: summaries[0], contender: summaries[1] })}\n`);
-  } finally {
-    await built.close();
-  }
+  measured: Paired[];
 }
 
 const childKey = arg('child') as Key | undefined;
 if (childKey !== undefined) {
-  await runChild(childKey, arg('address')!, Number(arg('concurrency')));
+  await runPairChild(await build(arg('address')!, childKey), { concurrency: Number(arg('concurrency')), rounds: ROUNDS, roundSec: ROUND_SEC, warmupSec: WARMUP_SEC, label: childKey });
   process.exit(0);
 }
 
@@ -318,48 +250,14 @@ if (keys.includes('no-events')) {
   progress(`building src/ without the events' call sites into ${NO_EVENTS_DIR}`);
   buildWithoutEvents();
 }
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  return sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 for (const concurrency of CONCURRENCY) {
   const server = await startTestServerProcess();
-  const runs = new Map<Key, ChildResult[]>(keys.map((k) => [k, []]));
   try {
-    // Process 1 of every contender, then process 2 of every contender...: drift over the run
-    // falls on all of them alike.
-    for (let p = 0; p < PROCESSES; p++) {
-      for (const key of keys) {
-        const run = await runNodeChild(fileURLToPath(import.meta.url), [`--child=${key}`, `--address=${server.address}`, `--concurrency=${concurrency}`], { timeoutMs: CHILD_TIMEOUT_MS });
-        const result = markedJson<ChildResult>(run.lines, CHILD_MARKER);
-        if (run.code !== 0 || result === undefined) {
-          throw new Error(`c=${concurrency} ${key}: the child exited with ${run.code ?? run.signal}${run.timedOut ? ' (timed out)' : ''}`);
-        }
-        runs.get(key)!.push(result);
-      }
-    }
+    const measured = await measurePairs(fileURLToPath(import.meta.url), keys, PROCESSES, (key) => [`--child=${key}`, `--address=${server.address}`, `--concurrency=${concurrency}`]);
+    levels.push({ concurrency, measured });
   } finally {
     await server.kill();
   }
-  levels.push({
-    concurrency,
-    measured: keys.map((key) => {
-      const rs = runs.get(key)!;
-      const ratios = rs.map((r) => r.contender.cpuRatio);
-      return {
-        key,
-        name: rs[0]!.contender.name,
-        runs: rs,
-        cpuUsPerCall: median(rs.map((r) => r.contender.cpuUsPerCall)),
-        baselineCpuUsPerCall: median(rs.map((r) => r.baseline.cpuUsPerCall)),
-        cpuRatio: median(ratios),
-        rateRatio: median(rs.map((r) => r.contender.rateRatio)),
-        cpuRatioMin: Math.min(...ratios),
-        cpuRatioMax: Math.max(...ratios),
-      };
-    }),
-  });
 }
 
 const rows: string[][] = [];

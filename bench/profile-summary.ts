@@ -2,11 +2,12 @@
 // src/ files one by one, then grpc-js, opossum, p-retry, nice-grpc, Node internals, GC, ...) and
 // the top self-time functions. Not part of `npm run bench`; a tool for reading profiles.
 //
-//   node --cpu-prof --cpu-prof-dir=.tmp/prof --import tsx bench/unary-overhead.ts > .tmp/unary.out
+//   node --cpu-prof --cpu-prof-dir=.tmp/prof --expose-gc --import tsx bench/unary-overhead.ts \
+//     --child=resilient --address=127.0.0.1:PORT --concurrency=32 > .tmp/unary.out   (a test server on PORT)
 //   npx tsx bench/profile-summary.ts .tmp/prof/CPU.*.cpuprofile --rounds=.tmp/unary.out --contender=resilient-grpc
 //
-// --rounds=<file>: the stdout of that unary-overhead run (its result line records when each
-// measured round ran, on the profile's clock); with --contender=<name> only the samples taken
+// --rounds=<file>: the stdout of that child (its result line records when each measured round
+// ran, on the profile's clock); with --contender=<name> only the samples taken
 // during that contender's rounds are counted, and times are also given in µs per call. Without
 // them the whole profile counts (start-up, warm-up and every contender). --calls=N gives per-call
 // figures for a whole profile. --top=N: functions listed (default 25). --baseline=<name> (with
@@ -14,7 +15,7 @@
 //   npx tsx bench/profile-summary.ts <profile> --rounds=<out> --contender=resilient-grpc --baseline='raw grpc-js'
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatTable, isMain, markedJson, RESULT_MARKER } from './lib.js';
+import { formatTable, isMain, markedJson, PAIR_MARKER, RESULT_MARKER } from './lib.js';
 
 interface CallFrame {
   functionName: string;
@@ -137,12 +138,15 @@ interface RoundSpan {
   toUs: number;
 }
 
-/** The measured rounds of one contender, from a unary-overhead result line. */
+/** The measured rounds of one contender, from a paired child's line (lib.ts, runPairChild) or a benchmark's result line. */
 export function roundsOf(outputFile: string, contender: string): RoundSpan[] {
   const lines = readFileSync(outputFile, 'utf8').split('\n');
-  const result = markedJson<{ data: Array<{ concurrency: number; summaries: Array<{ name: string; rounds: RoundSpan[] }> }> }>(lines, RESULT_MARKER);
-  if (result === undefined) throw new Error(`no result line in ${outputFile}`);
-  const rounds = result.data.flatMap((level) => level.summaries.filter((s) => s.name === contender).flatMap((s) => s.rounds));
+  const pair = markedJson<{ baseline: { name: string; rounds: RoundSpan[] }; contender: { name: string; rounds: RoundSpan[] } }>(lines, PAIR_MARKER);
+  const summaries =
+    pair !== undefined
+      ? [pair.baseline, pair.contender]
+      : (markedJson<{ data: Array<{ summaries?: Array<{ name: string; rounds: RoundSpan[] }> }> }>(lines, RESULT_MARKER)?.data ?? []).flatMap((level) => level.summaries ?? []);
+  const rounds = summaries.filter((s) => s.name === contender).flatMap((s) => s.rounds);
   if (rounds.length === 0) throw new Error(`no rounds of "${contender}" in ${outputFile}`);
   return rounds;
 }

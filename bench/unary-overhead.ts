@@ -2,15 +2,20 @@
 // nice-grpc with its deadline and retry middlewares?
 //
 // Unary Echo with a small message against the test server running in its own process (a fresh
-// one per concurrency level). Contenders run side by side in interleaved rounds (A, B, C, A, B,
-// C, ...), each round a fixed number of calls in a closed loop at concurrency 1, 32 and 256.
-// Per contender: client CPU µs per call (process.cpuUsage, every thread of this process) and
-// calls/s, medians over rounds, and ratios vs raw grpc-js (medians of per-round ratios).
+// one per concurrency level), at concurrency 1, 32 and 256. Each contender runs in processes of
+// its own (three by default), in interleaved rounds with a raw grpc-js client in the same
+// process, each round a fixed number of calls in a closed loop; an A/A control (raw grpc-js
+// beside raw grpc-js) shows how far a ratio strays with nothing to measure (see "Paired
+// processes" in lib.ts for why one process per contender). Per contender: client CPU µs per
+// call (process.cpuUsage, every thread of the process) and calls/s, medians over rounds, ratios
+// vs raw grpc-js (medians of per-round ratios), then medians over the processes.
 //
-// Run alone: node --expose-gc --import tsx bench/unary-overhead.ts [--only=raw,resilient,nice]
-//   BENCH_ROUNDS (default 7), BENCH_ROUND_SEC (default 0.8), BENCH_CONCURRENCY (default 1,32,256)
-// Profile: node --cpu-prof --cpu-prof-dir=.tmp/prof --import tsx bench/unary-overhead.ts > .tmp/unary.out
-//   then npx tsx bench/profile-summary.ts .tmp/prof/<largest>.cpuprofile --rounds=.tmp/unary.out --contender=resilient-grpc
+// Run alone: node --expose-gc --import tsx bench/unary-overhead.ts [--only=a-a,resilient,nice]
+//   BENCH_ROUNDS (default 5, per process), BENCH_ROUND_SEC (default 0.6), BENCH_PROCESSES
+//   (default 3), BENCH_CONCURRENCY (default 1,32,256)
+// Profile one process: node --cpu-prof --cpu-prof-dir=.tmp/prof --expose-gc --import tsx bench/unary-overhead.ts
+//   --child=resilient --address=127.0.0.1:PORT --concurrency=32 > .tmp/unary.out (a test server on PORT), then
+//   npx tsx bench/profile-summary.ts .tmp/prof/<file>.cpuprofile --rounds=.tmp/unary.out --contender=resilient-grpc
 import * as grpc from '@grpc/grpc-js';
 import { createChannel, createClientFactory } from 'nice-grpc';
 import { deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
@@ -18,38 +23,28 @@ import { retryMiddleware } from 'nice-grpc-client-middleware-retry';
 import { TestServiceClient, testServiceDefinition } from '../test/helpers/protos.js';
 import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
 import { startTestServerProcess } from '../test/helpers/test-server-process.js';
-import {
-  ARMED,
-  fmt,
-  gc,
-  interleavedRounds,
-  loadStats,
-  progress,
-  promiseCall,
-  report,
-  runLoad,
-  type Contender,
-  type ContenderSummary,
-  type StartCall,
-  type Target,
-  loadPackage,
-} from './lib.js';
+import { fileURLToPath } from 'node:url';
+import { ARMED, fmt, loadPackage, loadStats, measurePairs, median, progress, promiseCall, report, runPairChild, type Contender, type PairBuilt, type Paired, type StartCall, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32,256').split(',').map(Number);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-/** Target length of a raw grpc-js round; the others run the same number of calls. */
-const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** Target length of a raw grpc-js round; the other contender runs the same number of calls. */
+const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.6);
+const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 const WARMUP_SEC = 0.5;
 const DEADLINE_MS = 10_000;
 const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buffer.alloc(0) };
 
 const RAW = 'raw grpc-js';
+const CONTROL = 'raw grpc-js again (A/A control)';
+const KEYS = ['a-a', 'resilient', 'nice'] as const;
+type Key = (typeof KEYS)[number];
+const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const RESILIENT = 'resilient-grpc';
 const NICE = 'nice-grpc';
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const wanted = (key: string): boolean => ONLY === undefined || ONLY.includes(key);
 
 /** The raw grpc-js callback client's Echo (the loaded constructor is untyped). */
 interface RawTestClient extends grpc.Client {
@@ -65,24 +60,19 @@ const echoDefinition = testServiceDefinition as unknown as {
   Echo: grpc.MethodDefinition<EchoRequest, EchoResponse> & { requestStream: false; responseStream: false };
 };
 
-interface Built {
-  contenders: Contender[];
-  check(): Promise<void>;
-  close(): Promise<void>;
-}
-
-function build(address: string): Built {
+function build(address: string, key: Key): PairBuilt {
   const contenders: Contender[] = [];
   const checks: Array<() => Promise<unknown>> = [];
   const closers: Array<() => unknown> = [];
 
-  if (wanted('raw')) {
-    // (1) Raw grpc-js: the generated-style callback client, a deadline on each call.
+  // (1) Raw grpc-js: the generated-style callback client, a deadline on each call; the baseline
+  // of every process, and the A/A control's contender too.
+  for (const name of key === 'a-a' ? [RAW, CONTROL] : [RAW]) {
     const raw = new TestServiceClient(address, grpc.credentials.createInsecure()) as unknown as RawTestClient;
     const start: StartCall = (done) => {
       raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error) => done(error === null ? undefined : error));
     };
-    contenders.push({ name: RAW, start });
+    contenders.push({ name, start });
     checks.push(
       () =>
         new Promise((resolve, reject) =>
@@ -92,7 +82,7 @@ function build(address: string): Built {
     closers.push(() => raw.close());
   }
 
-  if (wanted('resilient')) {
+  if (key === 'resilient') {
     // (2) resilient-grpc, everything armed (see ARMED in lib.ts).
     const pool = new ChannelPool(ARMED);
     const client = pool.client(TestServiceClient, address);
@@ -102,7 +92,7 @@ function build(address: string): Built {
     closers.push(() => pool.close({ graceMs: 0 }));
   }
 
-  if (wanted('nice')) {
+  if (key === 'nice') {
     // (3) nice-grpc with its deadline and retry middlewares. The middleware attached last runs
     // first: the deadline wraps every attempt, as resilient-grpc's does. retryMaxAttempts counts
     // retries (nice-grpc stops once attempt index >= retryMaxAttempts): 2 means 3 attempts in
@@ -130,63 +120,32 @@ function build(address: string): Built {
   };
 }
 
-/** Calls per second of `start` over about `seconds`, at `concurrency`. */
-async function rateOf(start: StartCall, concurrency: number, seconds: number): Promise<number> {
-  let calls = Math.max(concurrency, 200);
-  for (;;) {
-    gc();
-    const t0 = performance.now();
-    const result = await runLoad(start, calls, concurrency);
-    const elapsed = (performance.now() - t0) / 1000;
-    if (result.errors > 0) throw new Error(`calibration: ${result.errors} calls failed`);
-    if (elapsed >= seconds / 2) return calls / elapsed;
-    calls = Math.ceil((calls * seconds) / Math.max(elapsed, 0.01));
-  }
-}
-
 interface LevelResult {
   concurrency: number;
-  callsPerRound: number;
-  summaries: ContenderSummary[];
+  measured: Paired[];
+}
+
+const childKey = arg('child') as Key | undefined;
+if (childKey !== undefined) {
+  await runPairChild(build(arg('address')!, childKey), { concurrency: Number(arg('concurrency')), rounds: ROUNDS, roundSec: ROUND_SEC, warmupSec: WARMUP_SEC, label: childKey });
+  // Every call of this process (warm-up, calibration, rounds): for per-call figures over a whole
+  // profile (bench/profile-summary.ts --calls=N).
+  progress(`calls made through runLoad: ${loadStats.calls}`);
+  process.exit(0);
 }
 
 const startedAt = performance.now();
 const levels: LevelResult[] = [];
+const keys = KEYS.filter((k) => ONLY === undefined || ONLY.includes(k));
 for (const concurrency of CONCURRENCY) {
   const server = await startTestServerProcess();
-  const built = build(server.address);
   try {
-    await built.check();
-    // Warm-up: every contender for ~WARMUP_SEC (JIT, connection, buffers), then size the rounds
-    // on the first contender's (the baseline's) rate.
-    const warmRates: number[] = [];
-    for (const c of built.contenders) warmRates.push(await rateOf(c.start, concurrency, WARMUP_SEC));
-    const warmupCalls = warmRates.map((r) => Math.ceil(r * WARMUP_SEC));
-    // Two looks at the baseline's rate, keeping the higher: a slow moment during calibration must
-    // not make every round short. Baseline rounds then take about ROUND_SEC or more.
-    const rate = Math.max(warmRates[0]!, await rateOf(built.contenders[0]!.start, concurrency, ROUND_SEC / 2));
-    const callsPerRound = Math.max(concurrency * 4, Math.round(rate * ROUND_SEC));
-    progress(`c=${concurrency}: ${callsPerRound} calls per round, ${ROUNDS} rounds per contender`);
-    const summaries = await interleavedRounds({
-      contenders: built.contenders,
-      baseline: built.contenders[0]!.name,
-      rounds: ROUNDS,
-      callsPerRound,
-      concurrency,
-      warmupCalls: Math.min(...warmupCalls),
-      onRound: (round, name, f) =>
-        progress(`c=${concurrency} round ${round + 1} ${name.padEnd(14)} ${fmt.fixed(f.cpuUsPerCall)} µs/call  ${fmt.int(f.callsPerSec)} calls/s`),
-    });
-    levels.push({ concurrency, callsPerRound, summaries });
+    const measured = await measurePairs(fileURLToPath(import.meta.url), keys, PROCESSES, (key) => [`--child=${key}`, `--address=${server.address}`, `--concurrency=${concurrency}`]);
+    levels.push({ concurrency, measured });
   } finally {
-    await built.close();
     await server.kill();
   }
 }
-
-// Every call of this run (warm-up, calibration, rounds): for per-call figures over a whole
-// profile (bench/profile-summary.ts --calls=N).
-progress(`calls made through runLoad: ${loadStats.calls}`);
 
 // ---------------------------------------------------------------------------------------------
 // Report
@@ -194,43 +153,33 @@ progress(`calls made through runLoad: ${loadStats.calls}`);
 const rows: string[][] = [];
 const targets: Target[] = [];
 for (const level of levels) {
-  const byName = new Map(level.summaries.map((s) => [s.name, s]));
-  for (const s of level.summaries) {
+  const byName = new Map(level.measured.map((m) => [m.name, m]));
+  for (const m of level.measured) {
     rows.push([
       String(level.concurrency),
-      s.name,
-      fmt.fixed(s.cpuUsPerCall),
-      fmt.pct(s.cpuSpread),
-      fmt.ratio(s.cpuRatio),
-      fmt.int(s.callsPerSec),
-      fmt.pct(s.rateSpread),
-      fmt.ratio(s.rateRatio),
-      `${s.rounds.length}×${fmt.int(level.callsPerRound)}`,
+      m.name,
+      fmt.fixed(m.cpuUsPerCall),
+      fmt.fixed(m.baselineCpuUsPerCall),
+      fmt.ratio(m.cpuRatio, 3),
+      `${fmt.ratio(m.cpuRatioMin, 2)}–${fmt.ratio(m.cpuRatioMax, 2)}`,
+      fmt.int(m.callsPerSec),
+      fmt.ratio(m.rateRatio, 3),
+      `${m.runs.length}×${m.runs[0]!.contender.rounds.length}×${fmt.int(median(m.runs.map((r) => r.callsPerRound)))}`,
     ]);
   }
   const ours = byName.get(RESILIENT);
-  const raw = byName.get(RAW);
   const nice = byName.get(NICE);
-  if (ours !== undefined && raw !== undefined) {
-    targets.push({
-      what: `c=${level.concurrency}: resilient-grpc CPU/call vs raw`,
-      figure: fmt.ratio(ours.cpuRatio, 3),
-      target: '≤ 1.10×',
-      met: ours.cpuRatio <= 1.1,
-    });
-    targets.push({
-      what: `c=${level.concurrency}: resilient-grpc calls/s vs raw`,
-      figure: fmt.ratio(ours.rateRatio, 3),
-      target: '≥ 0.95×',
-      met: ours.rateRatio >= 0.95,
-    });
+  if (ours !== undefined) {
+    targets.push({ what: `c=${level.concurrency}: resilient-grpc CPU/call vs raw`, figure: fmt.ratio(ours.cpuRatio, 3), target: '≤ 1.10×', met: ours.cpuRatio <= 1.1 });
+    targets.push({ what: `c=${level.concurrency}: resilient-grpc calls/s vs raw`, figure: fmt.ratio(ours.rateRatio, 3), target: '≥ 0.95×', met: ours.rateRatio >= 0.95 });
   }
   if (ours !== undefined && nice !== undefined) {
+    // From different processes: compared as ratios to the raw client each ran beside.
     targets.push({
-      what: `c=${level.concurrency}: resilient-grpc CPU/call vs nice-grpc`,
-      figure: `${fmt.fixed(ours.cpuUsPerCall)} vs ${fmt.fixed(nice.cpuUsPerCall)} µs`,
+      what: `c=${level.concurrency}: resilient-grpc CPU/call vs nice-grpc (each × its own raw grpc-js)`,
+      figure: `${fmt.ratio(ours.cpuRatio, 3)} vs ${fmt.ratio(nice.cpuRatio, 3)}`,
       target: 'cheaper',
-      met: ours.cpuUsPerCall < nice.cpuUsPerCall,
+      met: ours.cpuRatio < nice.cpuRatio,
     });
   }
 }
@@ -241,8 +190,8 @@ report({
   durationSec: (performance.now() - startedAt) / 1000,
   tables: [
     {
-      title: 'unary-overhead (medians over interleaved rounds; ±: half the interquartile range; ×: vs raw grpc-js, median of per-round ratios)',
-      header: ['conc', 'contender', 'CPU µs/call', '±', '× raw', 'calls/s', '±', '× raw', 'rounds×calls'],
+      title: 'unary-overhead (each contender in processes of its own, in interleaved rounds with raw grpc-js; per process, medians of rounds and of per-round ratios; shown, the median over processes and the lowest–highest process ratio)',
+      header: ['conc', 'contender', 'CPU µs/call', 'raw grpc-js µs/call', '× raw', '× raw, by process', 'calls/s', 'calls/s × raw', 'processes×rounds×calls'],
       rows,
     },
   ],
@@ -251,7 +200,8 @@ report({
     'CPU is the client process only (user + system, all threads, GC included); the server runs in its own process, restarted for each concurrency level.',
     'raw grpc-js is driven through its callback API with no promise; the other two return promises (.then on each).',
     `resilient-grpc: new ChannelPool(${JSON.stringify(ARMED)}); nice-grpc: deadline ${DEADLINE_MS} ms (middleware timer), retry: true, retryMaxAttempts: 2 (3 attempts).`,
-    'resilient-grpc is the tsup build in dist/ (what users run; npm run bench builds it first), loaded by the same process that runs the other contenders.',
+    'resilient-grpc is the tsup build in dist/ (what users run; npm run bench builds it first).',
+    `A/A control (raw grpc-js beside raw grpc-js): ${levels.map((l) => { const c = l.measured.find((m) => m.name === CONTROL); return c === undefined ? `c=${l.concurrency} not run` : `c=${l.concurrency} ${fmt.ratio(c.cpuRatio, 3)} (processes ${fmt.ratio(c.cpuRatioMin, 2)}–${fmt.ratio(c.cpuRatioMax, 2)})`; }).join(', ')}: how far from 1.00× a ratio strays with nothing to measure, on this machine in this run.`,
   ],
   data: levels,
 });
