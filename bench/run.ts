@@ -12,7 +12,7 @@ import { BENCH_DIR, formatTable, formatTargets, isNumericColumn, markedJson, REP
 
 const BENCHES = ['unary-overhead', 'stream-overhead', 'observability-overhead', 'leak-curve', 'drain', 'fail-fast', 'memory-per-channel', 'partial-outage'] as const;
 /** Per benchmark; far above what each takes, only so a hung one cannot hang the run. */
-const TIMEOUT_MS = 300_000;
+const TIMEOUT_MS = 1_200_000;
 const RESULTS_PATH = join(BENCH_DIR, 'RESULTS.md');
 
 const selected = process.argv.slice(2);
