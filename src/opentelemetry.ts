@@ -57,6 +57,7 @@ export interface OpenTelemetryOptions {
    * `@opentelemetry/instrumentation-grpc`, whose own span per grpc-js call then is the attempt
    * span (under the call span; it injects its own context): no two spans for one attempt.
    * Without attempt spans (and without that instrumentation) the call span's context is injected.
+   * A call whose span is not recording (not sampled) gets no attempt spans whatever this says.
    */
   attemptSpans?: boolean;
 }
@@ -220,7 +221,10 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
       const call = tracer === undefined ? undefined : calls.get(event.callId);
       if (call === undefined) return;
       let attemptContext = call.context;
-      if (attemptSpans) {
+      // A call span that records nothing (its sampler said no) gets no attempt spans: under the
+      // SDK's default ParentBased sampler they would record nothing either, and the call's own
+      // context carries the decision (traceparent flags 00) to the server all the same.
+      if (attemptSpans && call.span.isRecording()) {
         const span = tracer!.startSpan(entry.attemptName, { kind: SpanKind.CLIENT, attributes: attemptAttributes(entry, event.attempt) }, call.context);
         call.attempt = span;
         call.attemptNumber = event.attempt;

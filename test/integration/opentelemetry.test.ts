@@ -7,7 +7,7 @@ import { context, propagation, trace, SpanKind, SpanStatusCode } from '@opentele
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, type HistogramMetricData, type MetricData } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, CircuitOpenError, type ServerStreamMethod, type UnaryMethod } from '../../src/index.js';
 import { canonicalTarget, GRPC_LATENCY_BUCKETS, openTelemetry, RPC_DURATION_BUCKETS, serverAddress } from '../../src/opentelemetry.js';
@@ -267,6 +267,26 @@ describe('openTelemetry traces', () => {
     const attempts = exporter.getFinishedSpans().filter((s) => s.name.startsWith('Attempt.'));
     expect(attempts).toHaveLength(2);
     for (const attempt of attempts) expect(ids.has(attempt.parentSpanContext!.spanId)).toBe(true);
+  });
+
+  it('an unsampled call makes no attempt span; the server still gets its traceparent, flags 00, and its attempts are counted', async () => {
+    const unsampledExporter = new InMemorySpanExporter();
+    const unsampled = new BasicTracerProvider({ sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0) }), spanProcessors: [new SimpleSpanProcessor(unsampledExporter)] });
+    try {
+      using _ = openTelemetry(pool, { tracerProvider: unsampled, meterProvider });
+      const echo = pool.client(TestServiceClient, server.address, { breaker: false }) as unknown as Echo;
+      const metadata = script({ 'fail-times': 1 });
+      await echo.Echo({ message: 'retried' }, { metadata });
+      expect(unsampledExporter.getFinishedSpans()).toEqual([]);
+      const received = server.calls.filter((c) => c.callId === metadata['x-call-id']).map((c) => c.metadata.get('traceparent')[0]);
+      expect(received).toHaveLength(2);
+      for (const value of received) expect(value).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+      // Both attempts carry the call span's context: one trace, one parent.
+      expect(new Set(received).size).toBe(1);
+      expect(points((await collected()).get('grpc.client.attempt.started'))).toEqual([{ attributes: { 'grpc.method': METHOD, 'grpc.target': canonicalTarget(server.address) }, value: 2 }]);
+    } finally {
+      await unsampled.shutdown();
+    }
   });
 
   it('dispose() stops recording', async () => {
