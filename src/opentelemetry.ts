@@ -214,78 +214,81 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
       }),
     );
   }
-  subscriptions.push(
-    pool.onAttemptStart((event) => {
-      const entry = attributesOf(event);
-      entry.attemptsStarted++;
-      const call = tracer === undefined ? undefined : calls.get(event.callId);
-      if (call === undefined) return;
-      let attemptContext = call.context;
-      // A call span that records nothing (its sampler said no) gets no attempt spans: under the
-      // SDK's default ParentBased sampler they would record nothing either, and the call's own
-      // context carries the decision (traceparent flags 00) to the server all the same.
-      if (attemptSpans && call.span.isRecording()) {
-        const span = tracer!.startSpan(entry.attemptName, { kind: SpanKind.CLIENT, attributes: attemptAttributes(entry, event.attempt) }, call.context);
-        call.attempt = span;
-        call.attemptNumber = event.attempt;
-        attemptContext = trace.setSpan(call.context, span);
-      }
-      propagation.inject(attemptContext, event.metadata, metadataSetter);
-      event.scope = (start) => context.with(attemptContext, start);
-    }),
-    pool.onAttemptEnd((event) => {
-      if (instruments !== undefined) instruments.attemptDuration.record(event.durationMs / 1000, grpcAttributes(attributesOf(event), event.code));
-      const call = tracer === undefined ? undefined : calls.get(event.callId);
-      const span = call?.attempt;
-      if (span === undefined || call!.attemptNumber !== event.attempt) return;
-      call!.attempt = undefined;
-      if (span.isRecording()) {
-        span.setAttribute('rpc.status_code', statusName(event.code));
-        if (event.peer !== undefined) {
-          const peer = peerOf(event.peer);
-          span.setAttribute('network.peer.address', peer.address);
-          if (peer.port !== undefined) span.setAttribute('network.peer.port', peer.port);
+  // With neither, nothing listens: calls stay unobserved.
+  if (instruments !== undefined || tracer !== undefined) {
+    subscriptions.push(
+      pool.onAttemptStart((event) => {
+        const entry = attributesOf(event);
+        entry.attemptsStarted++;
+        const call = tracer === undefined ? undefined : calls.get(event.callId);
+        if (call === undefined) return;
+        let attemptContext = call.context;
+        // A call span that records nothing (its sampler said no) gets no attempt spans: under the
+        // SDK's default ParentBased sampler they would record nothing either, and the call's own
+        // context carries the decision (traceparent flags 00) to the server all the same.
+        if (attemptSpans && call.span.isRecording()) {
+          const span = tracer!.startSpan(entry.attemptName, { kind: SpanKind.CLIENT, attributes: attemptAttributes(entry, event.attempt) }, call.context);
+          call.attempt = span;
+          call.attemptNumber = event.attempt;
+          attemptContext = trace.setSpan(call.context, span);
         }
-        if (event.code !== 0) {
-          span.setAttribute('error.type', statusName(event.code));
-          span.setStatus({ code: SpanStatusCode.ERROR, message: statusName(event.code) });
+        propagation.inject(attemptContext, event.metadata, metadataSetter);
+        event.scope = (start) => context.with(attemptContext, start);
+      }),
+      pool.onAttemptEnd((event) => {
+        if (instruments !== undefined) instruments.attemptDuration.record(event.durationMs / 1000, grpcAttributes(attributesOf(event), event.code));
+        const call = tracer === undefined ? undefined : calls.get(event.callId);
+        const span = call?.attempt;
+        if (span === undefined || call!.attemptNumber !== event.attempt) return;
+        call!.attempt = undefined;
+        if (span.isRecording()) {
+          span.setAttribute('rpc.status_code', statusName(event.code));
+          if (event.peer !== undefined) {
+            const peer = peerOf(event.peer);
+            span.setAttribute('network.peer.address', peer.address);
+            if (peer.port !== undefined) span.setAttribute('network.peer.port', peer.port);
+          }
+          if (event.code !== 0) {
+            span.setAttribute('error.type', statusName(event.code));
+            span.setStatus({ code: SpanStatusCode.ERROR, message: statusName(event.code) });
+          }
         }
-      }
-      span.end();
-    }),
-    pool.onCallEnd((event) => {
-      const entry = attributesOf(event);
-      if (instruments !== undefined) {
-        const seconds = event.durationMs / 1000;
-        instruments.rpcDuration.record(seconds, rpcAttributes(entry, event.code));
-        instruments.callDuration.record(seconds, grpcAttributes(entry, event.code));
-        if (event.attempts > 1) {
-          instruments.retries.record(event.attempts - 1, entry.grpc);
-          instruments.retryDelay.record(event.backoffMs / 1000, entry.grpc);
+        span.end();
+      }),
+      pool.onCallEnd((event) => {
+        if (instruments !== undefined) {
+          const entry = attributesOf(event);
+          const seconds = event.durationMs / 1000;
+          instruments.rpcDuration.record(seconds, rpcAttributes(entry, event.code));
+          instruments.callDuration.record(seconds, grpcAttributes(entry, event.code));
+          if (event.attempts > 1) {
+            instruments.retries.record(event.attempts - 1, entry.grpc);
+            instruments.retryDelay.record(event.backoffMs / 1000, entry.grpc);
+          }
+          if (event.refused !== undefined) instruments.refused.add(1, { ...entry.grpc, 'resilient_grpc.refusal': event.refused });
         }
-        if (event.refused !== undefined) instruments.refused.add(1, { ...entry.grpc, 'resilient_grpc.refusal': event.refused });
-      }
-      const call = tracer === undefined ? undefined : calls.get(event.callId);
-      if (call === undefined) return;
-      calls.delete(event.callId);
-      const { span } = call;
-      if (span.isRecording()) {
-        if (event.refused === 'circuit') span.addEvent('resilient_grpc.circuit_open', { 'resilient_grpc.attempts': event.attempts });
-        if (event.refused === 'pool') span.addEvent('resilient_grpc.pool_closing');
-        span.setAttribute('rpc.status_code', statusName(event.code));
-        span.setAttribute('resilient_grpc.attempts', event.attempts);
-        span.setAttribute('resilient_grpc.backoff_ms', event.backoffMs);
-        if (event.code !== 0) {
-          span.setAttribute('error.type', statusName(event.code));
-          // gRFC A72: the status description is the code name and the details.
-          span.setStatus({ code: SpanStatusCode.ERROR, message: event.details === undefined ? statusName(event.code) : `${statusName(event.code)}, ${event.details}` });
+        const call = tracer === undefined ? undefined : calls.get(event.callId);
+        if (call === undefined) return;
+        calls.delete(event.callId);
+        const { span } = call;
+        if (span.isRecording()) {
+          if (event.refused === 'circuit') span.addEvent('resilient_grpc.circuit_open', { 'resilient_grpc.attempts': event.attempts });
+          if (event.refused === 'pool') span.addEvent('resilient_grpc.pool_closing');
+          span.setAttribute('rpc.status_code', statusName(event.code));
+          span.setAttribute('resilient_grpc.attempts', event.attempts);
+          span.setAttribute('resilient_grpc.backoff_ms', event.backoffMs);
+          if (event.code !== 0) {
+            span.setAttribute('error.type', statusName(event.code));
+            // gRFC A72: the status description is the code name and the details.
+            span.setStatus({ code: SpanStatusCode.ERROR, message: event.details === undefined ? statusName(event.code) : `${statusName(event.code)}, ${event.details}` });
+          }
         }
-      }
-      // An attempt whose end was not reported (the adapter was disposed meanwhile) ends with the call.
-      call.attempt?.end();
-      span.end();
-    }),
-  );
+        // An attempt whose end was not reported (the adapter was disposed meanwhile) ends with the call.
+        call.attempt?.end();
+        span.end();
+      }),
+    );
+  }
 
   let disposed = false;
   const dispose = (): void => {
