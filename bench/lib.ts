@@ -521,6 +521,20 @@ export interface Paired {
 
 export const PAIR_MARKER = '@@pair@@ ';
 
+/** The value of `--name=value` on this process's command line. */
+export function cliArg(name: string): string | undefined {
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+/** A note giving each level's A/A control ratio (the row named `control`): the run's noise floor. */
+export function controlNote(levels: ReadonlyArray<{ concurrency: number; measured: readonly Paired[] }>, control: string, what: string): string {
+  const figures = levels.map((l) => {
+    const c = l.measured.find((m) => m.name === control);
+    return c === undefined ? `c=${l.concurrency} not run` : `c=${l.concurrency} ${fmt.ratio(c.cpuRatio, 3)} (processes ${fmt.ratio(c.cpuRatioMin, 2)}–${fmt.ratio(c.cpuRatioMax, 2)})`;
+  });
+  return `A/A control (${what}): ${figures.join(', ')}: how far from 1.00× a ratio strays with nothing to measure, on this machine in this run.`;
+}
+
 /** Calls per second of `start` over about `seconds`, at `concurrency`. */
 export async function rateOf(start: StartCall, concurrency: number, seconds: number): Promise<number> {
   let calls = Math.max(concurrency, 200);

@@ -44,11 +44,11 @@ import { Registry } from 'prom-client';
 import { TestServiceClient } from '../test/helpers/protos.js';
 import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
 import { startTestServerProcess } from '../test/helpers/test-server-process.js';
-import { ARMED, fmt, loadPackage, measurePairs, median, progress, promiseCall, report, REPO_DIR, runPairChild, type Contender, type PairBuilt, type Paired, type Target } from './lib.js';
+import { ARMED, cliArg, controlNote, fmt, loadPackage, measurePairs, median, progress, promiseCall, report, REPO_DIR, runPairChild, type Contender, type PairBuilt, type Paired, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();
 const { prometheusMetrics } = (await import(new URL('../dist/prometheus.js', import.meta.url).href)) as typeof import('../src/prometheus.js');
-const { openTelemetry } = (await import(new URL('../dist/opentelemetry.js', import.meta.url).href)) as typeof import('../src/opentelemetry.js');
+const { openTelemetry, RPC_DURATION_BUCKETS } = (await import(new URL('../dist/opentelemetry.js', import.meta.url).href)) as typeof import('../src/opentelemetry.js');
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32,256').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -57,7 +57,6 @@ const WARMUP_SEC = 0.5;
 const KEYS = ['a-a', 'no-events', 'prometheus', 'opentelemetry', 'opentelemetry-sampled', 'opentelemetry-metrics', 'sdk-floor'] as const;
 type Key = (typeof KEYS)[number];
 const ONLY = process.env.BENCH_ONLY?.split(',');
-const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buffer.alloc(0) };
 
 const NONE = 'no adapter';
@@ -73,10 +72,10 @@ const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 
 /** Where the build without the call events goes (rebuilt by each run from the current src/). */
 const NO_EVENTS_DIR = join(REPO_DIR, '.tmp', 'obs-no-events');
-/** The call sites that make a call observed: with them gone, nothing reads the events. */
-const EVENT_SITES: Array<[file: string, from: string]> = [
-  ['call-run.ts', 'if (events.watchingCalls) this.#observer = new CallObserver(this.bound, events);'],
-  ['call-admission.ts', 'if (bound.pool.callEvents.watchingCalls) notStarted('],
+/** The call sites that make a call observed, and what replaces each: with them gone, nothing reads the events. */
+const EVENT_SITES: Array<[file: string, from: string, to: string]> = [
+  ['call-run.ts', 'if (events.watchingCalls) this.#observer = new CallObserver(this.bound, events);', ''],
+  ['call-admission.ts', 'if (bound.pool.callEvents.watchingCalls) notStarted(', 'if (false) notStarted('],
 ];
 
 /**
@@ -89,11 +88,11 @@ function buildWithoutEvents(): void {
   mkdirSync(NO_EVENTS_DIR, { recursive: true });
   cpSync(join(REPO_DIR, 'src'), join(NO_EVENTS_DIR, 'src'), { recursive: true });
   for (const file of ['tsup.config.ts', 'package.json', 'tsconfig.json']) cpSync(join(REPO_DIR, file), join(NO_EVENTS_DIR, file));
-  for (const [file, from] of EVENT_SITES) {
+  for (const [file, from, to] of EVENT_SITES) {
     const path = join(NO_EVENTS_DIR, 'src', file);
     const source = readFileSync(path, 'utf8');
     if (!source.includes(from)) throw new Error(`bench: the events' call site moved: ${file} no longer has "${from}"`);
-    writeFileSync(path, source.replace(from, from.startsWith('if (events') ? '' : 'if (false) notStarted('));
+    writeFileSync(path, source.replace(from, to));
   }
   symlinkSync(join(REPO_DIR, 'node_modules'), join(NO_EVENTS_DIR, 'node_modules'), 'dir');
   execFileSync(join(REPO_DIR, 'node_modules', '.bin', 'tsup'), ['--no-dts'], { cwd: NO_EVENTS_DIR, stdio: 'ignore' });
@@ -179,7 +178,7 @@ async function build(address: string, key: Key): Promise<PairBuilt> {
     const { meterProvider, tracerProvider, exporter } = providers(1);
     const tracer = tracerProvider.getTracer('floor');
     const meter = meterProvider.getMeter('floor');
-    const buckets = { advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] } };
+    const buckets = { advice: { explicitBucketBoundaries: RPC_DURATION_BUCKETS } };
     const rpcDuration = meter.createHistogram('rpc.client.call.duration', buckets);
     const attemptDuration = meter.createHistogram('grpc.client.attempt.duration', buckets);
     const callDuration = meter.createHistogram('grpc.client.call.duration', buckets);
@@ -237,9 +236,9 @@ interface LevelResult {
   measured: Paired[];
 }
 
-const childKey = arg('child') as Key | undefined;
+const childKey = cliArg('child') as Key | undefined;
 if (childKey !== undefined) {
-  await runPairChild(await build(arg('address')!, childKey), { concurrency: Number(arg('concurrency')), rounds: ROUNDS, roundSec: ROUND_SEC, warmupSec: WARMUP_SEC, label: childKey });
+  await runPairChild(await build(cliArg('address')!, childKey), { concurrency: Number(cliArg('concurrency')), rounds: ROUNDS, roundSec: ROUND_SEC, warmupSec: WARMUP_SEC, label: childKey });
   process.exit(0);
 }
 
@@ -308,7 +307,7 @@ report({
   ],
   targets,
   notes: [
-    `A/A control (two pools with no adapter, the same code): ${levels.map((l) => { const c = l.measured.find((m) => m.name === CONTROL); return c === undefined ? `c=${l.concurrency} not run` : `c=${l.concurrency} ${fmt.ratio(c.cpuRatio, 3)} (processes ${fmt.ratio(c.cpuRatioMin, 2)}–${fmt.ratio(c.cpuRatioMax, 2)})`; }).join(', ')}: how far from 1.00× a ratio strays with nothing to measure, on this machine in this run.`,
+    controlNote(levels, CONTROL, 'two pools with no adapter, the same code'),
     `Every pool: new ChannelPool(${JSON.stringify(ARMED)}), the tsup build in dist/; "${BEFORE}" is the same options on a build of the same src/ with the two call sites that make a call observed cut out (call-run.ts, call-admission.ts).`,
     'prometheus: its own prom-client Registry, never scraped (scraping is the scraper\'s cost, not the call\'s). opentelemetry: SDK 2.x MeterProvider with a reader that never collects, BasicTracerProvider sampling every span (10 % sampled: ParentBased(TraceIdRatioBased(0.1))) into a BatchSpanProcessor whose exporter drops the batches, W3C propagator (a traceparent on every attempt); no context manager. SDK calls alone: two spans, the context set and injected, three histogram records and a count per call, made by four bare listeners.',
     'CPU is the client process only (user + system, all threads, GC included); the server runs in its own process, restarted for each concurrency level. Each contender runs in a process of its own beside its own no-adapter baseline (one adapter per application; adapters side by side in one process inflate each other through shared polymorphic code and one heap).',

@@ -15,7 +15,7 @@
 //   npx tsx bench/profile-summary.ts <profile> --rounds=<out> --contender=resilient-grpc --baseline='raw grpc-js'
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatTable, isMain, markedJson, PAIR_MARKER, RESULT_MARKER } from './lib.js';
+import { cliArg, formatTable, isMain, markedJson, PAIR_MARKER, RESULT_MARKER } from './lib.js';
 
 interface CallFrame {
   functionName: string;
@@ -184,16 +184,15 @@ export function printDiff(
 }
 
 if (isMain(import.meta.url)) {
-  const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const files = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-  const top = Number(arg('top') ?? 25);
-  const roundsFile = arg('rounds');
-  const contender = arg('contender');
+  const top = Number(cliArg('top') ?? 25);
+  const roundsFile = cliArg('rounds');
+  const contender = cliArg('contender');
   if (files.length === 0 || (roundsFile === undefined) !== (contender === undefined)) {
     throw new Error('usage: tsx bench/profile-summary.ts <file.cpuprofile> [--rounds=<unary-overhead stdout> --contender=<name> [--baseline=<name>]] [--calls=N] [--top=N]');
   }
-  const baselineName = arg('baseline');
-  let calls = arg('calls') === undefined ? undefined : Number(arg('calls'));
+  const baselineName = cliArg('baseline');
+  let calls = cliArg('calls') === undefined ? undefined : Number(cliArg('calls'));
   let windows: Windows | undefined;
   if (roundsFile !== undefined && contender !== undefined) {
     const rounds = roundsOf(roundsFile, contender);

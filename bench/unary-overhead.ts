@@ -24,7 +24,7 @@ import { TestServiceClient, testServiceDefinition } from '../test/helpers/protos
 import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
 import { startTestServerProcess } from '../test/helpers/test-server-process.js';
 import { fileURLToPath } from 'node:url';
-import { ARMED, fmt, loadPackage, loadStats, measurePairs, median, progress, promiseCall, report, runPairChild, type Contender, type PairBuilt, type Paired, type StartCall, type Target } from './lib.js';
+import { ARMED, cliArg, controlNote, fmt, loadPackage, loadStats, measurePairs, median, progress, promiseCall, report, runPairChild, type Contender, type PairBuilt, type Paired, type StartCall, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();
 
@@ -41,7 +41,6 @@ const RAW = 'raw grpc-js';
 const CONTROL = 'raw grpc-js again (A/A control)';
 const KEYS = ['a-a', 'resilient', 'nice'] as const;
 type Key = (typeof KEYS)[number];
-const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const RESILIENT = 'resilient-grpc';
 const NICE = 'nice-grpc';
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -125,9 +124,9 @@ interface LevelResult {
   measured: Paired[];
 }
 
-const childKey = arg('child') as Key | undefined;
+const childKey = cliArg('child') as Key | undefined;
 if (childKey !== undefined) {
-  await runPairChild(build(arg('address')!, childKey), { concurrency: Number(arg('concurrency')), rounds: ROUNDS, roundSec: ROUND_SEC, warmupSec: WARMUP_SEC, label: childKey });
+  await runPairChild(build(cliArg('address')!, childKey), { concurrency: Number(cliArg('concurrency')), rounds: ROUNDS, roundSec: ROUND_SEC, warmupSec: WARMUP_SEC, label: childKey });
   // Every call of this process (warm-up, calibration, rounds): for per-call figures over a whole
   // profile (bench/profile-summary.ts --calls=N).
   progress(`calls made through runLoad: ${loadStats.calls}`);
@@ -201,7 +200,7 @@ report({
     'raw grpc-js is driven through its callback API with no promise; the other two return promises (.then on each).',
     `resilient-grpc: new ChannelPool(${JSON.stringify(ARMED)}); nice-grpc: deadline ${DEADLINE_MS} ms (middleware timer), retry: true, retryMaxAttempts: 2 (3 attempts).`,
     'resilient-grpc is the tsup build in dist/ (what users run; npm run bench builds it first).',
-    `A/A control (raw grpc-js beside raw grpc-js): ${levels.map((l) => { const c = l.measured.find((m) => m.name === CONTROL); return c === undefined ? `c=${l.concurrency} not run` : `c=${l.concurrency} ${fmt.ratio(c.cpuRatio, 3)} (processes ${fmt.ratio(c.cpuRatioMin, 2)}–${fmt.ratio(c.cpuRatioMax, 2)})`; }).join(', ')}: how far from 1.00× a ratio strays with nothing to measure, on this machine in this run.`,
+    controlNote(levels, CONTROL, 'raw grpc-js beside raw grpc-js'),
   ],
   data: levels,
 });
