@@ -3,7 +3,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   // The adapters are entries of their own: the main entry never imports prom-client or
   // @opentelemetry/api (optional peer dependencies), and the adapters import only types from it.
-  entry: ['src/index.ts', 'src/prometheus.ts', 'src/opentelemetry.ts'],
+  entry: { index: 'src/index.ts', prometheus: 'src/adapters/prometheus.ts', opentelemetry: 'src/adapters/opentelemetry.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   target: 'node20',

@@ -47,8 +47,8 @@ import { startTestServerProcess } from '../test/helpers/test-server-process.js';
 import { ARMED, cliArg, controlNote, fmt, loadPackage, measurePairs, median, progress, promiseCall, report, REPO_DIR, runPairChild, type Contender, type PairBuilt, type Paired, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();
-const { prometheusMetrics } = (await import(new URL('../dist/prometheus.js', import.meta.url).href)) as typeof import('../src/prometheus.js');
-const { openTelemetry, RPC_DURATION_BUCKETS } = (await import(new URL('../dist/opentelemetry.js', import.meta.url).href)) as typeof import('../src/opentelemetry.js');
+const { prometheusMetrics } = (await import(new URL('../dist/prometheus.js', import.meta.url).href)) as typeof import('../src/adapters/prometheus.js');
+const { openTelemetry, RPC_DURATION_BUCKETS } = (await import(new URL('../dist/opentelemetry.js', import.meta.url).href)) as typeof import('../src/adapters/opentelemetry.js');
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32,256').split(',').map(Number);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);

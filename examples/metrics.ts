@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { ChannelPool } from '../src/index.js';
-import { prometheusMetrics } from '../src/prometheus.js';
+import { prometheusMetrics } from '../src/adapters/prometheus.js';
 import { loadUserService } from './embedded-server.js';
 
 const calls = Math.min(Number(process.argv[2] ?? 200), 10_000);

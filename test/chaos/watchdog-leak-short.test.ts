@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelPool, type ChannelReplaced } from '../../src/index.js';
-import { releasingCredentials } from '../../src/releasing-credentials.js';
+import { releasingCredentials } from '../../src/channel/releasing-credentials.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { TestServiceClient } from '../helpers/protos.js';
 import { startTestServer } from '../helpers/test-server.js';

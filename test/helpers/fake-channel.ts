@@ -1,7 +1,7 @@
 import { connectivityState, type ChannelCredentials, type ChannelOptions, type Client } from '@grpc/grpc-js';
-import { BucketRotation } from '../../src/circuit-breaker.js';
-import { EventSource } from '../../src/events.js';
-import type { ChannelContext, ChannelFactory, ChannelLike } from '../../src/managed-channel.js';
+import { BucketRotation } from '../../src/channel/circuit-breaker.js';
+import { EventSource } from '../../src/events/events.js';
+import type { ChannelContext, ChannelFactory, ChannelLike } from '../../src/channel/managed-channel.js';
 
 // Fake grpc-js channels for unit tests: their connectivity is set by the test, nothing opens a
 // socket. The state callbacks run synchronously, which grpc-js does not promise; the managed

@@ -5,7 +5,7 @@
 import dns from 'node:dns';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChannelPool } from '../../src/index.js';
-import { refreshingTarget, REFRESHING_DNS_SCHEME } from '../../src/refreshing-resolver.js';
+import { refreshingTarget, REFRESHING_DNS_SCHEME } from '../../src/channel/refreshing-resolver.js';
 import { TestServiceClient } from '../helpers/protos.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 

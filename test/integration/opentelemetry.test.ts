@@ -10,7 +10,7 @@ import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, typ
 import { BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, CircuitOpenError, type ServerStreamMethod, type UnaryMethod } from '../../src/index.js';
-import { canonicalTarget, GRPC_LATENCY_BUCKETS, openTelemetry, RPC_DURATION_BUCKETS, serverAddress } from '../../src/opentelemetry.js';
+import { canonicalTarget, GRPC_LATENCY_BUCKETS, openTelemetry, RPC_DURATION_BUCKETS, serverAddress } from '../../src/adapters/opentelemetry.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 

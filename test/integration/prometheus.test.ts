@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, CircuitOpenError, type BidiStreamMethod, type ClientStreamMethod, type ServerStreamMethod, type UnaryMethod } from '../../src/index.js';
-import { goCodeName, prometheusMetrics } from '../../src/prometheus.js';
+import { goCodeName, prometheusMetrics } from '../../src/adapters/prometheus.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 

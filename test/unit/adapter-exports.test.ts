@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
-import * as opentelemetry from '../../src/opentelemetry.js';
-import * as prometheus from '../../src/prometheus.js';
+import * as opentelemetry from '../../src/adapters/opentelemetry.js';
+import * as prometheus from '../../src/adapters/prometheus.js';
 
 // The runtime surface of the adapters' subpaths (resilient-grpc/prometheus and
 // resilient-grpc/opentelemetry), snapshotted like the main entry's in exports.test.ts.

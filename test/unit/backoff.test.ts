@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { Backoff } from '../../src/backoff.js';
+import { Backoff } from '../../src/call/backoff-sleep.js';
 
 beforeEach(() => {
   vi.useFakeTimers();

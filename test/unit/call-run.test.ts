@@ -1,19 +1,19 @@
 import { Metadata, connectivityState, credentials, status } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { BoundMethod, type CallPool } from '../../src/bound-method.js';
-import { admitCall } from '../../src/call-admission.js';
-import { CallRun, type AttemptOptions, type Sender } from '../../src/call-run.js';
-import { CallEvents } from '../../src/call-events.js';
-import { resolveBreaker } from '../../src/circuit-breaker.js';
-import { POLICY_DEFAULTS } from '../../src/defaults.js';
-import { CircuitOpenError, StatusError } from '../../src/errors.js';
-import { EventSource } from '../../src/events.js';
-import { ManagedChannel, type ChannelContext } from '../../src/managed-channel.js';
-import type { BreakerOptions, CallOptions, PolicyOptions } from '../../src/options.js';
-import { mergePolicy } from '../../src/policy.js';
-import type { RetryEvent } from '../../src/pool-types.js';
-import type { MethodInfo } from '../../src/service-methods.js';
-import type { Resolved } from '../../src/with-defined.js';
+import { BoundMethod, type CallPool } from '../../src/call/bound-method.js';
+import { admitCall } from '../../src/call/admission.js';
+import { CallRun, type AttemptOptions, type Sender } from '../../src/call/call-run.js';
+import { CallEvents } from '../../src/events/call-events.js';
+import { resolveBreaker } from '../../src/channel/circuit-breaker.js';
+import { POLICY_DEFAULTS } from '../../src/config/defaults.js';
+import { CircuitOpenError, StatusError } from '../../src/core/errors.js';
+import { EventSource } from '../../src/events/events.js';
+import { ManagedChannel, type ChannelContext } from '../../src/channel/managed-channel.js';
+import type { BreakerOptions, CallOptions, PolicyOptions } from '../../src/config/options.js';
+import { mergePolicy } from '../../src/config/policy.js';
+import type { RetryEvent } from '../../src/call/retry-event.js';
+import type { MethodInfo } from '../../src/core/service-methods.js';
+import type { Resolved } from '../../src/config/with-defined.js';
 import { channelContext, fakeFactory } from '../helpers/fake-channel.js';
 
 // The life of a unary call with fake timers: a scripted Sender plays the wire, a ManagedChannel

@@ -1,8 +1,8 @@
 import { credentials } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
-import { channelOptionsKey, sameCredentials } from '../../src/channel-key.js';
-import { DefaultCredentials, parseTarget } from '../../src/target.js';
-import { checkCredentials } from '../../src/validation.js';
+import { channelOptionsKey, sameCredentials } from '../../src/pool/channel-key.js';
+import { DefaultCredentials, parseTarget } from '../../src/channel/target.js';
+import { checkCredentials } from '../../src/config/validation.js';
 import { thrown } from '../helpers/thrown.js';
 
 describe('parseTarget', () => {

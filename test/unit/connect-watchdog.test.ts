@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { ConnectWatchdog } from '../../src/connect-watchdog.js';
+import { ConnectWatchdog } from '../../src/channel/connect-watchdog.js';
 
 beforeEach(() => {
   vi.useFakeTimers();

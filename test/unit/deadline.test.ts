@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { deadlineToEpochMs } from '../../src/prepared-call.js';
-import { checkAbsoluteDeadline, checkDurationMs, MAX_TIMER_MS } from '../../src/validation.js';
+import { deadlineToEpochMs } from '../../src/call/call-options.js';
+import { checkAbsoluteDeadline, checkDurationMs, MAX_TIMER_MS } from '../../src/config/validation.js';
 import { thrown } from '../helpers/thrown.js';
 
 // A fixed "now" (2025-01-01T00:00:00Z): the functions take it as an argument, no clock involved.

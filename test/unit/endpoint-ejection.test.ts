@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, test } from 'vitest';
-import { EndpointTracker, type EjectionSettings, type EndpointEjection } from '../../src/endpoint-ejection.js';
-import type { AttemptOutcome } from '../../src/status-meaning.js';
+import { EndpointTracker, type EjectionSettings, type EndpointEjection } from '../../src/channel/endpoint-ejection.js';
+import type { AttemptOutcome } from '../../src/core/status-meaning.js';
 
 // The ejection books of one channel's endpoints, on an injected clock: nothing in the tracker
 // runs on a timer, it evaluates when an attempt is reported or an endpoint is asked about.

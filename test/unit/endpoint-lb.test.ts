@@ -1,7 +1,7 @@
 import { connectivityState, experimental, Metadata, status, type ChannelOptions } from '@grpc/grpc-js';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
-import { EndpointTracker, type EjectionSettings } from '../../src/endpoint-ejection.js';
-import { endAttempt, linkAttempt, policyConfig, POLICY_NAME, registerTracker, unregisterTracker, withPolicy, type AttemptLink } from '../../src/endpoint-lb.js';
+import { EndpointTracker, type EjectionSettings } from '../../src/channel/endpoint-ejection.js';
+import { endAttempt, linkAttempt, policyConfig, POLICY_NAME, registerTracker, unregisterTracker, withPolicy, type AttemptLink } from '../../src/channel/endpoint-lb.js';
 
 // The package's LB policy without a grpc-js channel. The picker is reachable only through the
 // registered policy, so the balancer is built the way grpc-js builds a child policy: an

@@ -1,8 +1,8 @@
 import { inspect } from 'node:util';
 import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
-import { PoolClosedError, StatusError, statusName } from '../../src/errors.js';
-import { describeValue, optionError } from '../../src/validation.js';
+import { PoolClosedError, StatusError, statusName } from '../../src/core/errors.js';
+import { describeValue, optionError } from '../../src/core/option-error.js';
 
 const METHOD = '/users.v1.UserService/QueryBasicInfoByID';
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { EventSource } from '../../src/events.js';
+import { EventSource } from '../../src/events/events.js';
 
 /** Warnings are emitted on nextTick: wait for them before looking. */
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -1,11 +1,11 @@
 import { connectivityState, credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { resolveBreaker, type Breaker } from '../../src/circuit-breaker.js';
-import { breakerKey, ManagedChannel, type ChannelContext, type InFlight } from '../../src/managed-channel.js';
-import type { ChannelReplaced, ChannelStateChange } from '../../src/pool-types.js';
-import type { BreakerStateChange } from '../../src/circuit-breaker.js';
-import type { BreakerOptions } from '../../src/options.js';
-import type { Resolved } from '../../src/with-defined.js';
+import { resolveBreaker, type Breaker } from '../../src/channel/circuit-breaker.js';
+import { breakerKey, ManagedChannel, type ChannelContext, type InFlight } from '../../src/channel/managed-channel.js';
+import type { ChannelReplaced, ChannelStateChange } from '../../src/channel/channel-stats.js';
+import type { BreakerStateChange } from '../../src/channel/circuit-breaker.js';
+import type { BreakerOptions } from '../../src/config/options.js';
+import type { Resolved } from '../../src/config/with-defined.js';
 import { channelContext, fakeFactory, type FakeFactory } from '../helpers/fake-channel.js';
 
 const TARGET = 'fake.example:50051';

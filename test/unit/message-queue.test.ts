@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
 import { describe, expect, test, vi } from 'vitest';
-import { MessageQueue } from '../../src/message-queue.js';
+import { MessageQueue } from '../../src/client/message-queue.js';
 
 // A fake grpc-js readable call: the test emits 'data', 'end', 'close', 'error' and 'status'.
 

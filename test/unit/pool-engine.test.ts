@@ -1,11 +1,11 @@
 import { connectivityState, credentials } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { resolveBreaker, type Breaker } from '../../src/circuit-breaker.js';
-import { breakerKey, type InFlight } from '../../src/managed-channel.js';
-import type { BreakerOptions } from '../../src/options.js';
-import { PoolEngine, poolSettings } from '../../src/pool-engine.js';
-import { parseTarget } from '../../src/target.js';
-import type { Resolved } from '../../src/with-defined.js';
+import { resolveBreaker, type Breaker } from '../../src/channel/circuit-breaker.js';
+import { breakerKey, type InFlight } from '../../src/channel/managed-channel.js';
+import type { BreakerOptions } from '../../src/config/options.js';
+import { PoolEngine, poolSettings } from '../../src/pool/pool-engine.js';
+import { parseTarget } from '../../src/channel/target.js';
+import type { Resolved } from '../../src/config/with-defined.js';
 import { fakeFactory, type FakeFactory } from '../helpers/fake-channel.js';
 
 const A = parseTarget('a.example:50051');

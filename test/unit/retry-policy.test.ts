@@ -1,17 +1,17 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
-import { MAX_TIMER_MS, checkRetryOptions } from '../../src/validation.js';
-import { RETRY_DEFAULTS } from '../../src/defaults.js';
-import type { RetryOptions } from '../../src/options.js';
-import { mergeSwitchable } from '../../src/with-defined.js';
+import { MAX_TIMER_MS, checkRetryOptions } from '../../src/config/validation.js';
+import { RETRY_DEFAULTS } from '../../src/config/defaults.js';
+import type { RetryOptions } from '../../src/config/options.js';
+import { mergeSwitchable } from '../../src/config/with-defined.js';
 import {
   backoffDelayMs,
   NO_RETRY,
   readPushback,
   resolveRetry,
   retryVerdict,
-  serviceConfigHasRetries,
-} from '../../src/retry-policy.js';
+} from '../../src/call/retry-policy.js';
+import { serviceConfigHasRetries } from '../../src/channel/service-config.js';
 import { thrown } from '../helpers/thrown.js';
 
 const mergeRetry = mergeSwitchable<RetryOptions>;

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, test } from 'vitest';
-import { readService } from '../../src/service-methods.js';
+import { readService } from '../../src/core/service-methods.js';
 import { thrown } from '../helpers/thrown.js';
 
 // Loaded here rather than through test/helpers so the unit tests depend only on the protos.

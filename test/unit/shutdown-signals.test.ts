@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import type { CloseOptions } from '../../src/options.js';
-import type { CloseResult } from '../../src/pool-types.js';
-import { installSignalHandlers, type ClosablePool } from '../../src/shutdown-signals.js';
+import type { CloseOptions } from '../../src/config/options.js';
+import type { CloseResult } from '../../src/pool/pool-stats.js';
+import { installSignalHandlers, type ClosablePool } from '../../src/pool/shutdown-signals.js';
 
 // Signals nobody else in a vitest worker listens to; emitted with process.emit, so no real
 // signal is ever sent, and process.kill is a spy.

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { status } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { MAX_STALL_MS, StallDetector, watchStream, watchUnary } from '../../src/stall-detector.js';
+import { MAX_STALL_MS, StallDetector, watchStream, watchUnary } from '../../src/channel/stall-detector.js';
 
 beforeEach(() => {
   vi.useFakeTimers();

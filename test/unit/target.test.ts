@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { mayHaveSeveralEndpoints, parseTarget } from '../../src/target.js';
+import { mayHaveSeveralEndpoints, parseTarget } from '../../src/channel/target.js';
 import { thrown } from '../helpers/thrown.js';
 
 // parseTarget's refusals of what can be known to be wrong before a channel exists, its

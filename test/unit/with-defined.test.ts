@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { withDefined } from '../../src/with-defined.js';
+import { withDefined } from '../../src/config/with-defined.js';
 
 interface Opts {
   a?: number | undefined;

@@ -1,0 +1,103 @@
+import { status, type Metadata } from '@grpc/grpc-js';
+import { RETRY_DEFAULTS } from '../config/defaults.js';
+import type { RetryOptions } from '../config/options.js';
+import { IDEMPOTENT_RETRYABLE, isLocalMessageFailure, type AttemptReach } from '../core/status-meaning.js';
+import { MAX_TIMER_MS } from '../config/validation.js';
+
+// The retry policy: which failed attempts may be retried and after how long. Pure functions of
+// the resolved options, a status and its trailers; the loop that runs the attempts is in
+// call-run.ts, p-retry in retry-loop.ts.
+
+/** Retry options with every level applied; `maxAttempts` 1 means retries are off. */
+export interface ResolvedRetry {
+  maxAttempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  retryableCodes: ReadonlySet<number>;
+  perAttemptTimeoutMs: number | undefined;
+}
+
+export const NO_RETRY: ResolvedRetry = Object.freeze({
+  maxAttempts: 1,
+  initialDelayMs: 0,
+  maxDelayMs: 0,
+  retryableCodes: new Set<number>(),
+  perAttemptTimeoutMs: undefined,
+});
+
+/**
+ * Turns the cascaded retry options into what the call loop reads, for an idempotent method or
+ * not, on a channel where grpc-js owns retries or not.
+ */
+export function resolveRetry(retry: RetryOptions | false, idempotent: boolean, grpcOwnsRetries = false): ResolvedRetry {
+  // One retry owner: a channel whose service config gives grpc-js a retry policy keeps ours off.
+  if (retry === false || grpcOwnsRetries) return NO_RETRY;
+  const codes = new Set<number>(retry.retryableCodes ?? RETRY_DEFAULTS.retryableCodes);
+  if (idempotent) for (const code of IDEMPOTENT_RETRYABLE) codes.add(code);
+  const maxAttempts = retry.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;
+  return {
+    maxAttempts,
+    initialDelayMs: retry.initialDelayMs ?? RETRY_DEFAULTS.initialDelayMs,
+    maxDelayMs: retry.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs,
+    retryableCodes: codes,
+    perAttemptTimeoutMs: retry.perAttemptTimeoutMs,
+  };
+}
+
+/** `grpc-retry-pushback-ms` from trailers: ms to wait, `'stop'` (negative or malformed), or undefined. */
+export function readPushback(metadata: Metadata | undefined): number | 'stop' | undefined {
+  const values = metadata?.get('grpc-retry-pushback-ms');
+  if (values === undefined || values.length === 0) return undefined;
+  const raw = values[0];
+  // gRFC A6: a negative or unparseable value means "do not retry".
+  if (typeof raw !== 'string' || !/^\d{1,10}$/.test(raw.trim())) return 'stop';
+  return Math.min(Number(raw.trim()), MAX_TIMER_MS);
+}
+
+/** What the retry loop does after a failed attempt. */
+export type RetryVerdict =
+  | { retry: false; reason: 'not-retryable' | 'pushback-stop' | 'committed' | 'may-have-run' }
+  | { retry: true; pushbackMs: number | undefined };
+
+/**
+ * Whether a failed attempt may be retried under `policy`. `attemptTimedOut` says the attempt
+ * ended on its own per-attempt deadline, earlier than the call's; `reach` how far its request
+ * got (see `attemptReach`), and `idempotent` whether the method may run twice.
+ *
+ * The commit rule: nothing is retried once response headers or a message arrived (gRFC A6); a
+ * non-idempotent method is retried only when its request provably never reached the server
+ * (no stream was opened), or when the server itself answered with a retryable status.
+ */
+export function retryVerdict(
+  policy: ResolvedRetry,
+  code: number,
+  trailers: Metadata | undefined,
+  attemptTimedOut: boolean,
+  details = '',
+  reach: AttemptReach = 'answered',
+  idempotent = false,
+): RetryVerdict {
+  // Retries off: nothing is retryable, so nothing takes a throttling token either. A message
+  // grpc-js itself could not send or read would fail the same way again.
+  if (policy.maxAttempts <= 1 || isLocalMessageFailure(code, details)) return { retry: false, reason: 'not-retryable' };
+  if (reach === 'committed') return { retry: false, reason: 'committed' };
+  if (reach === 'unknown' && !idempotent) return { retry: false, reason: 'may-have-run' };
+  const pushback = readPushback(trailers);
+  if (pushback === 'stop') return { retry: false, reason: 'pushback-stop' };
+  let retryable = policy.retryableCodes.has(code);
+  // RESOURCE_EXHAUSTED is retried only when the server says when: otherwise it is as likely to
+  // be a local limit (a message over the size limit) as an overload that retries would worsen.
+  if (code === status.RESOURCE_EXHAUSTED) retryable = pushback !== undefined;
+  // DEADLINE_EXCEEDED is retried only for an attempt that hit its own per-attempt timeout.
+  if (code === status.DEADLINE_EXCEEDED) retryable &&= attemptTimedOut;
+  return retryable ? { retry: true, pushbackMs: pushback } : { retry: false, reason: 'not-retryable' };
+}
+
+/**
+ * The backoff before retry number `retry` (1 for the first retry): a random time between 0 and
+ * `min(maxDelayMs, initialDelayMs * 2^(retry-1))`. `random` returns [0, 1).
+ */
+export function backoffDelayMs(policy: ResolvedRetry, retry: number, random: () => number): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (retry - 1));
+  return Math.floor(random() * ceiling);
+}

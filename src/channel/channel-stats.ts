@@ -1,0 +1,91 @@
+import type { BreakerStats } from './circuit-breaker.js';
+import type { EndpointStats } from './endpoint-ejection.js';
+
+// One channel's public figures and events: its stats() entry, its connectivity, its replacements.
+
+/** Connectivity state of a channel, as grpc-js reports it, in lower-kebab case. */
+export type ChannelState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
+
+/** Per-channel figures in a {@link PoolStats} snapshot. */
+export interface ChannelStats {
+  /** The target handed to grpc-js. */
+  target: string;
+  /**
+   * Connectivity state, read with `getConnectivityState(false)`: reading it never starts a
+   * connection. A channel is not a TCP connection: an idle channel has none, a channel to a
+   * multi-address target may have several.
+   */
+  state: ChannelState;
+  /** Whether the channel's credentials are secure (TLS). */
+  secure: boolean;
+  /** Calls started on this channel and not yet settled. */
+  inFlight: number;
+  /** Calls started on this channel (each call once, however many attempts it made). */
+  started: number;
+  /** Calls that settled with a response. */
+  succeeded: number;
+  /** Calls that settled with an error (status, abort, cancellation or open circuit). */
+  failed: number;
+  /** Retries started (attempts after the first). */
+  retries: number;
+  /** Retries the policy allowed but retry throttling refused. */
+  throttledRetries: number;
+  /** Tokens in the channel's retry-throttling bucket; undefined when throttling is off. */
+  retryTokens: number | undefined;
+  /** grpc-js owns retries on this channel (its service config has a retry or hedging policy): ours are off. */
+  grpcOwnsRetries: boolean;
+  /** The channel's circuit breakers: one, or one per method with `scope: 'method'`. */
+  breakers: BreakerStats[];
+  /**
+   * Times the grpc-js channel was replaced: by the connect watchdog (it stayed CONNECTING too
+   * long) or by the stall detector (it was READY but silent, see `stalls`).
+   */
+  replacements: number;
+  /**
+   * The channel's endpoints, when it tracks them (a target that can resolve to several, see
+   * `endpointEjection`): address, ejected or not, attempts and failures. Empty otherwise.
+   */
+  endpoints: EndpointStats[];
+  /** Replacements by the stall detector: unary calls waited `stallTimeoutMs` on a READY channel that said nothing. */
+  stalls: number;
+  /**
+   * Stalls later disproved: an answer arrived on the replaced channel (the server was slow, not
+   * gone). Each one doubles the channel's stall timeout, up to 60 s.
+   */
+  falseStalls: number;
+}
+
+/** A channel's connectivity change, reported by `pool.onChannelStateChange`. */
+export interface ChannelStateChange {
+  target: string;
+  previous: ChannelState;
+  state: ChannelState;
+}
+
+/**
+ * Reported by `pool.onChannelReplaced` when the connect watchdog replaces a stuck channel
+ * (`reason` 'connect-timeout') or the stall detector a silent one (`reason` 'stalled').
+ */
+export type ChannelReplaced = ConnectTimeoutReplacement | StalledReplacement;
+
+/** The connect watchdog replaced a channel that stayed CONNECTING for `connectTimeoutMs`. */
+export interface ConnectTimeoutReplacement {
+  target: string;
+  reason: 'connect-timeout';
+  /** How long the channel had been CONNECTING. */
+  connectingMs: number;
+  /** Replacements of this channel so far, this one included. */
+  replacements: number;
+}
+
+/** The stall detector replaced a READY channel on which unary calls heard nothing for the stall timeout. */
+export interface StalledReplacement {
+  target: string;
+  reason: 'stalled';
+  /** How long nothing had been heard while calls waited, in ms. */
+  silentMs: number;
+  /** The channel's stall timeout from now on, in ms (doubled when this stall was the second in a row with nothing heard). */
+  stallTimeoutMs: number;
+  /** Replacements of this channel so far, this one included. */
+  replacements: number;
+}

@@ -1,0 +1,371 @@
+// One channel of the pool and everything it owns. Over 300 lines on purpose: the mechanisms
+// live in their own files (connect-watchdog.ts, stall-detector.ts, endpoint-ejection.ts,
+// endpoint-lb.ts, circuit-breaker.ts, retry-throttle.ts, releasing-credentials.ts); this file
+// holds the channel's state and wires them to it, and each verb is a few lines.
+import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Breaker, type BreakerStateChange, type BucketRotation } from './circuit-breaker.js';
+import { ConnectWatchdog } from './connect-watchdog.js';
+import { EndpointTracker, type EjectionSettings, type EndpointEjection } from './endpoint-ejection.js';
+import { registerTracker, unregisterTracker, withPolicy } from './endpoint-lb.js';
+import { mayHaveSeveralEndpoints } from './target.js';
+import type { EventSource } from '../events/events.js';
+import type { BreakerOptions, RetryThrottlingOptions } from '../config/options.js';
+import { releasingCredentials } from './releasing-credentials.js';
+import { serviceConfigHasRetries } from './service-config.js';
+import { RetryThrottle } from './retry-throttle.js';
+import { StallDetector, type Watch } from './stall-detector.js';
+import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './channel-stats.js';
+import { BREAKER_KEYS } from '../config/validation.js';
+import type { Resolved } from '../config/with-defined.js';
+
+const STATE_NAMES: Record<connectivityState, ChannelState> = {
+  [connectivityState.IDLE]: 'idle',
+  [connectivityState.CONNECTING]: 'connecting',
+  [connectivityState.READY]: 'ready',
+  [connectivityState.TRANSIENT_FAILURE]: 'transient-failure',
+  [connectivityState.SHUTDOWN]: 'shutdown',
+};
+
+/** Something in flight on a channel that closing it may have to cancel. */
+export interface InFlight {
+  /** Ends the call at once; its promise settles with a CANCELLED status soon after. */
+  cancelForClose(graceMs: number): void;
+  /** The pool began closing: a call waiting to retry gives up now, and says so (true). */
+  poolClosing(): boolean;
+}
+
+/** The key of a breaker in its channel: its scope and every option (equal options share one). */
+export function breakerKey(method: string, options: Resolved<BreakerOptions>): string {
+  return `${options.scope === 'method' ? method : ''}\n${BREAKER_KEYS.map((k) => options[k as keyof BreakerOptions]).join('\n')}`;
+}
+
+/** The part of a grpc-js `Channel` a managed channel uses: the seam for fake channels in unit tests. */
+export interface ChannelLike {
+  getTarget(): string;
+  getConnectivityState(tryToConnect: boolean): connectivityState;
+  watchConnectivityState(current: connectivityState, deadline: Date | number, callback: (error?: Error) => void): void;
+  close(): void;
+}
+
+/** Makes the grpc-js channel of a key, and the one `Client` that makes calls on it. */
+export type ChannelFactory = (target: string, credentials: ChannelCredentials, options: ChannelOptions) => { channel: ChannelLike; client: Client };
+
+/** The real factory: a grpc-js `Channel` and a `Client` over it (`channelOverride`). */
+export const grpcChannelFactory: ChannelFactory = (target, credentials, options) => {
+  const channel = new Channel(target, credentials, options);
+  return { channel, client: new Client(target, credentials, { channelOverride: channel }) };
+};
+
+/** What every channel of a pool shares. */
+export interface ChannelContext {
+  throttling: Resolved<RetryThrottlingOptions> | false;
+  /** Connect watchdog limit in ms, or false. */
+  connectTimeoutMs: number | false;
+  rotation: BucketRotation;
+  factory: ChannelFactory;
+  /** Stall detector timeout in ms (see stall-detector.ts), or false / undefined for none. */
+  stallTimeoutMs?: number | false | undefined;
+  onChannelStateChange: EventSource<ChannelStateChange>;
+  onChannelReplaced: EventSource<ChannelReplaced>;
+  onBreakerStateChange: EventSource<BreakerStateChange>;
+  onEndpointEjection: EventSource<EndpointEjection>;
+}
+
+/**
+ * One channel owned by the pool: the grpc-js channel, the single grpc-js `Client` that makes
+ * calls on it (through `channelOverride`), its calls in flight, its breakers, its
+ * retry-throttling bucket, a watch on its connectivity (for events and the connect watchdog),
+ * and the figures `stats()` reports. Calls report to it through verbs; closing it drains its
+ * own calls. The pool never calls `Client.close()`: it would close the shared channel (grpc-js
+ * closes an overriding channel too).
+ */
+export class ManagedChannel {
+  #channel: ChannelLike;
+  #client: Client;
+  /** Bumped each time the watchdog replaces the grpc-js channel. */
+  #generation = 0;
+  readonly #inFlight = new Set<InFlight>();
+  readonly #throttle: RetryThrottle | undefined;
+  readonly grpcOwnsRetries: boolean;
+  readonly #breakers = new Map<string, Breaker>();
+  readonly #watchdog: ConnectWatchdog | undefined;
+  readonly #stall: StallDetector | undefined;
+  /** What grpc-js gets: the credentials, wrapped to release unanswered sockets when possible. */
+  readonly #wireCredentials: ChannelCredentials;
+  #started = 0;
+  #succeeded = 0;
+  #failed = 0;
+  #retries = 0;
+  #throttledRetries = 0;
+  #state: ChannelState = 'idle';
+  #closed = false;
+  #onIdle: (() => void) | undefined;
+  readonly #grpcTarget: string;
+  /** The endpoint ejection books, for a channel that can have several endpoints. */
+  readonly #endpoints: EndpointTracker | undefined;
+  readonly #trackerId: number | undefined;
+  /** The options handed to grpc-js: the user's, with the pool's LB policy when it tracks endpoints. */
+  readonly #grpcOptions: ChannelOptions;
+  #sweptAt = 0;
+
+  constructor(
+    readonly target: string,
+    readonly credentials: ChannelCredentials,
+    readonly options: ChannelOptions,
+    readonly context: ChannelContext,
+    ejection: EjectionSettings | false = false,
+  ) {
+    const { throttling, connectTimeoutMs } = context;
+    if (ejection !== false && mayHaveSeveralEndpoints(target)) {
+      this.#endpoints = new EndpointTracker(target, ejection, (change) => context.onEndpointEjection.emit(change));
+      this.#trackerId = registerTracker(this.#endpoints);
+      this.#grpcOptions = withPolicy(options, this.#trackerId);
+    } else {
+      this.#grpcOptions = options;
+    }
+    this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
+    this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
+    const releasing = releasingCredentials(credentials);
+    this.#wireCredentials = releasing ?? credentials;
+    const { stallTimeoutMs } = context;
+    this.#stall = stallTimeoutMs === false || stallTimeoutMs === undefined ? undefined : new StallDetector(stallTimeoutMs, (ms) => this.#replace('stalled', ms));
+    this.#stall?.newChannel(false);
+    ({ channel: this.#channel, client: this.#client } = context.factory(target, this.#wireCredentials, this.#grpcOptions));
+    this.#grpcTarget = this.#channel.getTarget();
+    this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace('connect-timeout', ms), undefined, releasing === undefined);
+    this.#watch(this.#channel);
+  }
+
+  /** The client that makes calls on the current grpc-js channel. */
+  get client(): Client {
+    return this.#client;
+  }
+
+  /** The target as grpc-js writes it (`dns:host:port`): an attempt's peer until it has a stream. */
+  get grpcTarget(): string {
+    return this.#grpcTarget;
+  }
+
+  /** The endpoint ejection books of a channel that can have several endpoints; undefined otherwise. */
+  get endpoints(): EndpointTracker | undefined {
+    return this.#endpoints;
+  }
+
+  /** Changes each time the grpc-js channel is replaced: an attempt notes it, to tell later whether its channel went away. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The stall detector's watch of the current grpc-js channel, which its calls report to; undefined when off. */
+  get liveness(): Watch | undefined {
+    return this.#stall?.watch;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  // ---- calls ----
+
+  /** A call started on this channel: counted, and tracked so that closing drains or cancels it. */
+  track(call: InFlight): void {
+    this.#started++;
+    this.#inFlight.add(call);
+  }
+
+  /** A tracked call settled, with a response (`ok`) or not. */
+  settle(call: InFlight, ok: boolean): void {
+    if (!this.#inFlight.delete(call)) return;
+    if (ok) this.#succeeded++;
+    else this.#failed++;
+    if (this.#inFlight.size === 0) this.#onIdle?.();
+  }
+
+  /**
+   * An attempt succeeded: it adds `tokenRatio` to the retry bucket (gRFC A6), and the tokens the
+   * call's earlier failed attempts took (`refund`) come back: their retry did its job. Without
+   * the refund, one sick endpoint among healthy ones drains the bucket within a second while
+   * every call still succeeds on its retry elsewhere; under a total outage nothing succeeds, so
+   * the bucket drains as A6 intends.
+   */
+  attemptSucceeded(refund = 0): void {
+    this.#throttle?.onSuccess();
+    if (refund > 0) this.#throttle?.refund(refund);
+  }
+
+  /** An attempt failed with a status its call could retry: it takes a retry token (gRFC A6). */
+  attemptFailedRetryably(): void {
+    this.#throttle?.onRetryableFailure();
+  }
+
+  /** Whether retry throttling refuses a retry now; a refusal is counted. */
+  retryThrottled(): boolean {
+    if (this.#throttle === undefined || this.#throttle.allowsRetry) return false;
+    this.#throttledRetries++;
+    return true;
+  }
+
+  /** A retry is about to start (after its backoff). */
+  retryStarted(): void {
+    this.#retries++;
+  }
+
+  /**
+   * The breaker for a method under these options (the channel's, or with `scope: 'method'` the
+   * method's own), made on first use. `key` is `breakerKey(method, options)`, computed once by
+   * the caller. Breakers are shared by every client with equal options; one that is closed and
+   * has seen no attempt for a whole window is the same as a fresh one, and is released (see
+   * `#sweepBreakers`), so clients made with ever-new options leave nothing behind.
+   */
+  breakerFor(key: string, method: string, options: Resolved<BreakerOptions>): Breaker {
+    let breaker = this.#breakers.get(key);
+    if (breaker === undefined) {
+      this.#sweepBreakers();
+      const scoped = options.scope === 'method' ? method : undefined;
+      breaker = new Breaker(options, scoped, this.context.rotation, (change) => {
+        this.context.onBreakerStateChange.emit({ target: this.target, ...change });
+      });
+      this.#breakers.set(key, breaker);
+    }
+    return breaker;
+  }
+
+  /** Releases idle breakers, at most once per second (each check reads a breaker's window). */
+  #sweepBreakers(): void {
+    const now = Date.now();
+    if (now - this.#sweptAt < 1_000) return;
+    this.#sweptAt = now;
+    for (const [key, breaker] of this.#breakers) {
+      if (!breaker.isIdle) continue;
+      breaker.shutdown();
+      this.#breakers.delete(key);
+    }
+  }
+
+  snapshot(): ChannelStats {
+    this.#sweepBreakers();
+    return {
+      target: this.target,
+      state: this.state(),
+      secure: this.credentials._isSecure(),
+      inFlight: this.#inFlight.size,
+      started: this.#started,
+      succeeded: this.#succeeded,
+      failed: this.#failed,
+      retries: this.#retries,
+      throttledRetries: this.#throttledRetries,
+      retryTokens: this.#throttle?.tokens,
+      grpcOwnsRetries: this.grpcOwnsRetries,
+      breakers: [...this.#breakers.values()].map((b) => b.stats()),
+      replacements: this.#generation,
+      endpoints: this.#endpoints?.stats() ?? [],
+      stalls: this.#stall?.stalls ?? 0,
+      falseStalls: this.#stall?.falseAlarms ?? 0,
+    };
+  }
+
+  state(): ChannelState {
+    return STATE_NAMES[this.#channel.getConnectivityState(false)];
+  }
+
+  // ---- closing ----
+
+  /**
+   * Drains the channel's calls: a call waiting to retry gives up at once; the others get
+   * `graceMs` to settle, then are cancelled. Resolves once none is left.
+   */
+  async drain(graceMs: number): Promise<{ drained: number; cancelled: number }> {
+    const atStart = this.#inFlight.size;
+    // A call woken from its backoff settles at once, ended by close(): it counts as cancelled.
+    const woken = new Set<InFlight>();
+    for (const call of [...this.#inFlight]) if (call.poolClosing()) woken.add(call);
+    if (this.#inFlight.size > 0 && graceMs > 0) await this.#idle(graceMs);
+    let cancelled = woken.size;
+    if (this.#inFlight.size > 0) {
+      for (const call of [...this.#inFlight]) {
+        if (woken.has(call)) continue;
+        cancelled++;
+        call.cancelForClose(graceMs);
+      }
+      // grpc-js answers every cancel() with a CANCELLED status, so this settles promptly.
+      await this.#idle(undefined);
+    }
+    return { drained: atStart - cancelled, cancelled };
+  }
+
+  /** Closes the grpc-js channel, the breakers and the watchdog. Call after `drain()`. */
+  close(): void {
+    this.#closed = true;
+    this.#watchdog?.stop();
+    this.#stall?.stop();
+    for (const breaker of this.#breakers.values()) breaker.shutdown();
+    this.#breakers.clear();
+    if (this.#trackerId !== undefined) unregisterTracker(this.#trackerId);
+    this.#channel.close();
+  }
+
+  /** Resolves when no call is in flight, or after `timeoutMs` when given. */
+  #idle(timeoutMs: number | undefined): Promise<void> {
+    if (this.#inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#onIdle = undefined;
+        resolve();
+      };
+      // Not unref()ed: a process that awaits close() should stay up for the grace period.
+      const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
+      this.#onIdle = done;
+    });
+  }
+
+  // ---- connectivity ----
+
+  /**
+   * Follows the channel's connectivity (grpc-js's watch has no timer with an infinite deadline)
+   * for the state events and the watchdog, until the channel is closed or replaced.
+   */
+  #watch(channel: ChannelLike): void {
+    if (this.#closed || channel !== this.#channel) return;
+    const raw = channel.getConnectivityState(false);
+    if (raw === connectivityState.SHUTDOWN) return;
+    this.#onState(STATE_NAMES[raw]);
+    channel.watchConnectivityState(raw, Number.POSITIVE_INFINITY, () => this.#watch(channel));
+  }
+
+  #onState(state: ChannelState): void {
+    const previous = this.#state;
+    if (state === previous) return;
+    this.#state = state;
+    this.context.onChannelStateChange.emit({ target: this.target, previous, state });
+    this.#watchdog?.onState(state === 'connecting');
+    this.#stall?.onState(state === 'ready');
+    if (state === 'ready') this.#watchdog?.connected();
+  }
+
+  /**
+   * The watchdog found the channel stuck CONNECTING: it is replaced by a fresh one with the
+   * same target, credentials and options, and the stuck one is closed (its queued calls fail
+   * UNAVAILABLE and may be retried on the new one). The new channel uses a local subchannel
+   * pool: with the global one, grpc-js could hand it the same stuck subchannel. This is the only
+   * case in which the pool re-creates a channel, with one other: the stall detector found the
+   * channel READY but silent (`reason` 'stalled', `ms` how long; see stall-detector.ts), and
+   * the local subchannel pool gives the new channel a new TCP connection in the same way.
+   */
+  #replace(reason: 'connect-timeout' | 'stalled', ms: number): void {
+    if (this.#closed || this.#state !== (reason === 'stalled' ? 'ready' : 'connecting')) return;
+    const stuck = this.#channel;
+    const options = { ...this.#grpcOptions, 'grpc.use_local_subchannel_pool': 1 };
+    this.#stall?.newChannel(reason === 'stalled');
+    ({ channel: this.#channel, client: this.#client } = this.context.factory(this.target, this.#wireCredentials, options));
+    this.#generation++;
+    stuck.close();
+    const replacements = this.#generation;
+    this.context.onChannelReplaced.emit(
+      reason === 'stalled'
+        ? { target: this.target, reason, silentMs: ms, stallTimeoutMs: this.#stall!.stallMs, replacements }
+        : { target: this.target, reason, connectingMs: ms, replacements },
+    );
+    this.#watch(this.#channel);
+  }
+}

@@ -1,0 +1,63 @@
+import { BoundMethod } from '../call/bound-method.js';
+import { resolveBreaker } from '../channel/circuit-breaker.js';
+import type { PoolClient, ServiceLike } from '../client/client-types.js';
+import type { CallOptions, ClientOptions, PolicyOptions } from '../config/options.js';
+import { resolveEjection, type PoolEngine } from './pool-engine.js';
+import { mergePolicy } from '../config/policy.js';
+import { readService, type MethodInfo, type ServiceInfo } from '../core/service-methods.js';
+import { bidiStream, clientStream, serverStream } from '../client/stream-calls.js';
+import { parseTarget } from '../channel/target.js';
+import { callUnary } from '../client/unary-call.js';
+import { checkClientOptions, checkMethodOptions, checkPolicy } from '../config/validation.js';
+import { optionError } from '../core/option-error.js';
+import { mergeSwitchable } from '../config/with-defined.js';
+
+/**
+ * Makes the promise-based client of `pool.client()`: validates everything first (so a bad option
+ * creates nothing), looks up the pool's channel for the target, and binds each method of the
+ * service to it with its policy, under the proto name and the lowerCamel alias.
+ */
+export function createClient<S extends ServiceLike>(engine: PoolEngine, service: S, target: string, options: ClientOptions | undefined): PoolClient<S> {
+  const info = readService(service);
+  const parsed = parseTarget(target);
+  const opts = checkClientOptions(options);
+  const clientPolicy = mergePolicy(engine.policy, checkPolicy('', opts));
+  const methodPolicies = methodOptions(info, opts.methods);
+  const breakerOptions = resolveBreaker(mergeSwitchable(engine.breakerOptions, opts.breaker));
+  const ejection = resolveEjection(mergeSwitchable(engine.ejectionOptions, opts.endpointEjection));
+  const channel = engine.channelFor(parsed, opts.credentials, opts.channelOptions, ejection);
+  const client: Record<string, unknown> = {};
+  for (const method of info.methods) {
+    const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});
+    const fn = methodFunction(new BoundMethod(engine, channel, method, policy, breakerOptions));
+    for (const name of method.names) client[name] = fn;
+  }
+  return Object.freeze(client) as PoolClient<S>;
+}
+
+/** `methods[name]` options by method; a name the service does not have is an error. */
+function methodOptions(info: ServiceInfo, methods: ClientOptions['methods']): Map<MethodInfo, PolicyOptions> {
+  const out = new Map<MethodInfo, PolicyOptions>();
+  for (const [name, options] of Object.entries(methods ?? {})) {
+    const method = info.byName.get(name);
+    if (method === undefined) {
+      const known = info.methods.map((m) => m.names[m.names.length - 1]).join(', ');
+      throw optionError('type', `methods.${name}`, `a method of ${info.serviceName} (${known})`, undefined, 'an unknown method');
+    }
+    out.set(method, { ...out.get(method), ...checkMethodOptions(name, options) });
+  }
+  return out;
+}
+
+function methodFunction(bound: BoundMethod): (input: unknown, options?: CallOptions) => unknown {
+  switch (bound.method.kind) {
+    case 'unary':
+      return (request, options) => callUnary(bound, request, options);
+    case 'server-stream':
+      return (request, options) => serverStream(bound, request, options);
+    case 'client-stream':
+      return (requests, options) => clientStream(bound, requests, options);
+    case 'bidi':
+      return (requests, options) => bidiStream(bound, requests, options);
+  }
+}

@@ -1,0 +1,221 @@
+import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+import { channelOptionsKey, sameCredentials } from './channel-key.js';
+import { CallEvents } from '../events/call-events.js';
+import { BucketRotation, type BreakerStateChange } from '../channel/circuit-breaker.js';
+import { EventSource } from '../events/events.js';
+import { grpcChannelFactory, ManagedChannel, type ChannelContext, type ChannelFactory } from '../channel/managed-channel.js';
+import type { BreakerOptions, EndpointEjectionOptions, ResolvedPolicy, RetryThrottlingOptions } from '../config/options.js';
+import type { EjectionSettings, EndpointEjection } from '../channel/endpoint-ejection.js';
+import type { CloseResult, PoolState, PoolStats } from './pool-stats.js';
+import type { ChannelReplaced, ChannelStateChange } from '../channel/channel-stats.js';
+import type { RetryEvent } from '../call/retry-event.js';
+import { EJECTION_DEFAULTS, POLICY_DEFAULTS, POOL_CHANNEL_DEFAULTS, POOL_DEFAULTS } from '../config/defaults.js';
+import { mergePolicy } from '../config/policy.js';
+import { withRefreshingDns } from '../channel/refreshing-resolver.js';
+import { DefaultCredentials, type ParsedTarget } from '../channel/target.js';
+import { checkCloseOptions, checkPolicy, checkPoolOptions, checkThrottlingOptions } from '../config/validation.js';
+import { optionError } from '../core/option-error.js';
+import { withDefined, type Resolved } from '../config/with-defined.js';
+
+// Channels sharing target and options but not credentials are kept apart; above this many in
+// one bucket the caller is almost certainly creating credentials per call (grpc-node #1756).
+const CREDENTIALS_WARNING_THRESHOLD = 8;
+
+/** The pool's settings once validated, with the defaults applied. */
+export interface PoolSettings {
+  policy: ResolvedPolicy;
+  channelOptions: ChannelOptions;
+  breakerOptions: BreakerOptions | false;
+  ejectionOptions: EndpointEjectionOptions | false;
+  throttling: Resolved<RetryThrottlingOptions> | false;
+  connectTimeoutMs: number | false;
+  /** Stall detector timeout, or false. */
+  stallTimeoutMs?: number | false;
+  /** DNS re-resolution interval, or false. */
+  dnsRefreshMs?: number | false;
+  /** Makes the grpc-js channels; replaced by fake channels in unit tests. */
+  factory?: ChannelFactory;
+}
+
+/** Validates `new ChannelPool(options)` and applies the defaults; throws naming a bad option. */
+export function poolSettings(options: unknown): PoolSettings {
+  const opts = checkPoolOptions(options);
+  return {
+    policy: mergePolicy(POLICY_DEFAULTS, checkPolicy('', opts)),
+    channelOptions: withDefined(POOL_CHANNEL_DEFAULTS, opts.channelOptions ?? {}),
+    breakerOptions: opts.breaker ?? {},
+    ejectionOptions: opts.endpointEjection ?? {},
+    throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
+    connectTimeoutMs: opts.connectTimeoutMs ?? POOL_DEFAULTS.connectTimeoutMs,
+    stallTimeoutMs: opts.stallTimeoutMs ?? POOL_DEFAULTS.stallTimeoutMs,
+    dnsRefreshMs: opts.dnsRefreshMs ?? POOL_DEFAULTS.dnsRefreshMs,
+  };
+}
+
+/**
+ * The engine behind `ChannelPool`: the channel map, the events and the close() state machine.
+ * `close()` is idempotent and concurrent callers share one completion; calls after it began are
+ * refused; each channel drains its own calls (the grace period, then cancellation) and is
+ * closed; then every timer and listener of ours is gone.
+ */
+export class PoolEngine {
+  #state: PoolState = 'open';
+  readonly #defaultCredentials = new DefaultCredentials();
+  /** Channel options key (target and options) to the channels under it, one per credentials. */
+  readonly #buckets = new Map<string, ManagedChannel[]>();
+  #channelsCreated = 0;
+  #channelsClosed = 0;
+  #closing: Promise<CloseResult> | undefined;
+  #warnedCredentials = false;
+  readonly #closeHooks = new Set<() => void>();
+  readonly onRetry = new EventSource<RetryEvent>('onRetry');
+  readonly onBreakerStateChange = new EventSource<BreakerStateChange>('onBreakerStateChange');
+  readonly onChannelStateChange = new EventSource<ChannelStateChange>('onChannelStateChange');
+  readonly onChannelReplaced = new EventSource<ChannelReplaced>('onChannelReplaced');
+  readonly onEndpointEjection = new EventSource<EndpointEjection>('onEndpointEjection');
+  readonly callEvents = new CallEvents();
+  readonly #rotation = new BucketRotation();
+  readonly #context: ChannelContext;
+  readonly policy: ResolvedPolicy;
+  readonly breakerOptions: BreakerOptions | false;
+  readonly ejectionOptions: EndpointEjectionOptions | false;
+  readonly #channelOptions: ChannelOptions;
+
+  constructor(settings: PoolSettings) {
+    this.policy = settings.policy;
+    this.breakerOptions = settings.breakerOptions;
+    this.ejectionOptions = settings.ejectionOptions;
+    this.#channelOptions = settings.channelOptions;
+    this.#context = {
+      throttling: settings.throttling,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      stallTimeoutMs: settings.stallTimeoutMs,
+      rotation: this.#rotation,
+      // Fake factories (unit tests) get the targets as they are.
+      factory: settings.factory ?? withRefreshingDns(grpcChannelFactory, settings.dnsRefreshMs ?? false),
+      onChannelStateChange: this.onChannelStateChange,
+      onChannelReplaced: this.onChannelReplaced,
+      onBreakerStateChange: this.onBreakerStateChange,
+      onEndpointEjection: this.onEndpointEjection,
+    };
+  }
+
+  get state(): PoolState {
+    return this.#state;
+  }
+
+  get isOpen(): boolean {
+    return this.#state === 'open';
+  }
+
+  /**
+   * The channel for a target, credentials (the target's default when undefined), channel
+   * options (merged over the pool's) and endpoint ejection settings, created on first use. Never
+   * re-created because a call failed.
+   */
+  channelFor(
+    target: ParsedTarget,
+    credentials: ChannelCredentials | undefined,
+    channelOptions: ChannelOptions | undefined,
+    ejection: EjectionSettings | false = resolveEjection(this.ejectionOptions),
+  ): ManagedChannel {
+    const creds = credentials ?? this.#defaultCredentials.for(target);
+    const options = withDefined(this.#channelOptions, channelOptions ?? {});
+    const key = `${channelOptionsKey(target.target, options)}\n${JSON.stringify(ejection)}`;
+    const bucket = this.#buckets.get(key) ?? [];
+    for (const channel of bucket) {
+      if (sameCredentials(channel.credentials, creds)) return channel;
+    }
+    const channel = this.#newChannel(target.target, creds, options, ejection);
+    bucket.push(channel);
+    this.#buckets.set(key, bucket);
+    this.#channelsCreated++;
+    if (bucket.length > CREDENTIALS_WARNING_THRESHOLD && !this.#warnedCredentials) {
+      this.#warnedCredentials = true;
+      process.emitWarning(
+        `${bucket.length} channels to ${target.target} differ only by their credentials objects. ` +
+          'Create channel credentials once and reuse them: each distinct TLS credentials object gets its own channel and connection.',
+        { code: 'RESILIENT_GRPC_CREDENTIALS_PER_CALL', type: 'ResilientGrpcWarning' },
+      );
+    }
+    return channel;
+  }
+
+  #newChannel(target: string, credentials: ChannelCredentials, options: ChannelOptions, ejection: EjectionSettings | false): ManagedChannel {
+    try {
+      return new ManagedChannel(target, credentials, options, this.#context, ejection);
+    } catch (error) {
+      // grpc-js validates the service config when it makes the channel, with a plain Error
+      // ("Invalid service config: ...", "Invalid method config: ...", "Invalid retryPolicy ...").
+      if (error instanceof Error && options['grpc.service_config'] !== undefined && /config|policy|throttling/i.test(error.message)) {
+        throw Object.assign(optionError('type', 'channelOptions["grpc.service_config"]', `a service config grpc-js accepts (${error.message})`, undefined, 'an invalid one'), { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  *#channels(): Iterable<ManagedChannel> {
+    for (const bucket of this.#buckets.values()) yield* bucket;
+  }
+
+  /** Runs `hook` once when the pool has closed; returns a function that removes it. */
+  onClosed(hook: () => void): () => void {
+    this.#closeHooks.add(hook);
+    return () => this.#closeHooks.delete(hook);
+  }
+
+  stats(): PoolStats {
+    const perChannel = [...this.#channels()].map((channel) => channel.snapshot());
+    return {
+      state: this.#state,
+      channels: perChannel.length,
+      channelsCreated: this.#channelsCreated,
+      channelsClosed: this.#channelsClosed,
+      inFlight: perChannel.reduce((sum, channel) => sum + channel.inFlight, 0),
+      perChannel,
+    };
+  }
+
+  close(options: unknown): Promise<CloseResult> {
+    if (this.#closing !== undefined) return this.#closing;
+    let graceMs: number;
+    try {
+      ({ graceMs } = checkCloseOptions(options));
+    } catch (error) {
+      // A bad option does not start closing: the pool stays open and usable.
+      return Promise.reject(error);
+    }
+    this.#state = 'closing';
+    this.#closing = this.#shutdown(graceMs);
+    return this.#closing;
+  }
+
+  async #shutdown(graceMs: number): Promise<CloseResult> {
+    const startedAt = performance.now();
+    const channels = [...this.#channels()];
+    const results = await Promise.all(channels.map((channel) => channel.drain(graceMs)));
+    for (const channel of channels) {
+      channel.close();
+      this.#channelsClosed++;
+    }
+    this.#buckets.clear();
+    this.#rotation.close();
+    this.#state = 'closed';
+    for (const hook of this.#closeHooks) hook();
+    this.#closeHooks.clear();
+    for (const source of [this.onRetry, this.onBreakerStateChange, this.onChannelStateChange, this.onChannelReplaced, this.onEndpointEjection]) source.clear();
+    this.callEvents.clear();
+    let drained = 0;
+    let cancelled = 0;
+    for (const result of results) {
+      drained += result.drained;
+      cancelled += result.cancelled;
+    }
+    return { drained, cancelled, durationMs: performance.now() - startedAt };
+  }
+}
+
+/** Endpoint ejection options with the defaults applied, or `false`. */
+export function resolveEjection(options: EndpointEjectionOptions | false): EjectionSettings | false {
+  return options === false ? false : (withDefined<EndpointEjectionOptions>(EJECTION_DEFAULTS, options) as EjectionSettings);
+}
