@@ -1,11 +1,11 @@
 import { status } from '@grpc/grpc-js';
 import type { BoundMethod } from './bound-method.js';
 import type { CallRefusal } from '../events/call-events.js';
-import { CallRun } from './call-run.js';
+import { Call } from './call.js';
 import { PoolClosedError, StatusError } from '../core/errors.js';
 import type { CallOptions } from '../config/options.js';
 import { prepareCall } from './call-options.js';
-import { NO_RETRY } from './retry-policy.js';
+import { NO_RETRY } from './retry-decision.js';
 import { optionError } from '../core/option-error.js';
 
 /** A call's first argument: one request message, or a source of them (client and bidi streams). */
@@ -14,11 +14,11 @@ export type CallInput = 'message' | 'requests';
 /**
  * Admission, common to every call shape: checks the request (or request source), refuses calls
  * on a closing pool, validates the options, resolves the deadline, checks the signal and the
- * parent, and resolves the retry policy. Returns the run, not yet begun, or the error to
+ * parent, and resolves the retry policy. Returns the call, not yet begun, or the error to
  * reject with; nothing has touched the network yet. Client and bidi streams are never retried
  * (their requests are consumed as they are sent).
  */
-export function admitCall(bound: BoundMethod, input: CallInput, request: unknown, options: CallOptions | undefined): CallRun | { error: unknown } {
+export function admitCall(bound: BoundMethod, input: CallInput, request: unknown, options: CallOptions | undefined): Call | { error: unknown } {
   const invalid = input === 'message' ? requestError(request) : requestsError(request);
   if (invalid !== undefined) return { error: invalid };
   if (!bound.pool.isOpen) return notStarted(bound, new PoolClosedError(bound.method.path), 'pool');
@@ -41,7 +41,7 @@ export function admitCall(bound: BoundMethod, input: CallInput, request: unknown
       }), undefined);
   }
   const retry = input === 'requests' ? NO_RETRY : prepared.policy === bound.policy ? bound.retry : bound.retryFor(prepared.policy);
-  return new CallRun(bound, prepared, retry);
+  return new Call(bound, prepared, retry, request);
 }
 
 /** A call that ends before it starts: reported to the call events (call-events.ts), then refused. */

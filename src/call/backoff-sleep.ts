@@ -4,7 +4,7 @@
  * alive, as a grpc-js call in flight does: an unref()ed backoff would let a process whose only
  * work is this call exit in mid-call.
  */
-export class Backoff {
+export class BackoffSleep {
   #wake: (() => void) | undefined;
 
   /** Whether a sleep is under way. */

@@ -23,6 +23,14 @@ export interface PreparedCall {
   signal: AbortSignal | undefined;
   parent: ParentCall | undefined;
   policy: ResolvedPolicy;
+  /** The caller's `onHeader` / `onTrailer` hooks, when either is given. */
+  hooks: CallHooks | undefined;
+}
+
+/** The caller's header and trailer hooks (call options `onHeader`, `onTrailer`). */
+export interface CallHooks {
+  onHeader: ((metadata: Metadata) => void) | undefined;
+  onTrailer: ((metadata: Metadata) => void) | undefined;
 }
 
 /**
@@ -32,7 +40,7 @@ export interface PreparedCall {
  */
 export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undefined, now: number): PreparedCall {
   if (options === undefined) {
-    return { deadline: now + Math.min(policy.deadlineMs, MAX_WIRE_TIMEOUT_MS), metadata: new Metadata(), callerMetadata: false, signal: undefined, parent: undefined, policy };
+    return { deadline: now + Math.min(policy.deadlineMs, MAX_WIRE_TIMEOUT_MS), metadata: new Metadata(), callerMetadata: false, signal: undefined, parent: undefined, policy, hooks: undefined };
   }
   checkCallOptionKeys(options);
   const own = checkPolicy('', options);
@@ -68,6 +76,7 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
     signal: checkSignal(options.signal),
     parent,
     policy: resolved,
+    hooks: options.onHeader === undefined && options.onTrailer === undefined ? undefined : { onHeader: options.onHeader, onTrailer: options.onTrailer },
   };
 }
 

@@ -5,11 +5,25 @@ import type { AttemptOutcome } from '../core/status-meaning.js';
 import { withDefined, type Resolved } from '../config/with-defined.js';
 import { BREAKER_DEFAULTS } from '../config/defaults.js';
 
-// Circuit breaking on opossum, and the only file that knows opossum. When too many attempts in
-// the window fail, the circuit opens: calls are refused at once with `CircuitOpenError` and
-// never touch the network. After `resetTimeoutMs` one probe goes out; its outcome closes the
-// circuit or opens it again. What counts as a failure is decided in status-meaning.ts; this
-// file only receives outcomes.
+// Circuit breaking on opossum, and the only file that knows opossum. When too many calls in the
+// window fail, the circuit opens: calls are refused at once with `CircuitOpenError` and never
+// touch the network. After `resetTimeoutMs` one probe goes out; its outcome closes the circuit or
+// opens it again. What counts as a failure is decided in core/status-meaning.ts; this file only
+// receives outcomes.
+//
+// opossum owns the circuit's state through its documented API: `open()`, `close()`, its reset
+// timer that moves an open circuit to half-open, its 'open' / 'halfOpen' / 'close' events and
+// `shutdown()`. Two gRPC rules are kept here, beside it, because its documented API cannot
+// express them:
+// - Counting. opossum counts only what goes through `fire()`, which allocates three promises and
+//   emits two events per call: on a healthy call that was most of the breaker's cost. A call
+//   records its outcome here instead, as an increment in a window of ten buckets rotated by the
+//   pool's shared timer; a failure runs opossum's own threshold rule (volume, then percentage)
+//   and calls `open()`.
+// - The probe. A half-open circuit lets one call through, judged when its outcome is known (a
+//   stream at its first message, not at its end), and an outcome that says nothing about the
+//   backend (an aborted probe) must neither close nor keep the circuit half-open: `fire()` would
+//   count it as a success. The probe is handed out here and ends in `close()` or `open()`.
 
 /** State of a circuit. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -18,32 +32,10 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 export type BreakerReason = 'error-threshold' | 'reset-timeout' | 'probe-succeeded' | 'probe-failed' | 'probe-inconclusive' | 'pool-closed';
 
 const BUCKETS = 10;
-const NO_ARGS: unknown[] = [];
-
-/** What a failed or an ignored half-open probe rejects with inside opossum. */
-const FAILED = Object.freeze({ outcome: 'failure' });
-const IGNORED = Object.freeze({ outcome: 'ignored' });
 
 /** The breaker options with the defaults applied, or `false`. */
 export function resolveBreaker(options: BreakerOptions | false): Resolved<BreakerOptions> | false {
   return options === false ? false : (withDefined<BreakerOptions>(BREAKER_DEFAULTS, options) as Resolved<BreakerOptions>);
-}
-
-/**
- * opossum, with one change: it reports a rejection that its `errorFilter` accepts as a
- * success, which would let an ignored probe (an aborted call) close a half-open circuit. The
- * filter accepts only IGNORED, whose 'success' is dropped here so it counts neither way.
- */
-class GrpcCircuitBreaker extends CircuitBreaker<[() => Promise<unknown>], unknown> {
-  onIgnored: () => void = () => {};
-
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'success' && args[0] === IGNORED) {
-      this.onIgnored();
-      return false;
-    }
-    return super.emit(event, ...args);
-  }
 }
 
 /** Rotates the buckets of every breaker with the same bucket interval from one timer per pool. */
@@ -96,14 +88,28 @@ export interface BreakerStateChange {
   reason: BreakerReason;
 }
 
-/** One circuit breaker: admission before an attempt, outcome after it. */
+/** One circuit breaker: admission before a call's attempt, the call's outcome after it. */
 export class Breaker {
-  readonly #cb: GrpcCircuitBreaker;
+  readonly #cb: CircuitBreaker;
   #state: BreakerState = 'closed';
   #nextProbeAt: number | undefined;
   #rejected = 0;
   #opened = 0;
   readonly #createdAt = Date.now();
+  /** Calls counted (successes and failures) and failures, per bucket of the window. */
+  readonly #counted = new Uint32Array(BUCKETS);
+  readonly #failed = new Uint32Array(BUCKETS);
+  #bucket = 0;
+  readonly #rotation: EventEmitter;
+  readonly #rotate = (): void => {
+    this.#bucket = (this.#bucket + 1) % BUCKETS;
+    this.#counted[this.#bucket] = 0;
+    this.#failed[this.#bucket] = 0;
+  };
+  /** The half-open probe is out: further calls are refused until it reports. */
+  #probeOut = false;
+  /** Why the next state change happens, when the change itself does not say. */
+  #transitionReason: BreakerReason | undefined;
 
   constructor(
     readonly options: Resolved<BreakerOptions>,
@@ -111,42 +117,32 @@ export class Breaker {
     rotation: BucketRotation,
     readonly onChange: (change: Omit<BreakerStateChange, 'target'>) => void,
   ) {
-    // Every opossum default that is wrong for gRPC is set on purpose.
-    this.#cb = new GrpcCircuitBreaker((attempt: () => Promise<unknown>) => attempt(), {
-      // No opossum timeout: it would reject without cancelling. The gRPC deadline cancels for real.
+    this.#rotation = rotation.controller(options.windowMs / BUCKETS);
+    this.#rotation.on('rotate', this.#rotate);
+    // Every opossum default that is wrong for gRPC is set on purpose. Its action is never fired
+    // (see the top of this file), so its own window stays empty and its timeout unused.
+    this.#cb = new CircuitBreaker(() => Promise.resolve(), {
       timeout: false,
-      errorThresholdPercentage: options.errorThresholdPercentage,
-      // opossum's 0 opens on the very first failure.
-      volumeThreshold: options.volumeThreshold,
       resetTimeout: options.resetTimeoutMs,
+      errorThresholdPercentage: options.errorThresholdPercentage,
+      volumeThreshold: options.volumeThreshold,
       rollingCountTimeout: options.windowMs,
       rollingCountBuckets: BUCKETS,
-      rotateBucketController: rotation.controller(options.windowMs / BUCKETS),
-      // The probe's outcome reaches fire() as a resolution (success), FAILED or IGNORED; only
-      // IGNORED passes the filter (and its 'success' is dropped, see GrpcCircuitBreaker).
-      errorFilter: (error: unknown) => error === IGNORED,
+      // The pool's shared timer, so that opossum starts no interval of its own per breaker.
+      rotateBucketController: this.#rotation,
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
     });
-    this.#cb.onIgnored = () => {
-      // A half-open probe that ended without an answer leaves no probe out: open again, and
-      // probe after another resetTimeoutMs.
-      if (this.#cb.halfOpen && !this.#cb.pendingClose) {
-        this.#transitionReason = 'probe-inconclusive';
-        this.#cb.open();
-      }
-    };
     this.#cb.on('open', () => this.#moved('open'));
     this.#cb.on('halfOpen', () => this.#moved('half-open'));
     this.#cb.on('close', () => this.#moved('closed'));
   }
 
-  #transitionReason: BreakerReason | undefined;
-
   #moved(state: BreakerState): void {
     const previous = this.#state;
     if (state === previous) return;
     this.#state = state;
+    this.#probeOut = false;
     let reason: BreakerReason;
     if (state === 'open') {
       this.#opened++;
@@ -155,70 +151,76 @@ export class Breaker {
     } else {
       this.#nextProbeAt = undefined;
       reason = state === 'half-open' ? 'reset-timeout' : 'probe-succeeded';
-      // A circuit closed by its probe starts from an empty window: opossum keeps the counts that
-      // opened it, so with resetTimeoutMs < windowMs one more failure would reopen it at once.
-      // (`status.rotateBucket` is opossum 9.0's own bucket rotation, pinned with `~9.0.0`.)
-      if (state === 'closed') for (let i = 0; i < BUCKETS; i++) (this.#cb.status as unknown as { rotateBucket(): void }).rotateBucket();
+      // A circuit closed by its probe starts from an empty window: with the counts that opened
+      // it, and resetTimeoutMs < windowMs, one more failure would reopen it at once.
+      if (state === 'closed') {
+        this.#counted.fill(0);
+        this.#failed.fill(0);
+      }
     }
     this.#transitionReason = undefined;
     this.onChange({ method: this.method, state, previous, reason });
   }
 
   /**
-   * Admits an attempt, or refuses it (counting the refusal) when the circuit is open or its
-   * half-open probe is already out. Returns `false` for a refusal; `true` for an attempt in the
-   * closed state, whose outcome goes to `record()`; or, for the half-open probe, the function
-   * that reports its outcome.
-   *
-   * In the closed state, which is nearly every call, the attempt is recorded with the events
-   * opossum's own `fire()` emits ('fire', then 'success' or 'failure', and the same threshold
-   * check), without the three promises `fire()` allocates per call: on a healthy call that was
-   * the larger part of the breaker's cost. opossum still keeps the window, the state machine,
-   * the reset timer and the events. These are opossum 9.0's internals (package.json pins
-   * `~9.0.0`; test/unit/circuit-breaker.test.ts covers every transition with fake timers). The
-   * half-open probe goes through `fire()` itself, so that opossum lets exactly one through.
+   * Admits a call's attempt, or refuses it (counting the refusal) when the circuit is open or
+   * its half-open probe is already out. Returns `false` for a refusal; `true` in the closed
+   * state, where the call's outcome goes to `record()`; or, for the half-open probe, the
+   * function that reports its outcome.
    */
   begin(): boolean | ((outcome: AttemptOutcome) => void) {
-    const cb = this.#cb;
-    if (cb.closed) return true;
-    if (!cb.pendingClose) {
+    if (this.#state === 'closed') return true;
+    if (this.#state === 'open' || this.#probeOut) {
       this.#rejected++;
       return false;
     }
-    let report: (outcome: AttemptOutcome) => void = () => {};
-    cb.fire(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          report = (outcome) => (outcome === 'success' ? resolve() : reject(outcome === 'failure' ? FAILED : IGNORED));
-        }),
-    ).catch(() => {});
-    return (outcome) => report(outcome);
+    this.#probeOut = true;
+    let reported = false;
+    return (outcome) => {
+      if (reported) return;
+      reported = true;
+      this.#probed(outcome);
+    };
+  }
+
+  /** The half-open probe's outcome: closes the circuit, or opens it for another resetTimeoutMs. */
+  #probed(outcome: AttemptOutcome): void {
+    if (this.#state !== 'half-open' || this.#cb.isShutdown) return;
+    if (outcome === 'success') {
+      this.#cb.close();
+      return;
+    }
+    // A probe that ended without an answer (aborted, cancelled by us) leaves no probe out.
+    if (outcome === 'ignored') this.#transitionReason = 'probe-inconclusive';
+    this.#cb.open();
   }
 
   /**
-   * Records the outcome of an attempt admitted in the closed state, as opossum's fire() would.
-   * An ignored attempt is not counted at all, not even as volume. `latencyMs` is what opossum's
-   * events carry; nothing reads it (rolling percentiles are off), so callers may pass 0.
+   * Records the outcome of a call admitted in the closed state. An ignored call is not counted at
+   * all, not even as volume. A failure opens the circuit as opossum's own rule would: once the
+   * window holds `volumeThreshold` calls and more than `errorThresholdPercentage` of them failed.
+   * `latencyMs` is kept for callers' symmetry; nothing reads it (no percentiles are kept).
    */
-  record(outcome: AttemptOutcome, latencyMs: number): void {
+  record(outcome: AttemptOutcome, _latencyMs = 0): void {
     if (outcome === 'ignored') return;
-    const cb = this.#cb;
-    cb.emit('fire', NO_ARGS);
+    this.#counted[this.#bucket]!++;
     if (outcome === 'success') {
-      cb.emit('success', undefined, latencyMs);
+      // A call admitted while closed that succeeds while half-open closes the circuit, as in opossum.
+      if (this.#state === 'half-open') this.#cb.close();
       return;
     }
-    cb.emit('failure', FAILED, latencyMs, NO_ARGS);
-    // opossum's threshold check after a failure (its fail()).
-    if (cb.warmUp) return;
-    const { fires, failures } = cb.stats;
-    if (fires < cb.volumeThreshold && !cb.halfOpen) return;
-    if ((failures / fires) * 100 > this.options.errorThresholdPercentage || cb.halfOpen) cb.open();
+    this.#failed[this.#bucket]!++;
+    // One that fails while half-open opens it again (the probe's later answer is then lost).
+    if (this.#state === 'half-open') this.#cb.open();
+    if (this.#state !== 'closed') return;
+    const counted = sum(this.#counted);
+    if (counted < this.options.volumeThreshold) return;
+    if ((sum(this.#failed) / counted) * 100 > this.options.errorThresholdPercentage) this.#cb.open();
   }
 
   /** Whether `begin()` would admit an attempt now (closed, or half-open with its probe not yet out). */
   get admits(): boolean {
-    return this.#cb.closed || this.#cb.pendingClose;
+    return this.#state === 'closed' || (this.#state === 'half-open' && !this.#probeOut);
   }
 
   /**
@@ -227,7 +229,7 @@ export class Breaker {
    * released one, and its retries and the next calls get a fresh one.)
    */
   get isIdle(): boolean {
-    return this.#cb.closed && Date.now() - this.#createdAt > this.options.windowMs && this.#cb.stats.fires === 0;
+    return this.#state === 'closed' && Date.now() - this.#createdAt > this.options.windowMs && sum(this.#counted) === 0;
   }
 
   get nextProbeAt(): number {
@@ -239,6 +241,13 @@ export class Breaker {
   }
 
   shutdown(): void {
+    this.#rotation.removeListener('rotate', this.#rotate);
     this.#cb.shutdown();
   }
+}
+
+function sum(buckets: Uint32Array): number {
+  let total = 0;
+  for (let i = 0; i < buckets.length; i++) total += buckets[i]!;
+  return total;
 }

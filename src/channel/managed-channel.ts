@@ -14,6 +14,7 @@ import { releasingCredentials } from './releasing-credentials.js';
 import { serviceConfigHasRetries } from './service-config.js';
 import { RetryThrottle } from './retry-throttle.js';
 import { StallDetector, type Watch } from './stall-detector.js';
+import { InFlightCalls, type InFlight } from './in-flight.js';
 import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './channel-stats.js';
 import { BREAKER_KEYS } from '../config/validation.js';
 import type { Resolved } from '../config/with-defined.js';
@@ -25,14 +26,6 @@ const STATE_NAMES: Record<connectivityState, ChannelState> = {
   [connectivityState.TRANSIENT_FAILURE]: 'transient-failure',
   [connectivityState.SHUTDOWN]: 'shutdown',
 };
-
-/** Something in flight on a channel that closing it may have to cancel. */
-export interface InFlight {
-  /** Ends the call at once; its promise settles with a CANCELLED status soon after. */
-  cancelForClose(graceMs: number): void;
-  /** The pool began closing: a call waiting to retry gives up now, and says so (true). */
-  poolClosing(): boolean;
-}
 
 /** The key of a breaker in its channel: its scope and every option (equal options share one). */
 export function breakerKey(method: string, options: Resolved<BreakerOptions>): string {
@@ -84,7 +77,7 @@ export class ManagedChannel {
   #client: Client;
   /** Bumped each time the watchdog replaces the grpc-js channel. */
   #generation = 0;
-  readonly #inFlight = new Set<InFlight>();
+  readonly #inFlight = new InFlightCalls();
   readonly #throttle: RetryThrottle | undefined;
   readonly grpcOwnsRetries: boolean;
   readonly #breakers = new Map<string, Breaker>();
@@ -92,14 +85,10 @@ export class ManagedChannel {
   readonly #stall: StallDetector | undefined;
   /** What grpc-js gets: the credentials, wrapped to release unanswered sockets when possible. */
   readonly #wireCredentials: ChannelCredentials;
-  #started = 0;
-  #succeeded = 0;
-  #failed = 0;
   #retries = 0;
   #throttledRetries = 0;
   #state: ChannelState = 'idle';
   #closed = false;
-  #onIdle: (() => void) | undefined;
   readonly #grpcTarget: string;
   /** The endpoint ejection books, for a channel that can have several endpoints. */
   readonly #endpoints: EndpointTracker | undefined;
@@ -169,16 +158,12 @@ export class ManagedChannel {
 
   /** A call started on this channel: counted, and tracked so that closing drains or cancels it. */
   track(call: InFlight): void {
-    this.#started++;
-    this.#inFlight.add(call);
+    this.#inFlight.track(call);
   }
 
   /** A tracked call settled, with a response (`ok`) or not. */
   settle(call: InFlight, ok: boolean): void {
-    if (!this.#inFlight.delete(call)) return;
-    if (ok) this.#succeeded++;
-    else this.#failed++;
-    if (this.#inFlight.size === 0) this.#onIdle?.();
+    this.#inFlight.settle(call, ok);
   }
 
   /**
@@ -198,9 +183,14 @@ export class ManagedChannel {
     this.#throttle?.onRetryableFailure();
   }
 
-  /** Whether retry throttling refuses a retry now; a refusal is counted. */
+  /** Whether retry throttling (gRFC A6) allows a retry now. */
+  get allowsRetry(): boolean {
+    return this.#throttle === undefined || this.#throttle.allowsRetry;
+  }
+
+  /** Whether retry throttling refuses a retry now; a refusal is counted for stats(). */
   retryThrottled(): boolean {
-    if (this.#throttle === undefined || this.#throttle.allowsRetry) return false;
+    if (this.allowsRetry) return false;
     this.#throttledRetries++;
     return true;
   }
@@ -249,9 +239,9 @@ export class ManagedChannel {
       state: this.state(),
       secure: this.credentials._isSecure(),
       inFlight: this.#inFlight.size,
-      started: this.#started,
-      succeeded: this.#succeeded,
-      failed: this.#failed,
+      started: this.#inFlight.started,
+      succeeded: this.#inFlight.succeeded,
+      failed: this.#inFlight.failed,
       retries: this.#retries,
       throttledRetries: this.#throttledRetries,
       retryTokens: this.#throttle?.tokens,
@@ -270,27 +260,9 @@ export class ManagedChannel {
 
   // ---- closing ----
 
-  /**
-   * Drains the channel's calls: a call waiting to retry gives up at once; the others get
-   * `graceMs` to settle, then are cancelled. Resolves once none is left.
-   */
-  async drain(graceMs: number): Promise<{ drained: number; cancelled: number }> {
-    const atStart = this.#inFlight.size;
-    // A call woken from its backoff settles at once, ended by close(): it counts as cancelled.
-    const woken = new Set<InFlight>();
-    for (const call of [...this.#inFlight]) if (call.poolClosing()) woken.add(call);
-    if (this.#inFlight.size > 0 && graceMs > 0) await this.#idle(graceMs);
-    let cancelled = woken.size;
-    if (this.#inFlight.size > 0) {
-      for (const call of [...this.#inFlight]) {
-        if (woken.has(call)) continue;
-        cancelled++;
-        call.cancelForClose(graceMs);
-      }
-      // grpc-js answers every cancel() with a CANCELLED status, so this settles promptly.
-      await this.#idle(undefined);
-    }
-    return { drained: atStart - cancelled, cancelled };
+  /** Drains the channel's calls (see in-flight.ts). */
+  drain(graceMs: number): Promise<{ drained: number; cancelled: number }> {
+    return this.#inFlight.drain(graceMs);
   }
 
   /** Closes the grpc-js channel, the breakers and the watchdog. Call after `drain()`. */
@@ -302,21 +274,6 @@ export class ManagedChannel {
     this.#breakers.clear();
     if (this.#trackerId !== undefined) unregisterTracker(this.#trackerId);
     this.#channel.close();
-  }
-
-  /** Resolves when no call is in flight, or after `timeoutMs` when given. */
-  #idle(timeoutMs: number | undefined): Promise<void> {
-    if (this.#inFlight.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#onIdle = undefined;
-        resolve();
-      };
-      // Not unref()ed: a process that awaits close() should stay up for the grace period.
-      const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
-      this.#onIdle = done;
-    });
   }
 
   // ---- connectivity ----

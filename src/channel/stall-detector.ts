@@ -13,8 +13,9 @@ import { status } from '@grpc/grpc-js';
 // presumed dead and the channel's owner replaces the grpc-js channel (a new TCP connection; the
 // old channel is closed, its calls run on to their answers or deadlines). Streams are not
 // watched (a watch or subscribe stream may rightly wait minutes for its first message), but their
-// response headers and a status their server sent count as heard. unary-call.ts and
-// stream-calls.ts report to the current channel's `Watch` (see `watchUnary`, `watchStream`). A replacement that turns out wrong costs a new connection, never a
+// response headers and a status their server sent count as heard. Each attempt (call/attempt.ts)
+// reports to the current channel's `Watch`: `begin`, `heard`, `unaryEnded`, `streamEnded`. A
+// replacement that turns out wrong costs a new connection, never a
 // call, and makes the detector more patient: `stallMs` doubles (up to 60 s) when an answer then
 // arrives on the replaced channel (a false alarm: the server was slow, not gone), and when the
 // new channel stalls too before hearing anything (the replacement did not help).
@@ -73,59 +74,29 @@ export class Watch {
     else if (this.unheard === 0 && !this.timedOut) this.silentSince = undefined;
   }
 
+  /**
+   * A unary call ended (its callback ran): with a response (`code` undefined), a status the
+   * server sent, or one grpc-js made up (deadline, cancel, connection lost), which proves nothing
+   * about the peer. `waiting`: it was still counted unheard.
+   */
+  unaryEnded(waiting: boolean, code: number | undefined): void {
+    if (code !== undefined && isLocal(code)) {
+      if (waiting) this.endedUnheard(code);
+    } else {
+      this.heard(waiting);
+    }
+  }
+
+  /** A stream's (or a client stream's) status: one the server sent counts as heard. Streams are never waited on. */
+  streamEnded(code: number): void {
+    if (!isLocal(code)) this.heard(false);
+  }
+
   /** Whether the channel has been silent for `stallMs`, as of `now`. */
   stalledFor(now: number): number | undefined {
     if (this.silentSince === undefined || (this.unheard === 0 && !this.timedOut)) return undefined;
     return now - this.silentSince;
   }
-}
-
-/** A grpc-js call's events the detector listens to. */
-interface CallEvents {
-  on(event: 'metadata', listener: () => void): unknown;
-}
-
-/**
- * Follows one unary call on the watched channel: `heard` is its 'metadata' listener, `ended`
- * runs in its callback. (Plain listeners rather than a grpc-js interceptor: an interceptor costs
- * every call about a tenth more client CPU.)
- */
-export class UnaryWatch {
-  #waiting = true;
-
-  constructor(readonly watch: Watch) {
-    watch.begin();
-  }
-
-  /** The response headers arrived. */
-  readonly heard = (): void => {
-    this.watch.heard(this.#waiting);
-    this.#waiting = false;
-  };
-
-  /** The call's callback ran: with a response (`error` null), a status the server sent, or a local one. */
-  ended(error: { code: number } | null): void {
-    if (error !== null && isLocal(error.code)) {
-      if (this.#waiting) this.watch.endedUnheard(error.code);
-    } else {
-      this.watch.heard(this.#waiting);
-    }
-    this.#waiting = false;
-  }
-}
-
-/** Starts following a unary call on `watch`; call `ended()` from its callback. */
-export function watchUnary(watch: Watch | undefined): UnaryWatch | undefined {
-  return watch === undefined ? undefined : new UnaryWatch(watch);
-}
-
-/** Makes a stream's response headers, and a status its server sent, count as heard (streams are not waited on). */
-export function watchStream(watch: Watch | undefined, call: CallEvents & { on(event: 'status', listener: (status: { code: number }) => void): unknown }): void {
-  if (watch === undefined) return;
-  call.on('metadata', () => watch.heard(false));
-  call.on('status', (received: { code: number }) => {
-    if (!isLocal(received.code)) watch.heard(false);
-  });
 }
 
 /**

@@ -1,38 +1,24 @@
-import type { ClientUnaryCall, ServiceError } from '@grpc/grpc-js';
 import { admitCall } from '../call/admission.js';
-import { watchMetadata } from './call-hooks.js';
 import type { BoundMethod } from '../call/bound-method.js';
-import { CallRun } from '../call/call-run.js';
+import { Call } from '../call/call.js';
 import type { CallOptions } from '../config/options.js';
-import { watchUnary } from '../channel/stall-detector.js';
 
 /**
- * Runs one unary call. Never throws: every outcome is a settled promise, with a response or an
- * error carrying a gRPC code (a caller's abort rejects with `signal.reason`).
+ * `client.Method(request, options?)` of a unary method. Never throws: every outcome is a settled
+ * promise, with a response or an error carrying a gRPC code (a caller's abort rejects with
+ * `signal.reason`).
  */
 export function callUnary(bound: BoundMethod, request: unknown, options: CallOptions | undefined): Promise<unknown> {
-  const run = admitCall(bound, 'message', request, options);
-  if (!(run instanceof CallRun)) return Promise.reject(run.error);
-  const { channel, method } = bound;
-  run.begin();
-  return run.unary<unknown>((callOptions, metadata, done, outcome) => {
-    // The stall detector (when on) follows what each attempt hears from the server.
-    const watch = watchUnary(channel.liveness);
-    const call: ClientUnaryCall = channel.client.makeUnaryRequest(
-      method.path,
-      method.serialize,
-      method.deserialize,
-      request,
-      metadata,
-      callOptions,
-      (error: ServiceError | null, response?: unknown) => {
-        watch?.ended(error);
-        outcome(error);
-        done(error, response);
-      },
-    );
-    if (watch !== undefined) call.on('metadata', watch.heard);
-    watchMetadata(call, options);
-    return call;
-  });
+  const call = admitCall(bound, 'message', request, options);
+  return call instanceof Call ? call.response() : Promise.reject(call.error);
+}
+
+/**
+ * `client.Method(requests, options?)` of a client-streaming method: sends `requests` (an
+ * iterable or async iterable), pulling the next one only when the HTTP/2 stream accepts more;
+ * resolves with the response. An error thrown by the source cancels the call and rejects with it.
+ */
+export function clientStream(bound: BoundMethod, requests: unknown, options: CallOptions | undefined): Promise<unknown> {
+  const call = admitCall(bound, 'requests', requests, options);
+  return call instanceof Call ? call.response() : Promise.reject(call.error);
 }

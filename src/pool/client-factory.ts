@@ -5,9 +5,9 @@ import type { CallOptions, ClientOptions, PolicyOptions } from '../config/option
 import { resolveEjection, type PoolEngine } from './pool-engine.js';
 import { mergePolicy } from '../config/policy.js';
 import { readService, type MethodInfo, type ServiceInfo } from '../core/service-methods.js';
-import { bidiStream, clientStream, serverStream } from '../client/stream-calls.js';
+import { bidiStream, serverStream } from '../client/stream-calls.js';
 import { parseTarget } from '../channel/target.js';
-import { callUnary } from '../client/unary-call.js';
+import { callUnary, clientStream } from '../client/unary-call.js';
 import { checkClientOptions, checkMethodOptions, checkPolicy } from '../config/validation.js';
 import { optionError } from '../core/option-error.js';
 import { mergeSwitchable } from '../config/with-defined.js';

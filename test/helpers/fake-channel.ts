@@ -59,16 +59,17 @@ export interface FakeFactory {
   readonly last: FakeChannel;
 }
 
-export function fakeFactory(): FakeFactory {
+/** `client`: the client each fake channel gets (a unit test's scripted wire); a dummy by default. */
+export function fakeFactory(client?: () => Client): FakeFactory {
   const made: FakeFactory['made'] = [];
   return {
     made,
     factory: (target, credentials, options) => {
       const channel = new FakeChannel(target, options);
-      // A dummy client: the calls of these tests go through their own Sender, never through it.
-      const client = { fakeClientOf: channel } as unknown as Client;
-      made.push({ target, credentials, options, channel, client });
-      return { channel, client };
+      // A dummy client unless the test scripts one: most of these tests make no call.
+      const made1 = client?.() ?? ({ fakeClientOf: channel } as unknown as Client);
+      made.push({ target, credentials, options, channel, client: made1 });
+      return { channel, client: made1 };
     },
     get last() {
       const entry = made.at(-1);

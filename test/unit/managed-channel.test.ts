@@ -1,7 +1,8 @@
 import { connectivityState, credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { resolveBreaker, type Breaker } from '../../src/channel/circuit-breaker.js';
-import { breakerKey, ManagedChannel, type ChannelContext, type InFlight } from '../../src/channel/managed-channel.js';
+import { breakerKey, ManagedChannel, type ChannelContext } from '../../src/channel/managed-channel.js';
+import type { InFlight } from '../../src/channel/in-flight.js';
 import type { ChannelReplaced, ChannelStateChange } from '../../src/channel/channel-stats.js';
 import type { BreakerStateChange } from '../../src/channel/circuit-breaker.js';
 import type { BreakerOptions } from '../../src/config/options.js';

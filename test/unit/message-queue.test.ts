@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
 import { describe, expect, test, vi } from 'vitest';
-import { MessageQueue } from '../../src/client/message-queue.js';
+import { MessageQueue } from '../../src/call/message-queue.js';
 
 // A fake grpc-js readable call: the test emits 'data', 'end', 'close', 'error' and 'status'.
 
@@ -27,10 +27,22 @@ async function settles(promise: Promise<unknown>): Promise<boolean> {
   return settled;
 }
 
+/** What the queue's owner heard, in order: 'first', 'status <code>', 'over <code>'. */
+function recorder() {
+  const heard: string[] = [];
+  const listener = {
+    firstMessage: () => heard.push('first'),
+    statusArrived: (s: StatusObject) => heard.push(`status ${s.code}`),
+    streamOver: (s: StatusObject) => heard.push(`over ${s.code}`),
+  };
+  return { heard, listener };
+}
+
 function setup(highWaterMark?: number) {
   const call = new FakeCall();
-  const queue = new MessageQueue(call, highWaterMark);
-  return { call, queue };
+  const { heard, listener } = recorder();
+  const queue = new MessageQueue(call, listener, highWaterMark);
+  return { call, queue, heard };
 }
 
 /** Ends a stream the way grpc-js does: end of messages, (an error,) then the status. */
@@ -157,70 +169,61 @@ describe('next()', () => {
   });
 });
 
-describe('first()', () => {
-  test('resolves (with the queue) once a message is ready, and the message is still there', async () => {
-    const { call, queue } = setup();
-    const first = queue.first();
-    expect(await settles(first)).toBe(false);
+describe('the first message', () => {
+  test('is heard once a message is ready, and the message is still there', async () => {
+    const { call, queue, heard } = setup();
+    expect(heard).toEqual([]);
     call.emit('data', 'm');
-    await expect(first).resolves.toBe(queue);
+    call.emit('data', 'n');
+    expect(heard).toEqual(['first']);
     await expect(queue.next()).resolves.toEqual({ value: 'm', done: false });
   });
 
-  test('resolves when the stream ended OK with no message at all', async () => {
-    const { call, queue } = setup();
-    const first = queue.first();
+  test('a stream that ended OK with no message at all is over, with no first message', async () => {
+    const { call, queue, heard } = setup();
     finish(call, OK);
-    await expect(first).resolves.toBe(queue);
+    expect(heard).toEqual(['status 0', 'over 0']);
     await expect(queue.next()).resolves.toEqual({ value: undefined, done: true });
   });
 
-  test('rejects with the status when the stream failed before its first message', async () => {
-    const { call, queue } = setup();
-    const first = queue.first();
-    const failed = statusOf(status.UNAVAILABLE, 'connection refused');
-    finish(call, failed);
-    await expect(first).rejects.toBe(failed);
+  test('a stream that failed before its first message is over with the status (the one point it may be retried)', () => {
+    const { call, heard } = setup();
+    finish(call, statusOf(status.UNAVAILABLE, 'connection refused'));
+    expect(heard).toEqual(['status 14', 'over 14']);
   });
 
-  test('resolves when a message came before the failure: the stream can no longer be retried', async () => {
-    const { call, queue } = setup();
+  test('a message that came before the failure is heard first: the stream can no longer be retried', async () => {
+    const { call, queue, heard } = setup();
     call.emit('data', 'partial');
     finish(call, statusOf(status.INTERNAL, 'boom'));
-    await expect(queue.first()).resolves.toBe(queue);
+    expect(heard).toEqual(['first', 'status 13', 'over 13']);
     expect(await readAll(queue)).toEqual(['partial']);
     expect(queue.status?.code).toBe(status.INTERNAL);
   });
+
+  test('a status that arrives before grpc-js has delivered the messages is not over until they or the end arrive', () => {
+    const { call, heard } = setup();
+    call.emit('status', statusOf(status.INTERNAL, 'boom'));
+    expect(heard).toEqual(['status 13']);
+    call.emit('data', 'late');
+    expect(heard).toEqual(['status 13', 'first', 'over 13']);
+  });
 });
 
-describe('onStatus()', () => {
-  test('runs its listeners when the status arrives, in order, once', () => {
-    const { call, queue } = setup();
-    const order: string[] = [];
-    queue.onStatus((s) => order.push(`first ${s.code}`));
-    queue.onStatus((s) => order.push(`second ${s.code}`));
-    expect(order).toEqual([]);
+describe('the status', () => {
+  test('is heard when it arrives, once', () => {
+    const { call, heard } = setup();
     call.emit('status', statusOf(status.NOT_FOUND));
-    expect(order).toEqual(['first 5', 'second 5']);
+    call.emit('end');
     call.emit('status', OK);
-    expect(order).toEqual(['first 5', 'second 5']);
+    expect(heard).toEqual(['status 5', 'over 5']);
   });
 
-  test('runs a listener at once when the status is already in', () => {
-    const { call, queue } = setup();
-    call.emit('status', OK);
-    const listener = vi.fn();
-    queue.onStatus(listener);
-    expect(listener).toHaveBeenCalledExactlyOnceWith(OK);
-  });
-
-  test('runs before the buffered messages are read: an abandoned stream settles with its status', () => {
-    const { call, queue } = setup(2);
-    const listener = vi.fn();
-    queue.onStatus(listener);
+  test('is heard before the buffered messages are read: an abandoned stream settles with its status', () => {
+    const { call, heard } = setup(2);
     for (let i = 0; i < 10; i++) call.emit('data', i);
     call.emit('status', statusOf(status.DEADLINE_EXCEEDED, 'Deadline exceeded'));
-    expect(listener).toHaveBeenCalledTimes(1);
+    expect(heard).toEqual(['first', 'status 4', 'over 4']);
   });
 });
 

@@ -1,7 +1,6 @@
-import { EventEmitter } from 'node:events';
 import { status } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { MAX_STALL_MS, StallDetector, watchStream, watchUnary } from '../../src/channel/stall-detector.js';
+import { MAX_STALL_MS, StallDetector } from '../../src/channel/stall-detector.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -11,22 +10,31 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-/** Starts a call on the detector's current channel, as unary-call.ts and stream-calls.ts do; returns what the "server" can send it. */
+/** Starts a call on the detector's current channel, reporting to it as an attempt does (call/attempt.ts); returns what the "server" can send it. */
 function startCall(d: StallDetector, streaming = false) {
+  const watch = d.watch!;
   if (streaming) {
-    const events = new EventEmitter();
-    watchStream(d.watch, events as never);
     return {
-      headers: () => events.emit('metadata'),
-      message: () => events.emit('metadata'),
-      end: (code: number) => events.emit('status', { code }),
+      headers: () => watch.heard(false),
+      message: () => watch.heard(false),
+      end: (code: number) => watch.streamEnded(code),
     };
   }
-  const watch = watchUnary(d.watch)!;
+  watch.begin();
+  let waiting = true;
   return {
-    headers: () => watch.heard(),
-    message: () => watch.ended(null),
-    end: (code: number) => watch.ended(code === status.OK ? null : { code }),
+    headers: () => {
+      watch.heard(waiting);
+      waiting = false;
+    },
+    message: () => {
+      watch.unaryEnded(waiting, undefined);
+      waiting = false;
+    },
+    end: (code: number) => {
+      watch.unaryEnded(waiting, code === status.OK ? undefined : code);
+      waiting = false;
+    },
   };
 }
 

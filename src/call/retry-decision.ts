@@ -4,9 +4,9 @@ import type { RetryOptions } from '../config/options.js';
 import { IDEMPOTENT_RETRYABLE, isLocalMessageFailure, type AttemptReach } from '../core/status-meaning.js';
 import { MAX_TIMER_MS } from '../config/validation.js';
 
-// The retry policy: which failed attempts may be retried and after how long. Pure functions of
-// the resolved options, a status and its trailers; the loop that runs the attempts is in
-// call-run.ts, p-retry in retry-loop.ts.
+// The retry decision: which failed attempts may be retried and after how long. Pure functions of
+// the resolved options, a status and its trailers, and the call's state; the attempts that act on
+// it are in attempts.ts, p-retry in retry-loop.ts.
 
 /** Retry options with every level applied; `maxAttempts` 1 means retries are off. */
 export interface ResolvedRetry {
@@ -100,4 +100,57 @@ export function retryVerdict(
 export function backoffDelayMs(policy: ResolvedRetry, retry: number, random: () => number): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (retry - 1));
   return Math.floor(random() * ceiling);
+}
+
+/** What the call does after a failed attempt, all things considered. */
+export type RetryDecision =
+  | { retry: true; delayMs: number; pushback: boolean }
+  | { retry: false; reason: RetryRefusal };
+
+/** Why a failed attempt is not retried. */
+export type RetryRefusal =
+  | 'not-retryable'
+  | 'pushback-stop'
+  | 'committed'
+  | 'may-have-run'
+  | 'ended'
+  | 'pool-closing'
+  | 'attempts-used'
+  | 'throttled'
+  | 'no-time';
+
+/** Everything the decision after a failed attempt depends on, beside its status verdict. */
+export interface RetryState {
+  /** Attempts made so far, the failed one included. */
+  attempts: number;
+  /** The call was ended from our side (abort, parent, close, a stream's reader or source). */
+  ended: boolean;
+  poolOpen: boolean;
+  /** The channel's retry budget (gRFC A6 throttling) allows a retry now. */
+  budgetAllows: boolean;
+  /** ms until the call's deadline. */
+  msLeft: number;
+  /** How long the failed attempt ran, in ms: the estimate of what another one needs. */
+  lastAttemptMs: number;
+  /** [0, 1), for the backoff's jitter. */
+  random: () => number;
+}
+
+/**
+ * The retry decision: one pure function of the failed attempt's verdict (its status, how far it
+ * got, pushback; see `retryVerdict`) and the call's state (attempt number, time left, budget).
+ * Retried when the status allows it, attempts are left, the budget allows it, the call is still
+ * wanted, and the backoff (or the server's pushback) plus another attempt as long as the last one
+ * fit before the deadline.
+ */
+export function decideRetry(policy: ResolvedRetry, verdict: RetryVerdict, state: RetryState): RetryDecision {
+  if (state.ended) return { retry: false, reason: 'ended' };
+  if (!verdict.retry) return { retry: false, reason: verdict.reason };
+  if (state.attempts >= policy.maxAttempts) return { retry: false, reason: 'attempts-used' };
+  if (!state.poolOpen) return { retry: false, reason: 'pool-closing' };
+  if (!state.budgetAllows) return { retry: false, reason: 'throttled' };
+  const delayMs = verdict.pushbackMs ?? backoffDelayMs(policy, state.attempts, state.random);
+  const nextAttemptMs = Math.min(state.lastAttemptMs, policy.perAttemptTimeoutMs ?? Number.POSITIVE_INFINITY);
+  if (delayMs + nextAttemptMs >= state.msLeft) return { retry: false, reason: 'no-time' };
+  return { retry: true, delayMs, pushback: verdict.pushbackMs !== undefined };
 }

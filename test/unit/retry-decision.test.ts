@@ -10,7 +10,7 @@ import {
   readPushback,
   resolveRetry,
   retryVerdict,
-} from '../../src/call/retry-policy.js';
+} from '../../src/call/retry-decision.js';
 import { serviceConfigHasRetries } from '../../src/channel/service-config.js';
 import { thrown } from '../helpers/thrown.js';
 

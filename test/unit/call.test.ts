@@ -1,8 +1,8 @@
-import { Metadata, connectivityState, credentials, status } from '@grpc/grpc-js';
+import { Metadata, connectivityState, credentials, status, type Client } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { BoundMethod, type CallPool } from '../../src/call/bound-method.js';
 import { admitCall } from '../../src/call/admission.js';
-import { CallRun, type AttemptOptions, type Sender } from '../../src/call/call-run.js';
+import { Call } from '../../src/call/call.js';
 import { CallEvents } from '../../src/events/call-events.js';
 import { resolveBreaker } from '../../src/channel/circuit-breaker.js';
 import { POLICY_DEFAULTS } from '../../src/config/defaults.js';
@@ -16,8 +16,9 @@ import type { MethodInfo } from '../../src/core/service-methods.js';
 import type { Resolved } from '../../src/config/with-defined.js';
 import { channelContext, fakeFactory } from '../helpers/fake-channel.js';
 
-// The life of a unary call with fake timers: a scripted Sender plays the wire, a ManagedChannel
-// on a fake factory keeps the counters, Math.random is fixed so the backoff is known.
+// The life of a unary call with fake timers: a scripted grpc-js client plays the wire (each
+// makeUnaryRequest answers as the script says), a ManagedChannel on a fake factory keeps the
+// counters, Math.random is fixed so the backoff is known.
 
 const TARGET = 'fake.example:50051';
 const METHOD: MethodInfo = {
@@ -36,6 +37,30 @@ interface Step {
   trailers?: Record<string, string>;
 }
 
+/** The grpc-js call options an attempt was made with. */
+interface AttemptOptions {
+  deadline: number;
+}
+
+/** What the scripted wire does with one attempt: answers `callback` as grpc-js would. */
+type Sender = (options: AttemptOptions, metadata: Metadata, callback: (error: unknown, value?: unknown) => void) => FakeWireCall;
+
+interface FakeWireCall {
+  cancel(): void;
+  getPeer(): string;
+  on(): unknown;
+}
+
+/** The scripted wire of the current test: the fake client's makeUnaryRequest hands each attempt to it. */
+const wire: { send: Sender | undefined } = { send: undefined };
+
+function scriptedClient(): Client {
+  return {
+    makeUnaryRequest: (_path: string, _ser: unknown, _deser: unknown, _request: unknown, metadata: Metadata, options: AttemptOptions, callback: (error: unknown, value?: unknown) => void) =>
+      wire.send!(options, metadata, callback),
+  } as unknown as Client;
+}
+
 interface SentAttempt {
   options: AttemptOptions;
   metadata: Metadata;
@@ -46,7 +71,7 @@ interface SentAttempt {
 /** A Sender that answers each attempt as the script says (the last step repeats); cancel() answers CANCELLED, as grpc-js does. */
 function scripted(...steps: Step[]) {
   const sent: SentAttempt[] = [];
-  const send: Sender<unknown> = (options, metadata, done, outcome) => {
+  const send: Sender = (options, metadata, callback) => {
     const step = steps[sent.length] ?? steps.at(-1)!;
     const attempt: SentAttempt = { options, metadata, startedAt: Date.now(), cancelled: false };
     sent.push(attempt);
@@ -55,8 +80,7 @@ function scripted(...steps: Step[]) {
       if (answered) return;
       answered = true;
       clearTimeout(timer);
-      outcome(error);
-      done(error, value);
+      callback(error, value);
     };
     const timer = setTimeout(() => {
       if (step.code === undefined) answer(null, { attempt: sent.indexOf(attempt) + 1 });
@@ -92,12 +116,12 @@ function bind(policy: PolicyOptions = {}, breaker: BreakerOptions | false = fals
   return new BoundMethod(pool, channel, METHOD, mergePolicy(POLICY_DEFAULTS, policy), breakerOptions);
 }
 
-/** Admits and runs one unary call; returns the run and its (already handled) promise. */
-function call(bound: BoundMethod, send: Sender<unknown>, options?: CallOptions) {
+/** Admits and runs one unary call on the scripted wire; returns the call and its (already handled) promise. */
+function call(bound: BoundMethod, send: Sender, options?: CallOptions) {
+  wire.send = send;
   const run = admitCall(bound, 'message', {}, options);
-  if (!(run instanceof CallRun)) throw run.error;
-  run.begin();
-  const promise = run.unary(send);
+  if (!(run instanceof Call)) throw run.error;
+  const promise = run.response();
   const result = { settled: false, value: undefined as unknown, error: undefined as unknown };
   promise.then(
     (value) => Object.assign(result, { settled: true, value }),
@@ -111,7 +135,7 @@ beforeEach(() => {
   vi.setSystemTime(new Date('2030-01-01T00:00:00Z'));
   // Full jitter draws random() * ceiling: 0.5 makes the first backoff 50 ms with the defaults.
   vi.spyOn(Math, 'random').mockReturnValue(0.5);
-  context = channelContext(fakeFactory().factory);
+  context = channelContext(fakeFactory(scriptedClient).factory);
   channel = new ManagedChannel(TARGET, credentials.createInsecure(), {}, context);
   pool = { isOpen: true, onRetry: new EventSource<RetryEvent>('onRetry'), callEvents: new CallEvents() };
   retries = [];
@@ -396,7 +420,7 @@ describe('the connect watchdog under a running attempt', () => {
   test('an attempt that fails because its channel was replaced is retried, takes no retry token and is not counted by the breaker', async () => {
     channel.close();
     context.rotation.close();
-    const fake = fakeFactory();
+    const fake = fakeFactory(scriptedClient);
     context = channelContext(fake.factory, { connectTimeoutMs: 1_000 });
     channel = new ManagedChannel(TARGET, credentials.createInsecure(), {}, context);
     const bound = bind({}, { volumeThreshold: 1 });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { Backoff } from '../../src/call/backoff-sleep.js';
+import { BackoffSleep } from '../../src/call/backoff-sleep.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -17,9 +17,9 @@ async function isSettled(promise: Promise<unknown>): Promise<boolean> {
   return settled;
 }
 
-describe('Backoff', () => {
+describe('BackoffSleep', () => {
   test('sleep(ms) resolves after ms, not before', async () => {
-    const backoff = new Backoff();
+    const backoff = new BackoffSleep();
     const sleep = backoff.sleep(1_000);
     expect(backoff.isSleeping).toBe(true);
     await vi.advanceTimersByTimeAsync(999);
@@ -31,7 +31,7 @@ describe('Backoff', () => {
   });
 
   test('wake() resolves the sleep at once and clears its timer', async () => {
-    const backoff = new Backoff();
+    const backoff = new BackoffSleep();
     const sleep = backoff.sleep(60_000);
     expect(vi.getTimerCount()).toBe(1);
     backoff.wake();
@@ -41,7 +41,7 @@ describe('Backoff', () => {
   });
 
   test('wake() with no sleep under way does nothing, and does not cut the next sleep short', async () => {
-    const backoff = new Backoff();
+    const backoff = new BackoffSleep();
     backoff.wake();
     const sleep = backoff.sleep(100);
     expect(await isSettled(sleep)).toBe(false);
@@ -51,7 +51,7 @@ describe('Backoff', () => {
 
   test('its timer is not unref()ed: a sleeping retry keeps the process alive', () => {
     const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
-    const backoff = new Backoff();
+    const backoff = new BackoffSleep();
     void backoff.sleep(1_000);
     const timer = setTimeoutSpy.mock.results[0]?.value as NodeJS.Timeout;
     expect(timer.hasRef()).toBe(true);

@@ -11,6 +11,19 @@ export interface ReadableCall {
   readonly readableLength?: number;
 }
 
+/** What the attempt that owns a stream hears from its queue. */
+export interface QueueListener {
+  /** The first message arrived: a stream is healthy, and ready to read, at its first message. */
+  firstMessage(): void;
+  /** The status arrived (messages may still be buffered, here or in grpc-js). */
+  statusArrived(status: StatusObject): void;
+  /**
+   * The status is in, and either a message arrived or grpc-js has delivered everything: whether
+   * the stream had any message is now known. Once, after `statusArrived`.
+   */
+  streamOver(status: StatusObject): void;
+}
+
 /**
  * The responses of one stream, read at the consumer's pace. Up to `highWaterMark` messages
  * are buffered; past that the grpc-js stream is paused, so grpc-js stops reading and HTTP/2 flow
@@ -21,64 +34,64 @@ export interface ReadableCall {
  * in-flight slot, its listeners, its breaker outcome), even when the consumer has stopped
  * reading: an abandoned stream is ended by its deadline and leaks nothing. Messages still
  * buffered in grpc-js are delivered after it, before the end or the error.
+ *
+ * One reader (`next()`) at a time; the owner hears of the stream's first message and its end
+ * through its listener, never through a second waiter.
  */
 export class MessageQueue {
   readonly #call: ReadableCall;
+  readonly #listener: QueueListener;
   readonly #buffer: unknown[] = [];
   readonly #highWaterMark: number;
   #paused = false;
   /** grpc-js has delivered every message ('end'). */
   #drained = false;
   #status: StatusObject | undefined;
+  #over = false;
   #wake: (() => void) | undefined;
   #arrived = 0;
-  readonly #onStatus: Array<(status: StatusObject) => void> = [];
 
-  constructor(call: ReadableCall, highWaterMark = 16) {
+  constructor(call: ReadableCall, listener: QueueListener, highWaterMark = 16) {
     this.#call = call;
+    this.#listener = listener;
     this.#highWaterMark = highWaterMark;
     call.on('data', (message) => {
-      this.#arrived++;
       this.#buffer.push(message);
       if (this.#buffer.length >= this.#highWaterMark && !this.#paused) {
         this.#paused = true;
         call.pause();
       }
       this.#notify();
+      if (this.#arrived++ === 0) {
+        listener.firstMessage();
+        this.#checkOver();
+      }
     });
     // 'close' too: a destroyed stream never emits 'end'.
     const drained = (): void => {
       this.#drained = true;
       this.#notify();
+      this.#checkOver();
     };
     call.on('end', drained);
     call.on('close', drained);
     call.on('status', (status) => {
+      if (this.#status !== undefined) return;
       this.#status = status;
       // Let what grpc-js still holds reach our buffer: the call is over, the rest is bounded.
       this.#resume();
-      for (const listener of this.#onStatus.splice(0)) listener(status);
       this.#notify();
+      listener.statusArrived(status);
+      this.#checkOver();
     });
     // The status carries every failure; this listener only keeps 'error' from being unhandled.
     call.on('error', () => {});
   }
 
-  /** Runs `listener` when the status arrives (at once if it has). */
-  onStatus(listener: (status: StatusObject) => void): void {
-    if (this.#status !== undefined) listener(this.#status);
-    else this.#onStatus.push(listener);
-  }
-
-  /**
-   * Resolves once a message is ready or the stream ended with no message at all. Rejects with
-   * the status when the stream failed before its first message: the one point where a server
-   * stream may still be retried.
-   */
-  async first(): Promise<this> {
-    await this.#ready();
-    if (this.#buffer.length === 0 && this.#status !== undefined && this.#status.code !== 0) throw this.#status;
-    return this;
+  #checkOver(): void {
+    if (this.#over || this.#status === undefined || (this.#arrived === 0 && !this.#drained)) return;
+    this.#over = true;
+    this.#listener.streamOver(this.#status);
   }
 
   /** The next message, or `done` once the stream has ended; the caller then reads `status`. */

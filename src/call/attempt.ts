@@ -1,0 +1,377 @@
+import { status, type Metadata, type StatusObject } from '@grpc/grpc-js';
+import { endAttempt, linkAttempt, type AttemptLink } from '../channel/endpoint-lb.js';
+import type { Watch } from '../channel/stall-detector.js';
+import { attemptOutcome, attemptReach, type AttemptOutcome, type AttemptReach } from '../core/status-meaning.js';
+import { inScope } from '../events/call-events.js';
+import type { BoundMethod } from './bound-method.js';
+import type { CallObserver } from './call-observer.js';
+import type { CallHooks } from './call-options.js';
+import { MessageQueue, type QueueListener } from './message-queue.js';
+import { RequestPump, type PumpOwner, type Requests } from './request-pump.js';
+
+// One attempt of a call on the wire: the grpc-js call it makes on its channel, its deadline and
+// metadata, the endpoint the picker sent it to, whether it is committed (response headers or a
+// message arrived: gRFC A6), what the stall detector hears of it, and its health outcome for the
+// circuits and the endpoint books, judged once (a stream at its first message). grpc-js tells the
+// attempt, and only the attempt, what happened; the attempt tells its owner (the call) once it is
+// ready or failed, and once it is judged.
+
+/** What an attempt needs of the call that owns it, and how it reports back. */
+export interface AttemptOwner extends PumpOwner {
+  readonly bound: BoundMethod;
+  /** The request message (unary, server stream) or the request source (client and bidi streams). */
+  readonly request: unknown;
+  readonly observer: CallObserver | undefined;
+  /** The call was ended from our side (abort, parent, close, the reader left, the source failed). */
+  readonly isEnded: boolean;
+  /** The caller's `onHeader` / `onTrailer` hooks, when given. */
+  readonly hooks: CallHooks | undefined;
+  /**
+   * The attempt is ready (`error` null: a unary or client-stream response, a server stream's
+   * first message or its clean end, a bidi stream at once) or it failed before being ready.
+   * Once per attempt.
+   */
+  attemptDone(attempt: Attempt, error: unknown, value: unknown): void;
+  /** How the attempt counts for health (once; see `Attempt`): for the call's circuits. */
+  attemptJudged(attempt: Attempt, outcome: AttemptOutcome, reach: AttemptReach): void;
+  /** A ready stream is over (its status arrived), with its count of response messages. */
+  streamEnded(attempt: Attempt, final: StatusObject, received: number): void;
+}
+
+/** How one attempt is made: its number, deadline on the wire, own time limit and metadata. */
+export interface AttemptPlan {
+  number: number;
+  /** The deadline grpc-js gets, epoch ms (finite). */
+  wireDeadline: number;
+  /** A time limit kept off the wire (a stream's per-attempt timeout until it is ready), in ms. */
+  readyWithinMs: number | undefined;
+  /** The per-attempt timeout in force, for its error message. */
+  perAttemptTimeoutMs: number | undefined;
+  /** The attempt has a time limit of its own, earlier than the call's deadline. */
+  ownDeadline: boolean;
+  metadata: Metadata;
+  /** `metadata` may be written to (it is not the caller's own object). */
+  ownMetadata: boolean;
+  /** An endpoint to avoid when another can take the attempt (where the last attempt failed). */
+  avoid: string | undefined;
+}
+
+/** The grpc-js call of an attempt, whatever its shape: the parts the attempt uses. */
+interface WireCall {
+  cancel(): void;
+  getPeer(): string;
+  on(event: 'metadata', listener: (metadata: Metadata) => void): unknown;
+  on(event: 'status', listener: (status: StatusObject) => void): unknown;
+}
+
+/** A grpc-js status or ServiceError. */
+interface WireStatus {
+  code: number;
+  details: string;
+  metadata?: Metadata | undefined;
+}
+
+const ATTEMPT = Symbol('resilient-grpc.attempt');
+
+/**
+ * The one 'metadata' listener of every attempt, shared (no closure per call): the response
+ * headers arrived on the grpc-js call whose attempt is stored under ATTEMPT.
+ */
+function onHeaders(this: { [ATTEMPT]: Attempt }): void {
+  this[ATTEMPT].heardHeaders();
+}
+
+/** One attempt of a call. */
+export class Attempt implements QueueListener {
+  readonly number: number;
+  /** The attempt has a time limit of its own, earlier than the call's deadline. */
+  readonly ownDeadline: boolean;
+  readonly #owner: AttemptOwner;
+  readonly #plan: AttemptPlan;
+  readonly #startedAt = Date.now();
+  /** performance.now() at the start, when somebody listens to the attempt events. */
+  #eventsAt = 0;
+  /** The grpc-js channel generation it runs on: a replaced channel fails it through no fault of the backend. */
+  readonly #generation: number;
+  #call: WireCall | undefined;
+  #link: AttemptLink | undefined;
+  /** The stall detector's view of the channel, when it is on. */
+  readonly #watch: Watch | undefined;
+  /** A unary call counted as unheard by the stall detector. */
+  #unheard = false;
+  #committed = false;
+  #judged = false;
+  /** The owner has heard that the attempt is ready or failed. */
+  #done = false;
+  #ended = false;
+  #timedOut = false;
+  /** grpc-js threw when the call was made (its channel was closed): never retried. */
+  #threw = false;
+  #limitTimer: NodeJS.Timeout | undefined;
+  /** A stream's responses. */
+  #queue: MessageQueue | undefined;
+  /** A client or bidi stream's requests. */
+  #pump: RequestPump | undefined;
+  /** The endpoint where it failed, when the channel tracks endpoints: the next attempt avoids it. */
+  #failedAt: string | undefined;
+
+  constructor(owner: AttemptOwner, plan: AttemptPlan) {
+    this.#owner = owner;
+    this.#plan = plan;
+    this.number = plan.number;
+    this.ownDeadline = plan.ownDeadline;
+    const { channel } = owner.bound;
+    this.#generation = channel.generation;
+    this.#watch = channel.liveness;
+  }
+
+  /** Puts the attempt on the wire. Its owner hears from it, at the earliest, during this call. */
+  start(): void {
+    const owner = this.#owner;
+    const plan = this.#plan;
+    const observer = owner.observer;
+    let { metadata, ownMetadata } = plan;
+    // Call events: the attempt's start event (listeners may add headers, so it gets its own copy).
+    let scope: ((start: () => void) => void) | undefined;
+    if (observer !== undefined) {
+      this.#eventsAt = performance.now();
+      if (observer.events.onAttemptStart.hasListeners) {
+        if (!ownMetadata) metadata = metadata.clone();
+        ownMetadata = true;
+        scope = observer.attemptStart(plan.number, metadata);
+      }
+    }
+    // On a channel that tracks its endpoints, the picker tells the attempt where it went.
+    if (owner.bound.channel.endpoints !== undefined) {
+      if (!ownMetadata) metadata = metadata.clone();
+      this.#link = linkAttempt(metadata, plan.avoid);
+    }
+    if (plan.readyWithinMs !== undefined) {
+      this.#limitTimer = setTimeout(() => {
+        this.#timedOut = true;
+        this.#call?.cancel();
+      }, plan.readyWithinMs);
+      this.#limitTimer.unref();
+    }
+    try {
+      this.#call = scope === undefined ? this.#send(metadata) : inScope(scope, () => this.#send(metadata));
+    } catch (error) {
+      // grpc-js throws synchronously when its channel is already closed: never retried. What
+      // grpc-js threw says nothing about the backend.
+      clearTimeout(this.#limitTimer);
+      this.#ended = true;
+      this.#threw = true;
+      this.#judge(error);
+      observer?.attemptEnd(this.number, error, this.#eventsAt, undefined);
+      this.#tell({ code: status.UNAVAILABLE, details: error instanceof Error ? error.message : String(error) }, undefined);
+      return;
+    }
+    // The server may wait for a bidi stream's requests before it answers: it is ready at once.
+    if (owner.bound.method.kind === 'bidi') this.#tell(null, this.#queue);
+  }
+
+  /** Makes the grpc-js call of this attempt's shape on the channel's current client. */
+  #send(metadata: Metadata): WireCall {
+    const { bound, request } = this.#owner;
+    const { channel, method } = bound;
+    const client = channel.client;
+    const options = { deadline: this.#plan.wireDeadline };
+    let call: WireCall;
+    switch (method.kind) {
+      case 'unary':
+        if (this.#watch !== undefined) {
+          this.#watch.begin();
+          this.#unheard = true;
+        }
+        call = client.makeUnaryRequest(method.path, method.serialize, method.deserialize, request, metadata, options, (error, response) =>
+          this.#responded(error, response),
+        );
+        break;
+      case 'client-stream': {
+        const writable = client.makeClientStreamRequest(method.path, method.serialize, method.deserialize, metadata, options, (error, response) =>
+          this.#responded(error, response),
+        );
+        this.#pump = new RequestPump(request as Requests, writable, this.#owner);
+        call = writable;
+        break;
+      }
+      case 'server-stream': {
+        const readable = client.makeServerStreamRequest(method.path, method.serialize, method.deserialize, request, metadata, options);
+        this.#queue = new MessageQueue(readable, this);
+        call = readable;
+        break;
+      }
+      case 'bidi': {
+        const duplex = client.makeBidiStreamRequest(method.path, method.serialize, method.deserialize, metadata, options);
+        this.#pump = new RequestPump(request as Requests, duplex, this.#owner);
+        this.#queue = new MessageQueue(duplex, this);
+        call = duplex;
+        break;
+      }
+    }
+    (call as unknown as { [ATTEMPT]: Attempt })[ATTEMPT] = this;
+    call.on('metadata', onHeaders);
+    const hooks = this.#owner.hooks;
+    if (hooks !== undefined) watchHooks(call, hooks);
+    return call;
+  }
+
+  /** A stream's responses. */
+  get queue(): MessageQueue | undefined {
+    return this.#queue;
+  }
+
+  /** What a client or bidi stream's request source threw, if it did: what the caller sees. */
+  get sourceError(): { error: unknown } | undefined {
+    return this.#pump?.sourceError;
+  }
+
+  /** How long the attempt ran, in ms: the estimate of what another one needs. */
+  get durationMs(): number {
+    return Date.now() - this.#startedAt;
+  }
+
+  /** Whether grpc-js threw when the call was made (a closed channel): never retried. */
+  get threw(): boolean {
+    return this.#threw;
+  }
+
+  /** Whether it ran on a grpc-js channel that the watchdog or the stall detector has since replaced. */
+  get channelReplaced(): boolean {
+    return this.#owner.bound.channel.generation !== this.#generation;
+  }
+
+  /** The endpoint where it failed, when the channel tracks endpoints. */
+  get failedAt(): string | undefined {
+    return this.#failedAt;
+  }
+
+  /** How far its request got (see `attemptReach`), given the status it failed with. */
+  reachOf(trailers: Metadata | undefined): AttemptReach {
+    const call = this.#call;
+    return attemptReach(
+      this.#committed,
+      call !== undefined && call.getPeer() !== this.#owner.bound.channel.grpcTarget,
+      trailers !== undefined && Object.keys(trailers.getMap()).length > 0,
+    );
+  }
+
+  /** Cancels it on the wire; grpc-js answers with a CANCELLED status, which ends it. */
+  cancel(): void {
+    if (!this.#ended) this.#call?.cancel();
+  }
+
+  // ---- what grpc-js tells the attempt ----
+
+  /** The response headers arrived: the attempt is committed (gRFC A6) and the peer was heard. */
+  heardHeaders(): void {
+    this.#committed = true;
+    if (this.#watch !== undefined) {
+      this.#watch.heard(this.#unheard);
+      this.#unheard = false;
+    }
+  }
+
+  /** A unary or client-stream call's callback: its response, or its failure. */
+  #responded(error: WireStatus | null, response: unknown): void {
+    this.#ended = true;
+    clearTimeout(this.#limitTimer);
+    if (this.#watch !== undefined) {
+      if (this.#pump === undefined) this.#watch.unaryEnded(this.#unheard, error === null ? undefined : error.code);
+      else this.#watch.streamEnded(error === null ? status.OK : error.code);
+      this.#unheard = false;
+    }
+    let failure: unknown = error === null ? null : this.#asTimeout(error);
+    if (this.#pump !== undefined) {
+      this.#pump.stop();
+      // The caller's own source failed: its error is what the caller sees.
+      if (this.#pump.sourceError !== undefined) failure = this.#pump.sourceError.error;
+    }
+    this.#judge(failure);
+    this.#owner.observer?.attemptEnd(this.number, failure, this.#eventsAt, this.#call);
+    this.#tell(failure, response);
+  }
+
+  /** A stream's first message (QueueListener): a stream is healthy, and ready, at its first message. */
+  firstMessage(): void {
+    this.#committed = true;
+    clearTimeout(this.#limitTimer);
+    this.#judge(null);
+    this.#tell(null, this.#queue);
+  }
+
+  /** A stream's status (QueueListener): the attempt is over. */
+  statusArrived(final: StatusObject): void {
+    this.#ended = true;
+    clearTimeout(this.#limitTimer);
+    this.#pump?.stop();
+    this.#watch?.streamEnded(final.code);
+    const failure = final.code === status.OK ? null : this.#asTimeout(final);
+    this.#judge(failure);
+    this.#owner.observer?.attemptEnd(this.number, failure, this.#eventsAt, this.#call);
+  }
+
+  /** Whether the stream had any message is known (QueueListener): settle what is left. */
+  streamOver(final: StatusObject): void {
+    if (!this.#done) {
+      // Over before it was ready: a server stream that failed before its first message (it may
+      // be retried), or one that ended cleanly without any.
+      const failure = final.code === status.OK ? null : this.#asTimeout(final);
+      this.#tell(failure, this.#queue);
+      if (failure !== null) return;
+    }
+    this.#owner.streamEnded(this, final, this.#queue?.received ?? 0);
+  }
+
+  /** Tells the owner, once, that the attempt is ready or failed. */
+  #tell(failure: unknown, value: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#owner.attemptDone(this, failure, value);
+  }
+
+  /**
+   * Judges the attempt for health, once: at a stream's first message, else at its end. Ended
+   * from our side, or failed because its channel was replaced under it, it says nothing about
+   * the backend and counts neither way. The endpoint's books hear it too.
+   */
+  #judge(failure: unknown): void {
+    if (this.#judged) return;
+    this.#judged = true;
+    const outcome = attemptOutcome(failure, this.#owner.isEnded || this.channelReplaced);
+    const reach = outcome === 'failure' ? this.reachOf((failure as WireStatus).metadata) : 'answered';
+    this.#owner.attemptJudged(this, outcome, reach);
+    const link = this.#link;
+    if (link !== undefined) {
+      this.#link = undefined;
+      endAttempt(link, outcome);
+      if (outcome !== 'success') this.#failedAt = link.address;
+    }
+  }
+
+  /** grpc-js reports the cancel() of a timed-out attempt as CANCELLED: it is our own per-attempt timeout. */
+  #asTimeout(error: WireStatus): WireStatus {
+    if (!this.#timedOut || this.#owner.isEnded || error.code !== status.CANCELLED) return error;
+    return {
+      code: status.DEADLINE_EXCEEDED,
+      details: `per-attempt timeout: not ready within perAttemptTimeoutMs ${this.#plan.perAttemptTimeoutMs} ms`,
+      metadata: error.metadata,
+    };
+  }
+}
+
+/** Hands an attempt's headers and trailers to the caller's hooks. */
+function watchHooks(call: WireCall, hooks: CallHooks): void {
+  const { onHeader, onTrailer } = hooks;
+  if (onHeader !== undefined) call.on('metadata', (metadata: Metadata) => safely('onHeader', onHeader, metadata));
+  if (onTrailer !== undefined) call.on('status', (received: StatusObject) => safely('onTrailer', onTrailer, received.metadata));
+}
+
+/** Runs a caller's hook; one that throws must not break grpc-js's event dispatch or the call. */
+function safely(name: string, hook: (metadata: Metadata) => void, metadata: Metadata): void {
+  try {
+    hook(metadata);
+  } catch (error) {
+    process.emitWarning(`a ${name} hook threw: ${String(error)}`, { code: 'RESILIENT_GRPC_HOOK_ERROR', type: 'ResilientGrpcWarning' });
+  }
+}

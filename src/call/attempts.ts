@@ -1,0 +1,295 @@
+import type { Metadata, StatusObject } from '@grpc/grpc-js';
+import { CircuitOpenError, StatusError } from '../core/errors.js';
+import type { AttemptOutcome, AttemptReach } from '../core/status-meaning.js';
+import { Attempt, type AttemptOwner } from './attempt.js';
+import { BackoffSleep } from './backoff-sleep.js';
+import type { BoundMethod } from './bound-method.js';
+import { CallCircuits } from './call-circuits.js';
+import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
+import type { CallObserver } from './call-observer.js';
+import type { CallHooks, PreparedCall } from './call-options.js';
+import { decideRetry, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-decision.js';
+import { retryLoop } from './retry-loop.js';
+
+// The attempts of one call, one after another: the first goes out directly; when it fails with a
+// status the retry decision (retry-decision.ts) allows, p-retry (retry-loop.ts) drives the rest,
+// with our own backoff (gRFC A6 full jitter, server pushback, the call's deadline). Each attempt
+// passes the call's circuits first (call-circuits.ts) and is an `Attempt` (attempt.ts), which
+// hears grpc-js and tells this layer once it is ready or failed. The call's lifecycle (its
+// in-flight slot, abort, parent, close, the caller's result) is the subclass's, in call.ts.
+//
+// The place where hedging goes: a strategy that keeps several `Attempt`s out at once, judged by
+// the same decision, committed by the first response.
+
+/** Why a call was ended from our side: see `Call`. */
+export type EndedBy = 'signal' | 'parent' | 'close' | 'consumer' | 'source';
+
+const NOT_RETRYABLE: RetryVerdict = Object.freeze({ retry: false, reason: 'not-retryable' });
+
+/**
+ * The attempts of one call, and the call's state that they share: their count, their errors,
+ * the verdict on the last failure, the retry tokens taken, the circuits' tickets, and the endpoint
+ * the last attempt failed on. Subclassed by `Call`, which owns the lifecycle.
+ */
+export abstract class Attempts implements AttemptOwner {
+  /** Why the call was ended from our side, if it was. */
+  protected endedBy: EndedBy | undefined;
+  /** The call's events, when somebody listens as it begins (call-observer.ts). */
+  observer: CallObserver | undefined;
+  /** The attempt on the wire, while one runs. */
+  protected current: Attempt | undefined;
+  /** Attempts started so far. */
+  protected attempts = 0;
+  /** Errors of the attempts so far; made on the first failure only (healthy calls have none). */
+  #errors: CallErrors | undefined;
+  /** Whether the last failed attempt may be retried, by its status alone. */
+  #verdict: RetryVerdict = NOT_RETRYABLE;
+  /** Retry tokens this call's failed attempts took: given back if the call succeeds. */
+  #tokensTaken = 0;
+  /** The endpoint of the last failed attempt, when the channel tracks endpoints: retries avoid it. */
+  #avoid: string | undefined;
+  #lastAttemptMs = 0;
+  /** The circuits this call passes; made at its first attempt when the method has a breaker. */
+  #circuits: CallCircuits | undefined;
+  /** The retry backoff, made at the first retry: a healthy call never needs one. */
+  protected backoff: BackoffSleep | undefined;
+  /** Resolves or rejects the attempt the retry loop waits for. */
+  #waiter: { resolve(value: unknown): void; reject(error: unknown): void } | undefined;
+
+  constructor(
+    readonly bound: BoundMethod,
+    readonly prepared: PreparedCall,
+    readonly retry: ResolvedRetry,
+    /** The request message (unary, server stream) or the request source (client and bidi streams). */
+    readonly request: unknown,
+  ) {}
+
+  get hooks(): CallHooks | undefined {
+    return this.prepared.hooks;
+  }
+
+  /** Whether the call was ended from our side (abort, parent, close, a stream's reader or source). */
+  get isEnded(): boolean {
+    return this.endedBy !== undefined;
+  }
+
+  // ---- what the subclass hears ----
+
+  /** The call succeeded far enough: a response, or a stream that may be read. */
+  protected abstract succeeded(value: unknown): void;
+  /** The call failed: `error` is what the caller sees. */
+  protected abstract failed(error: unknown): void;
+  /** The error the caller sees for a failure, given how the call was ended. */
+  abstract finalError(error: unknown): unknown;
+  abstract streamEnded(attempt: Attempt, final: StatusObject, received: number): void;
+  abstract messageSent(): void;
+  abstract sourceFailed(): void;
+
+  // ---- attempts ----
+
+  /** Starts the call's first attempt. */
+  protected startAttempts(): void {
+    this.#circuits = CallCircuits.of(this.bound);
+    this.#next();
+  }
+
+  /**
+   * Starts the next attempt through the circuits, unless the call was ended (or the pool began
+   * closing) since the last one failed: then it settles with its last error, and nothing new
+   * goes on the wire.
+   */
+  #next(): void {
+    const { channel, method, pool } = this.bound;
+    if (this.attempts > 0 && (this.endedBy !== undefined || !pool.isOpen)) {
+      this.#verdict = NOT_RETRYABLE;
+      this.#settleAttempt(this.#errors?.last ?? this.#callErrors().cancelled('not retried: the call ended before its retry started', undefined, this.attempts));
+      return;
+    }
+    const open = this.#circuits?.admit();
+    if (open !== undefined) {
+      // Never retried, never on the network; the last real failure, if any, is its cause.
+      this.#settleAttempt(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: open.nextProbeAt, cause: this.#errors?.last }));
+      return;
+    }
+    const number = ++this.attempts;
+    const { deadline, metadata, callerMetadata } = this.prepared;
+    const perAttempt = this.retry.perAttemptTimeoutMs;
+    const limited = perAttempt !== undefined && Date.now() + perAttempt < deadline;
+    // A unary attempt's own limit goes on the wire; a stream's is kept by a timer that runs only
+    // until it is ready (its first message): after that it cannot be retried, and only the
+    // call's deadline applies.
+    const onWire = this.bound.method.kind === 'unary';
+    const attempt = new Attempt(this, {
+      number,
+      wireDeadline: limited && onWire ? Date.now() + perAttempt : deadline,
+      readyWithinMs: limited && !onWire ? perAttempt : undefined,
+      perAttemptTimeoutMs: perAttempt,
+      ownDeadline: limited,
+      metadata: number === 1 ? metadata : retryMetadata(metadata, number - 1),
+      // The first attempt's metadata is the caller's own object when they passed a Metadata: a
+      // copy is made before anything is written to it.
+      ownMetadata: number > 1 || !callerMetadata,
+      avoid: this.#avoid,
+    });
+    this.current = attempt;
+    attempt.start();
+  }
+
+  /** AttemptOwner: how an attempt counts for health, once. */
+  attemptJudged(_attempt: Attempt, outcome: AttemptOutcome, reach: AttemptReach): void {
+    if (outcome === 'success') this.#circuits?.settle(true);
+    else this.#circuits?.attemptFailed(outcome, reach);
+  }
+
+  /** AttemptOwner: an attempt is ready or failed. */
+  attemptDone(attempt: Attempt, error: unknown, value: unknown): void {
+    if (error === null) {
+      this.bound.channel.attemptSucceeded(this.#tokensTaken);
+    } else {
+      this.#lastAttemptMs = attempt.durationMs;
+      this.#avoid = attempt.failedAt ?? this.#avoid;
+      error = this.#attemptFailed(attempt, error);
+    }
+    this.#settleAttempt(error, value);
+  }
+
+  /** Hands an attempt's result to the retry loop waiting for it, or settles the first attempt. */
+  #settleAttempt(error: unknown, value?: unknown): void {
+    const waiter = this.#waiter;
+    if (waiter !== undefined) {
+      this.#waiter = undefined;
+      if (error === null) waiter.resolve(value);
+      else waiter.reject(error);
+      return;
+    }
+    if (error === null) {
+      this.succeeded(value);
+      return;
+    }
+    this.#retryAfter(error).then(
+      (retried) => this.succeeded(retried),
+      (final: unknown) => this.failed(final),
+    );
+  }
+
+  /**
+   * Turns an attempt's failure into a StatusError and records what it means for retries: by its
+   * status, and by how far its request got.
+   */
+  #attemptFailed(attempt: Attempt, error: unknown): unknown {
+    if (!isGrpcStatus(error)) return error;
+    const failure = error instanceof StatusError ? error : this.#failure(error, error);
+    if (attempt.threw) {
+      // grpc-js threw when the call was made (its channel was closed): never retried.
+      this.#verdict = NOT_RETRYABLE;
+      return failure;
+    }
+    const reach = attempt.reachOf(failure.metadata);
+    // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
+    this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, attempt.ownDeadline, failure.details, reach, this.prepared.policy.idempotent);
+    // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
+    // too. Not one that failed because the watchdog closed its stuck channel: it never reached
+    // a server, and the calls queued there retry on the new channel.
+    if (this.#verdict.retry && !attempt.channelReplaced) {
+      this.bound.channel.attemptFailedRetryably();
+      this.#tokensTaken++;
+    }
+    return failure;
+  }
+
+  /** After a failed first attempt: the retries; rejects with the caller's error. */
+  async #retryAfter(error: unknown): Promise<unknown> {
+    try {
+      if (!(await this.#shouldRetry(error))) throw error;
+      // The first attempt ran before, so `maxAttempts - 2` retries are left after this one.
+      return await retryLoop(
+        this.retry.maxAttempts - 2,
+        () => this.#attempt(),
+        (attemptError) => this.#shouldRetry(attemptError),
+      );
+    } catch (final) {
+      throw this.finalError(final);
+    }
+  }
+
+  /** One more attempt as a promise, for the retry loop. */
+  #attempt(): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+      this.#next();
+    });
+  }
+
+  /**
+   * After a failed attempt: whether to try again (see `decideRetry`), after sleeping the
+   * backoff. A refusal by retry throttling is counted; a retry is counted and reported.
+   */
+  async #shouldRetry(error: unknown): Promise<boolean> {
+    if (!(error instanceof StatusError)) return false;
+    const { channel, pool, method } = this.bound;
+    const decision = decideRetry(this.retry, this.#verdict, {
+      attempts: this.attempts,
+      ended: this.endedBy !== undefined,
+      poolOpen: pool.isOpen,
+      budgetAllows: channel.allowsRetry,
+      msLeft: this.prepared.deadline - Date.now(),
+      lastAttemptMs: this.#lastAttemptMs,
+      random: Math.random,
+    });
+    if (!decision.retry) {
+      if (decision.reason === 'throttled') channel.retryThrottled();
+      return false;
+    }
+    channel.retryStarted();
+    if (pool.onRetry.hasListeners) {
+      pool.onRetry.emit({
+        target: channel.target,
+        method: method.path,
+        attempt: this.attempts,
+        code: error.code,
+        details: error.details,
+        delayMs: decision.delayMs,
+        pushback: decision.pushback,
+        callId: this.observer?.callId ?? 0,
+      });
+    }
+    if (decision.delayMs > 0) {
+      const sleptFrom = performance.now();
+      await (this.backoff ??= new BackoffSleep()).sleep(decision.delayMs);
+      this.observer?.slept(performance.now() - sleptFrom);
+    }
+    return this.endedBy === undefined && pool.isOpen;
+  }
+
+  /** The call ended: its circuits hear its outcome (once). */
+  protected settleCircuits(succeeded: boolean): void {
+    this.#circuits?.settle(succeeded);
+  }
+
+  // ---- errors ----
+
+  /** A StatusError for this call from a status, recorded as the current attempt's error. */
+  failureOf(grpcStatus: GrpcStatus, cause: unknown): StatusError {
+    return this.#failure(grpcStatus, cause);
+  }
+
+  #failure(grpcStatus: GrpcStatus, cause: unknown): StatusError {
+    return this.#callErrors().fromStatus(grpcStatus, cause, this.attempts);
+  }
+
+  /** The CANCELLED error of a call we ended, replacing the attempt's own CANCELLED (`cause`). */
+  protected cancelledError(details: string, cause: unknown): StatusError {
+    return this.#callErrors().cancelled(details, cause, this.attempts);
+  }
+
+  #callErrors(): CallErrors {
+    return (this.#errors ??= new CallErrors(this.bound.method.path, this.bound.channel.target));
+  }
+}
+
+/** Request metadata for a retry: grpc's `grpc-previous-rpc-attempts` header added to a copy. */
+function retryMetadata(metadata: Metadata, previousAttempts: number): Metadata {
+  const copy = metadata.clone();
+  copy.set('grpc-previous-rpc-attempts', String(previousAttempts));
+  return copy;
+}

@@ -1,0 +1,77 @@
+// The calls in flight on one channel, and their drain, written once: close() first wakes the
+// calls waiting to retry (they settle at once with their last error), then gives the others
+// `graceMs` to settle, then cancels what is left and waits for grpc-js to answer each cancel().
+// (grpc-js has no drain signal and no force close: channel.close() lets running calls continue.)
+
+/** Something in flight on a channel that closing it may have to cancel. */
+export interface InFlight {
+  /** Ends the call at once; its promise settles with a CANCELLED status soon after. */
+  cancelForClose(graceMs: number): void;
+  /** The pool began closing: a call waiting to retry gives up now, and says so (true). */
+  poolClosing(): boolean;
+}
+
+/** The in-flight set of one channel, with the counts `stats()` reports. */
+export class InFlightCalls {
+  readonly #calls = new Set<InFlight>();
+  #onIdle: (() => void) | undefined;
+  started = 0;
+  succeeded = 0;
+  failed = 0;
+
+  get size(): number {
+    return this.#calls.size;
+  }
+
+  /** A call started: counted, and tracked so that closing drains or cancels it. */
+  track(call: InFlight): void {
+    this.started++;
+    this.#calls.add(call);
+  }
+
+  /** A tracked call settled, with a response (`ok`) or not. Once per call; later calls are ignored. */
+  settle(call: InFlight, ok: boolean): void {
+    if (!this.#calls.delete(call)) return;
+    if (ok) this.succeeded++;
+    else this.failed++;
+    if (this.#calls.size === 0) this.#onIdle?.();
+  }
+
+  /**
+   * Drains the calls: a call waiting to retry gives up at once; the others get `graceMs` to
+   * settle, then are cancelled. Resolves once none is left.
+   */
+  async drain(graceMs: number): Promise<{ drained: number; cancelled: number }> {
+    const atStart = this.#calls.size;
+    // A call woken from its backoff settles at once, ended by close(): it counts as cancelled.
+    const woken = new Set<InFlight>();
+    for (const call of [...this.#calls]) if (call.poolClosing()) woken.add(call);
+    if (this.#calls.size > 0 && graceMs > 0) await this.#idle(graceMs);
+    let cancelled = woken.size;
+    if (this.#calls.size > 0) {
+      for (const call of [...this.#calls]) {
+        if (woken.has(call)) continue;
+        cancelled++;
+        call.cancelForClose(graceMs);
+      }
+      // grpc-js answers every cancel() with a CANCELLED status, so this settles promptly.
+      await this.#idle(undefined);
+    }
+    return { drained: atStart - cancelled, cancelled };
+  }
+
+  /** Resolves when no call is in flight, or after `timeoutMs` when given. */
+  #idle(timeoutMs: number | undefined): Promise<void> {
+    if (this.#calls.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#onIdle = undefined;
+        resolve();
+      };
+      // Not unref()ed: a process that awaits close() should stay up for the grace period.
+      const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
+      this.#onIdle = done;
+    });
+  }
+}
