@@ -11,10 +11,11 @@
 import util from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, PoolClosedError, StatusError, type RetryEvent } from '../../src/index.js';
 import { TEST_PROTO_PATH, TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 const TOKEN = 'sk_live_SECRET123';
 const BEARER = `Bearer ${TOKEN}`;
@@ -23,13 +24,9 @@ let server: TestServer;
 let pool: ChannelPool;
 
 beforeEach(async () => {
-  server = await startTestServer();
-  pool = new ChannelPool({ deadlineMs: 5_000 });
-});
-
-afterEach(async () => {
-  await pool.close({ graceMs: 0 });
-  await server.kill();
+  const fixture = await startServerAndPools();
+  server = fixture.server;
+  pool = fixture.newPool({ deadlineMs: 5_000 });
 });
 
 // ---------------------------------------------------------------------------------------------

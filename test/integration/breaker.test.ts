@@ -13,9 +13,11 @@ import {
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { channelzChannels } from '../helpers/net.js';
 import { TestServiceClient, UserServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools, type ServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
+let newPool: ServerAndPools['newPool'];
 let pool: ChannelPool;
 
 const UNAVAILABLE = { 'x-fail-code': String(grpc.status.UNAVAILABLE) };
@@ -24,17 +26,12 @@ const UNAVAILABLE = { 'x-fail-code': String(grpc.status.UNAVAILABLE) };
 const FAST_BREAKER = { volumeThreshold: 5, errorThresholdPercentage: 50, windowMs: 10_000, resetTimeoutMs: 300, scope: 'channel' } as const;
 
 function makePool(options: ChannelPoolOptions = {}): ChannelPool {
-  pool = new ChannelPool({ retry: false, breaker: FAST_BREAKER, ...options });
+  pool = newPool({ retry: false, breaker: FAST_BREAKER, ...options });
   return pool;
 }
 
 beforeEach(async () => {
-  server = await startTestServer();
-});
-
-afterEach(async () => {
-  await pool?.close({ graceMs: 0 });
-  await server.kill();
+  ({ server, newPool } = await startServerAndPools());
 });
 
 async function settle(promise: Promise<unknown>): Promise<unknown> {

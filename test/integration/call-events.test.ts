@@ -2,7 +2,7 @@
 // shape and outcome, with attempts, backoff, messages and refusals; attempt events with the
 // endpoint's address; headers added by an onAttemptStart listener reach the server.
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   ChannelPool,
   CircuitOpenError,
@@ -18,7 +18,8 @@ import {
   type UnaryMethod,
 } from '../../src/index.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools, type ServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 interface Echo {
   Echo: UnaryMethod<Partial<EchoRequest>, EchoResponse>;
@@ -30,12 +31,13 @@ interface Echo {
 const SERVICE = 'resilient.test.v1.TestService';
 
 let server: TestServer;
+let newPool: ServerAndPools['newPool'];
 let pool: ChannelPool;
 let log: { starts: CallStartEvent[]; ends: CallEndEvent[]; attemptStarts: Omit<AttemptStartEvent, 'metadata' | 'scope'>[]; attemptEnds: AttemptEndEvent[] };
 let callIds = 0;
 
 function makePool(options: ChannelPoolOptions = {}): Echo {
-  pool = new ChannelPool({ deadlineMs: 5_000, retry: { initialDelayMs: 20, maxDelayMs: 20 }, breaker: false, ...options });
+  pool = newPool({ deadlineMs: 5_000, retry: { initialDelayMs: 20, maxDelayMs: 20 }, breaker: false, ...options });
   log = { starts: [], ends: [], attemptStarts: [], attemptEnds: [] };
   pool.onCallStart((event) => log.starts.push(event));
   pool.onCallEnd((event) => log.ends.push(event));
@@ -61,12 +63,7 @@ async function drain(stream: AsyncIterable<unknown>): Promise<number> {
 }
 
 beforeEach(async () => {
-  server = await startTestServer();
-});
-
-afterEach(async () => {
-  await pool.close({ graceMs: 0 });
-  await server.kill();
+  ({ server, newPool } = await startServerAndPools());
 });
 
 describe('call events', () => {
@@ -177,7 +174,7 @@ describe('call events', () => {
   });
 
   it('a call started before anybody listened reports nothing; calls after a subscription are numbered from 1', async () => {
-    pool = new ChannelPool({ breaker: false });
+    pool = newPool({ breaker: false });
     const echo = pool.client(TestServiceClient, server.address) as unknown as Echo;
     const ends: CallEndEvent[] = [];
     const slow = echo.Echo({ message: 'slow', delayMs: 100 });
@@ -191,7 +188,7 @@ describe('call events', () => {
   });
 
   it('a scope set by an attempt listener wraps the grpc-js call', async () => {
-    pool = new ChannelPool({ breaker: false });
+    pool = newPool({ breaker: false });
     const echo = pool.client(TestServiceClient, server.address) as unknown as Echo;
     const scoped: number[] = [];
     pool.onAttemptStart((event) => {

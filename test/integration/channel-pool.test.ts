@@ -1,22 +1,19 @@
 // One channel per key, never a new channel because a call failed, and what stats() reports.
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { ChannelPool, CircuitOpenError, StatusError } from '../../src/index.js';
 import { channelzChannels, closedPort } from '../helpers/net.js';
 import { TestServiceClient, UserServiceClient, testServiceDefinition } from '../helpers/protos.js';
+import { startServerAndPools } from '../helpers/server-and-pools.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let pool: ChannelPool;
 
 beforeEach(async () => {
-  server = await startTestServer();
-  pool = new ChannelPool({ deadlineMs: 5_000 });
-});
-
-afterEach(async () => {
-  await pool.close({ graceMs: 0 });
-  await server.kill();
+  const fixture = await startServerAndPools();
+  server = fixture.server;
+  pool = fixture.newPool({ deadlineMs: 5_000 });
 });
 
 describe('one channel per key', () => {
@@ -132,6 +129,7 @@ describe('failed calls never create channels', () => {
     await expect(users.QueryBasicInfoByID({ id: 2 })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
 
     server = await startTestServer({ port });
+    onTestFinished(() => server.kill());
     let reply: unknown;
     for (let attempt = 0; attempt < 50 && reply === undefined; attempt++) {
       reply = await users.QueryBasicInfoByID({ id: 3 }).catch(() => new Promise((r) => setTimeout(r, 100)).then(() => undefined));

@@ -1,22 +1,19 @@
 // close(): refuse new calls, drain within graceMs, cancel the rest, release channels.
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, PoolClosedError, StatusError } from '../../src/index.js';
 import { channelzChannels } from '../helpers/net.js';
 import { TestServiceClient, UserServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let pool: ChannelPool;
 
 beforeEach(async () => {
-  server = await startTestServer();
-  pool = new ChannelPool({ deadlineMs: 10_000 });
-});
-
-afterEach(async () => {
-  await pool.close({ graceMs: 0 });
-  await server.kill();
+  const fixture = await startServerAndPools();
+  server = fixture.server;
+  pool = fixture.newPool({ deadlineMs: 10_000 });
 });
 
 function slowCalls(count: number, delayMs: number): Array<Promise<unknown>> {

@@ -3,21 +3,18 @@
 // failed at once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, StatusError } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools, type ServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
+let newPool: ServerAndPools['newPool'];
 let pool: ChannelPool;
 
 beforeEach(async () => {
-  server = await startTestServer();
-});
-
-afterEach(async () => {
-  await pool?.close({ graceMs: 0 });
-  await server.kill();
+  ({ server, newPool } = await startServerAndPools());
 });
 
 async function collect<T>(stream: AsyncIterable<T>): Promise<{ items: T[]; error?: unknown }> {
@@ -32,7 +29,7 @@ async function collect<T>(stream: AsyncIterable<T>): Promise<{ items: T[]; error
 
 describe('#12.6 perAttemptTimeoutMs does not cut a stream once it can no longer be retried', () => {
   it('#12.6 a server stream longer than the per-attempt limit runs to its end within its own deadline', async () => {
-    pool = new ChannelPool({ deadlineMs: 10_000, retry: { perAttemptTimeoutMs: 500 }, breaker: false });
+    pool = newPool({ deadlineMs: 10_000, retry: { perAttemptTimeoutMs: 500 }, breaker: false });
     const client = pool.client(TestServiceClient, server.address);
     // 8 messages 200 ms apart: about 1.4 s, well past 500 ms, well within 10 s. The first
     // message arrives at once, so the stream is committed (never retried) from then on.
@@ -46,7 +43,7 @@ describe('#12.6 perAttemptTimeoutMs does not cut a stream once it can no longer 
 
 describe('#12.7 a stream deadline and admission start when the method is called (as the README says)', () => {
   it('#12.7 deadline: a stream made 1.5 s before its first next() with a 1 s deadline is already out of time', async () => {
-    pool = new ChannelPool({ deadlineMs: 10_000, breaker: false });
+    pool = newPool({ deadlineMs: 10_000, breaker: false });
     const client = pool.client(TestServiceClient, server.address);
     const madeAt = Date.now();
     const stream = client.ServerStream({ message: 'tick', count: 100, intervalMs: 50, failCode: 0 }, { deadlineMs: 1_000 }) as AsyncIterable<unknown>;
@@ -63,7 +60,7 @@ describe('#12.7 a stream deadline and admission start when the method is called 
   });
 
   it('#12.7 admission: a stream made while the pool was open is drained by close(), not refused', async () => {
-    pool = new ChannelPool({ deadlineMs: 10_000, breaker: false });
+    pool = newPool({ deadlineMs: 10_000, breaker: false });
     const client = pool.client(TestServiceClient, server.address);
     const stream = client.ServerStream({ message: 'tick', count: 3, intervalMs: 100, failCode: 0 }) as AsyncIterable<{ message: string }>;
     // The stream was admitted when made: close() finds it in flight and gives it the grace period.
@@ -79,7 +76,7 @@ describe('#12.7 a stream deadline and admission start when the method is called 
 
 describe('#12.8 the documented maximum deadline works end to end', () => {
   it('#12.8 deadlineMs 2147483647 (the documented maximum) gets an answer', async () => {
-    pool = new ChannelPool({ deadlineMs: 2_147_483_647, breaker: false });
+    pool = newPool({ deadlineMs: 2_147_483_647, breaker: false });
     const client = pool.client(TestServiceClient, server.address);
     // A handler that takes 100 ms: a server that misread the grpc-timeout header (grpc-js reads
     // "2147484S" as (2147484 * 1000) | 0, a negative number) answers DEADLINE_EXCEEDED first.

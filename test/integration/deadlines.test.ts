@@ -4,19 +4,16 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, StatusError } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
 import type { EchoRequest, EchoResponse } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let pool: ChannelPool;
 
 beforeEach(async () => {
-  server = await startTestServer();
-  pool = new ChannelPool({ deadlineMs: 4_000 });
-});
-
-afterEach(async () => {
-  await pool.close({ graceMs: 0 });
-  await server.kill();
+  const fixture = await startServerAndPools();
+  server = fixture.server;
+  pool = fixture.newPool({ deadlineMs: 4_000 });
 });
 
 /** The deadline the server saw for the last call, relative to when the call was made. */

@@ -15,7 +15,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, PoolClosedError, StatusError } from '../../src/index.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let proxy: FaultProxy;
@@ -26,11 +27,12 @@ let callIds = 0;
 const SETTLE_MS = 300;
 
 beforeEach(async () => {
-  server = await startTestServer();
+  const fixture = await startServerAndPools();
+  server = fixture.server;
   proxy = await startFaultProxy({ port: server.port });
   // Breaker and watchdog off: these tests look at the retry layer alone. Short backoffs so a
   // wrongful retry happens well within each test; grpc-js reconnects quickly after a cut.
-  pool = new ChannelPool({
+  pool = fixture.newPool({
     deadlineMs: 8_000,
     retry: { maxAttempts: 5, initialDelayMs: 20, maxDelayMs: 50 },
     breaker: false,
@@ -40,9 +42,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await pool.close({ graceMs: 0 });
   await proxy.close();
-  await server.kill();
 });
 
 function script(headers: Record<string, string | number>): { id: string; metadata: Record<string, string> } {

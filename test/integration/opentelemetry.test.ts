@@ -12,7 +12,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ChannelPool, CircuitOpenError, type ServerStreamMethod, type UnaryMethod } from '../../src/index.js';
 import { canonicalTarget, GRPC_LATENCY_BUCKETS, openTelemetry, RPC_DURATION_BUCKETS, serverAddress } from '../../src/adapters/opentelemetry.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools, type ServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 interface Echo {
   Echo: UnaryMethod<Partial<EchoRequest>, EchoResponse>;
@@ -29,6 +30,7 @@ class TestReader extends MetricReader {
 
 const METHOD = 'resilient.test.v1.TestService/Echo';
 
+let fixture: ServerAndPools;
 let server: TestServer;
 let pool: ChannelPool;
 let reader: TestReader;
@@ -48,8 +50,9 @@ afterAll(() => {
 });
 
 beforeEach(async () => {
-  server = await startTestServer();
-  pool = new ChannelPool({ deadlineMs: 5_000, retry: { initialDelayMs: 5, maxDelayMs: 5 } });
+  fixture = await startServerAndPools();
+  server = fixture.server;
+  pool = fixture.newPool({ deadlineMs: 5_000, retry: { initialDelayMs: 5, maxDelayMs: 5 } });
   reader = new TestReader();
   meterProvider = new MeterProvider({ readers: [reader] });
   exporter = new InMemorySpanExporter();
@@ -57,8 +60,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await pool.close({ graceMs: 0 });
-  await server.kill();
+  // The pools first, while the providers they report to are still up.
+  await fixture.cleanup();
   await meterProvider.shutdown();
   await tracerProvider.shutdown();
 });

@@ -3,11 +3,12 @@
 // go-grpc-middleware v2 dashboards expect, plus the resilience metrics; dispose() unregisters.
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, CircuitOpenError, type BidiStreamMethod, type ClientStreamMethod, type ServerStreamMethod, type UnaryMethod } from '../../src/index.js';
 import { goCodeName, prometheusMetrics } from '../../src/adapters/prometheus.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 interface Echo {
   Echo: UnaryMethod<Partial<EchoRequest>, EchoResponse>;
@@ -21,13 +22,9 @@ let pool: ChannelPool;
 let callIds = 0;
 
 beforeEach(async () => {
-  servers = [await startTestServer(), await startTestServer()];
-  pool = new ChannelPool({ deadlineMs: 5_000, retry: { initialDelayMs: 1, maxDelayMs: 1 } });
-});
-
-afterEach(async () => {
-  await pool.close({ graceMs: 0 });
-  for (const server of servers) await server.kill();
+  const [a, b] = [await startServerAndPools(), await startServerAndPools()];
+  servers = [a.server, b.server];
+  pool = a.newPool({ deadlineMs: 5_000, retry: { initialDelayMs: 1, maxDelayMs: 1 } });
 });
 
 function script(headers: Record<string, string | number>): Record<string, string> {

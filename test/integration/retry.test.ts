@@ -1,24 +1,21 @@
 // Retries that never make an outage worse: which codes, the deadline budget, pushback,
 // throttling, one retry owner, and aborts or close() during a backoff.
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool, StatusError, type CallOptions, type RetryEvent } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let pool: ChannelPool;
 let callIds = 0;
 
 beforeEach(async () => {
-  server = await startTestServer();
+  const fixture = await startServerAndPools();
+  server = fixture.server;
   // The breaker is off here so that these tests see the retry layer alone.
-  pool = new ChannelPool({ deadlineMs: 5_000, retry: { initialDelayMs: 10, maxDelayMs: 50 }, breaker: false });
-});
-
-afterEach(async () => {
-  await pool.close({ graceMs: 0 });
-  await server.kill();
+  pool = fixture.newPool({ deadlineMs: 5_000, retry: { initialDelayMs: 10, maxDelayMs: 50 }, breaker: false });
 });
 
 /** Request metadata that scripts the server, with a fresh call id. */

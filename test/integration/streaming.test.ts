@@ -5,7 +5,7 @@
 // 100,000 messages) are in test/scale/streaming-scale.test.ts, in the slow tier.
 import * as grpc from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ChannelPool,
   CircuitOpenError,
@@ -17,20 +17,17 @@ import {
 import type { CallRecord } from '../helpers/call-log.js';
 import { countListeners } from '../helpers/listeners.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startServerAndPools } from '../helpers/server-and-pools.js';
+import type { TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let pool: ChannelPool;
 let callIds = 0;
 
 beforeEach(async () => {
-  server = await startTestServer();
-  pool = new ChannelPool({ deadlineMs: 10_000, retry: { initialDelayMs: 10, maxDelayMs: 50 } });
-});
-
-afterEach(async () => {
-  await pool.close({ graceMs: 0 });
-  await server.kill();
+  const fixture = await startServerAndPools();
+  server = fixture.server;
+  pool = fixture.newPool({ deadlineMs: 10_000, retry: { initialDelayMs: 10, maxDelayMs: 50 } });
 });
 
 type Req = Partial<EchoRequest>;
