@@ -536,3 +536,108 @@ describe('closeOnSignals(signals): throws synchronously and installs nothing', (
     });
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Inputs grpc-js itself takes without a clear error: a bad service config (a plain Error, or a
+// load-balancing choice dropped in silence), metadata given as a Map (dropped), malformed
+// targets (accepted), a client-stream source yielding null (a string code). These tests collect
+// every case before asserting, hence helpers that return what happened instead of failing.
+
+/** What `fn` threw synchronously, or undefined when it returned. */
+function thrownIfAny(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+/** What the promise rejected with, or undefined when it resolved. */
+async function rejectionIfAny(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
+/** The pool still works: a good call through a fresh client succeeds. */
+async function stillWorks(): Promise<void> {
+  await expect(pool.client(TestServiceClient, server.address).Echo({ message: 'ok' })).resolves.toMatchObject({ message: 'ok' });
+}
+
+describe('an invalid grpc.service_config is refused with a clear error, and leaves nothing behind', () => {
+  it('invalid service configs throw a RangeError/TypeError naming channelOptions, with code INVALID_ARGUMENT', async () => {
+    const configs = [
+      { loadBalancingConfig: {} }, // grpc-js: plain Error "Invalid service config: invalid loadBalancingConfig"
+      { loadBalancingConfig: [{ round_robin: {}, pick_first: {} }] }, // plain Error "unexpected multiple keys"
+      { methodConfig: [{ timeout: 'soon' }] }, // plain Error "Invalid method config: invalid name array"
+      // grpc-js falls back to pick_first silently (debug log only): the user's LB choice is lost.
+      { loadBalancingConfig: [{ no_such_policy: {} }] },
+    ];
+    const unclear: string[] = [];
+    for (const config of configs) {
+      const json = JSON.stringify(config);
+      const error = thrownIfAny(() => pool.client(TestServiceClient, server.address, { channelOptions: { 'grpc.service_config': json } }));
+      const clear =
+        error instanceof Error &&
+        (error.name === 'TypeError' || error.name === 'RangeError') &&
+        (error as { code?: unknown }).code === grpc.status.INVALID_ARGUMENT &&
+        /channelOptions|grpc\.service_config/.test(String((error as { option?: unknown }).option));
+      if (!clear) unclear.push(`${json} -> ${error === undefined ? 'accepted' : `${(error as Error).name} code=${String((error as { code?: unknown }).code)}: ${(error as Error).message}`}`);
+    }
+    expect(unclear, 'service configs without a clear error').toEqual([]);
+    // No channel was left for any refused key.
+    expect(pool.stats()).toMatchObject({ channels: 0, channelsCreated: 0 });
+    expect(pool.stats().perChannel).toHaveLength(0);
+    await stillWorks();
+  });
+});
+
+describe('metadata given as a Map is refused, not silently dropped', () => {
+  it('a Map as metadata rejects with a TypeError naming metadata, and nothing is sent', async () => {
+    const metadata = new Map([['x-tenant', 'acme']]);
+    const error = await rejectionIfAny(
+      pool.client(TestServiceClient, server.address).Echo({ message: 'x' }, { metadata: metadata as never }),
+    );
+    // Today the call succeeds and the server sees only user-agent.
+    expect(error, `server saw: ${JSON.stringify(server.calls.map((c) => c.metadata.getMap()))}`).toBeInstanceOf(TypeError);
+    expect(error).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, option: 'metadata' });
+    expect(server.calls).toHaveLength(0);
+    await stillWorks();
+  });
+});
+
+describe('targets that are wrong before any channel exists are refused at pool.client()', () => {
+  it('out-of-range ports and empty unix:, ipv4:, dns:/// targets throw with code INVALID_ARGUMENT; nothing is created', async () => {
+    const malformed = ['https://x:99999', '127.0.0.1:99999', 'unix:', 'ipv4:', 'dns:///', 'localhost:-1', 'http://x:0x50'];
+    const accepted: string[] = [];
+    for (const target of malformed) {
+      const error = thrownIfAny(() => pool.client(TestServiceClient, target));
+      if (error === undefined) accepted.push(target);
+      else expect(error, target).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, option: 'target' });
+    }
+    expect(accepted, 'malformed targets accepted by pool.client()').toEqual([]);
+    expect(pool.stats().channelsCreated).toBe(0);
+    // Valid grpc-js target forms still pass through untouched (a channel is made lazily).
+    for (const target of ['dns:///localhost:50051', 'unix:/tmp/resilient-grpc-not-there.sock', 'ipv4:127.0.0.1:1,127.0.0.1:2', '[::1]:50051', 'https://x']) {
+      expect(() => pool.client(TestServiceClient, target), target).not.toThrow();
+    }
+    await stillWorks();
+  });
+});
+
+describe('a client-stream source that yields null rejects with a numeric gRPC code', () => {
+  it('a null request from the source rejects with code INVALID_ARGUMENT (a number), not ERR_STREAM_NULL_VALUES', async () => {
+    async function* source(): AsyncGenerator<unknown> {
+      yield { message: 'a' };
+      yield null;
+    }
+    const error = await rejectionIfAny(pool.client(TestServiceClient, server.address).ClientStream(source() as never));
+    expect(error).toBeInstanceOf(Error);
+    const code = (error as { code?: unknown }).code;
+    expect(typeof code, `code was ${String(code)}`).toBe('number');
+    expect(code).toBe(grpc.status.INVALID_ARGUMENT);
+    await stillWorks();
+  });
+});

@@ -1,4 +1,6 @@
-// Circuit breaking per channel on opossum, the connect watchdog, and the pool's typed events.
+// Circuit breaking per channel on opossum, breakers for distinct option sets released when idle,
+// the connect watchdog, and the pool's typed events.
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -22,7 +24,7 @@ let pool: ChannelPool;
 
 const UNAVAILABLE = { 'x-fail-code': String(grpc.status.UNAVAILABLE) };
 // One circuit per channel (scope 'channel'): these tests look at the circuit's mechanics. The
-// default scope became 'method' with issue #11 (see the scope tests below and partial-failures).
+// default scope is 'method' (see the scope tests below and partial-failures).
 const FAST_BREAKER = { volumeThreshold: 5, errorThresholdPercentage: 50, windowMs: 10_000, resetTimeoutMs: 300, scope: 'channel' } as const;
 
 function makePool(options: ChannelPoolOptions = {}): ChannelPool {
@@ -159,7 +161,7 @@ describe('opening and closing', () => {
   it('is never retried: an open circuit ends the retry loop', async () => {
     // resetTimeoutMs well past the backoff: the retry meets the circuit open, not half-open.
     const echo = makePool({ retry: { maxAttempts: 5 }, breaker: { ...FAST_BREAKER, volumeThreshold: 2, resetTimeoutMs: 10_000 } }).client(TestServiceClient, server.address);
-    // Circuits count calls (issue #11): two calls without retries fail while the first call
+    // Circuits count calls: two calls without retries fail while the first call
     // waits in its backoff (the server's pushback makes it 1 s exactly); the circuit opens, and
     // the first call's retry is refused.
     const retrying = settle(echo.Echo({ message: 'x' }, { metadata: { ...UNAVAILABLE, 'x-pushback-ms': '1000' } }));
@@ -190,7 +192,7 @@ describe("scope: 'method'", () => {
     expect(pool.stats().channels).toBe(1);
     const breakers = pool.stats().perChannel[0]!.breakers;
     // Beside the methods' circuits, the target's (method undefined), which the server's own
-    // UNAVAILABLE answers do not open: an endpoint answered them (issue #11).
+    // UNAVAILABLE answers do not open: an endpoint answered them.
     expect(breakers.map((b) => [b.method, b.state])).toEqual([
       ['/resilient.test.v1.TestService/Echo', 'open'],
       [undefined, 'closed'],
@@ -204,6 +206,25 @@ describe("scope: 'method'", () => {
     const users = pool.client(UserServiceClient, server.address);
     for (let i = 0; i < 5; i++) await settle(echo.Echo({ message: 'x' }, { metadata: UNAVAILABLE }));
     expect(await settle(users.QueryBasicInfoByID({ id: 7 }))).toBeInstanceOf(CircuitOpenError);
+  });
+});
+
+describe('breakers made for distinct option sets do not live until close()', () => {
+  it('200 clients with computed breaker options leave a bounded number of breakers once idle', async () => {
+    // Pool defaults (breakers per method), not FAST_BREAKER: each client brings its own options.
+    pool = newPool({ deadlineMs: 5_000 });
+    const windowMs = 300;
+    for (let i = 0; i < 200; i++) {
+      // Options computed per client, each set distinct (as a config system may produce).
+      const client = pool.client(TestServiceClient, server.address, { breaker: { windowMs, resetTimeoutMs: 1_000 + i } });
+      await client.Echo({ message: `m${i}` });
+    }
+    const peak = pool.stats().perChannel[0]!.breakers.length;
+    // Well past the rolling window of every breaker: each is closed with an empty window, the
+    // same as a fresh one, and no client needs to keep it.
+    await sleep(windowMs * 4);
+    const idle = pool.stats().perChannel[0]!.breakers.length;
+    expect(idle, `breakers after the window (peak ${peak})`).toBeLessThanOrEqual(10);
   });
 });
 

@@ -1,8 +1,9 @@
-// Issue 12, "work done twice" and the retry gap: a call is never executed twice by the server
-// unless it may be, and nothing that ends a call (abort, close()) is lost between a failed
-// attempt and its retry.
+// "Work done twice" and the retry gap: a call is never executed twice by the server unless it
+// may be, and nothing that ends a call (abort, close()) is lost between a failed attempt and its
+// retry.
 //
-// The retry commit rule these tests pin (see NOTES-i12.md for the grpc-js evidence):
+// The retry commit rule these tests pin (docs/research/issue-12-commit-rule.md has the grpc-js
+// evidence):
 //   - once response headers or a message arrived, no method is retried (gRFC A6 commit);
 //   - a non-idempotent method is retried only after a failure that provably never left the
 //     client (no HTTP/2 stream was opened: connect refused, no connection yet, channel closed
@@ -69,8 +70,8 @@ async function settle(promise: Promise<unknown>): Promise<{ value?: unknown; err
   );
 }
 
-describe('#12.1 a cut connection never makes the server run a call twice when it must not', () => {
-  it('#12.1 before connect: a non-idempotent call that never left the client is retried and runs once', async () => {
+describe('a cut connection never makes the server run a call twice when it must not', () => {
+  it('before connect: a non-idempotent call that never left the client is retried and runs once', async () => {
     // Guard for the fix (passes today): what provably never left the client stays retryable.
     await proxy.setMode('refuse');
     const { id, metadata } = script({});
@@ -84,7 +85,7 @@ describe('#12.1 a cut connection never makes the server run a call twice when it
     expect(server.callsFor(id)).toBe(1);
   });
 
-  it('#12.1 after the request was written: a non-idempotent call is not retried and the server ran it once', async () => {
+  it('after the request was written: a non-idempotent call is not retried and the server ran it once', async () => {
     const { id, metadata } = script({ 'delay-ms': 600 });
     const call = settle(echo(false).Echo({ message: 'once' }, { metadata }));
     await serverStarted(id);
@@ -96,7 +97,7 @@ describe('#12.1 a cut connection never makes the server run a call twice when it
     expect(result.error).toMatchObject({ code: grpc.status.UNAVAILABLE, attempts: 1 });
   });
 
-  it('#12.1 after the request was written: an idempotent call may still be retried (guard)', async () => {
+  it('after the request was written: an idempotent call may still be retried (guard)', async () => {
     // Guard for the fix (passes today): idempotent methods keep their retries.
     const { id, metadata } = script({ 'delay-ms': 600, 'delay-times': 1 });
     const call = settle(echo(true).Echo({ message: 'again' }, { metadata }));
@@ -110,7 +111,7 @@ describe('#12.1 a cut connection never makes the server run a call twice when it
   it.each([
     ['non-idempotent', false],
     ['idempotent', true],
-  ])('#12.1 after response headers: a committed %s call is never retried', async (_name, idempotent) => {
+  ])('after response headers: a committed %s call is never retried', async (_name, idempotent) => {
     const { id, metadata } = script({ 'delay-ms': 600, 'headers-first': 1 });
     let headers = 0;
     const call = settle(
@@ -135,8 +136,8 @@ describe('#12.1 a cut connection never makes the server run a call twice when it
   });
 });
 
-describe('#12.4 an abort or close() between a failed attempt and a zero-delay retry is not lost', () => {
-  it('#12.4 abort in the retry gap: the call rejects with the abort reason and no retry runs', async () => {
+describe('an abort or close() between a failed attempt and a zero-delay retry is not lost', () => {
+  it('abort in the retry gap: the call rejects with the abort reason and no retry runs', async () => {
     // grpc-retry-pushback-ms: 0 makes the retry wait exactly 0 ms.
     const { id, metadata } = script({ 'fail-times': 1, 'pushback-ms': 0, 'delay-ms': 200 });
     const controller = new AbortController();
@@ -149,7 +150,7 @@ describe('#12.4 an abort or close() between a failed attempt and a zero-delay re
     expect(result.error).toBe(controller.signal.reason);
   });
 
-  it('#12.4 close() in the retry gap: no retry runs, and close({ graceMs: 0 }) does not wait for one', async () => {
+  it('close() in the retry gap: no retry runs, and close({ graceMs: 0 }) does not wait for one', async () => {
     // Every attempt takes 1.5 s; the first fails, the retry (0 ms pushback) would succeed.
     const { id, metadata } = script({ 'fail-times': 1, 'pushback-ms': 0, 'delay-ms': 1_500 });
     let closing: Promise<{ drained: number; cancelled: number; durationMs: number }> | undefined;
@@ -170,8 +171,8 @@ describe('#12.4 an abort or close() between a failed attempt and a zero-delay re
   });
 });
 
-describe('#12.5 close() counts calls it woke from their backoff as cancelled, not drained', () => {
-  it('#12.5 a call waiting to retry when close() begins is reported as cancelled', async () => {
+describe('close() counts calls it woke from their backoff as cancelled, not drained', () => {
+  it('a call waiting to retry when close() begins is reported as cancelled', async () => {
     // The server asks for a 3 s pause before the retry: the call sits in its backoff.
     const { metadata } = script({ 'fail-code': grpc.status.UNAVAILABLE, 'pushback-ms': 3_000 });
     const waiting = new Promise<void>((resolve) => pool.onRetry(() => resolve()));
@@ -180,7 +181,8 @@ describe('#12.5 close() counts calls it woke from their backoff as cancelled, no
     const closed = await pool.close({ graceMs: 2_000 });
     const result = await call;
     expect(result.error).toBeInstanceOf(StatusError);
-    // Decision (NOTES-i12.md): close() ended it before it was done, so it is cancelled.
+    // Decision (docs/research/issue-12-commit-rule.md): close() ended it before it was done, so it
+    // is cancelled.
     expect(closed).toMatchObject({ drained: 0, cancelled: 1 });
   });
 });

@@ -313,7 +313,7 @@ describe('abort and close during a backoff', () => {
     const error = (await pending) as StatusError;
     expect(error).toBeInstanceOf(StatusError);
     expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE, attempts: 1 });
-    // Issue #12.5: close() ended it in its backoff, so it counts as cancelled (it was "drained").
+    // close() ended it in its backoff, so it counts as cancelled, not drained.
     expect(result).toMatchObject({ drained: 0, cancelled: 1 });
     expect(server.callsFor(id)).toBe(1);
   });

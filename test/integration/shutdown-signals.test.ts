@@ -1,5 +1,6 @@
-// Issue 12, work lost at shutdown: several pools with closeOnSignals(), bad graceMs given to
-// closeOnSignals(), and the graceful-shutdown example that raced a fixed timer.
+// No work lost at shutdown: several pools with closeOnSignals() all drain before the signal is
+// raised again, closeOnSignals() validates graceMs, and the graceful-shutdown example waits on
+// the pool state rather than racing a fixed timer.
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool } from '../../src/index.js';
@@ -8,8 +9,8 @@ import { ROOT, runNode } from '../process/run-node.js';
 const TSX = ['--import', 'tsx'];
 const TWO_POOLS = fileURLToPath(new URL('./fixtures/two-pools-sigterm.ts', import.meta.url));
 
-describe('#12.2 SIGTERM with several pools: every pool drains before the signal is raised again', () => {
-  it('#12.2 an idle pool closing first does not end the process while another pool still drains', async () => {
+describe('SIGTERM with several pools: every pool drains before the signal is raised again', () => {
+  it('an idle pool closing first does not end the process while another pool still drains', async () => {
     const result = await runNode(process.execPath, [...TSX, TWO_POOLS], 30_000);
     expect(result.stdout).toContain('in flight at SIGTERM: 20');
     // Every call of the busy pool settled, and succeeded, before the process ended...
@@ -19,7 +20,7 @@ describe('#12.2 SIGTERM with several pools: every pool drains before the signal 
   });
 });
 
-describe('#12.3 closeOnSignals() validates graceMs when it is called', () => {
+describe('closeOnSignals() validates graceMs when it is called', () => {
   let pool: ChannelPool;
   beforeEach(() => {
     pool = new ChannelPool();
@@ -33,7 +34,7 @@ describe('#12.3 closeOnSignals() validates graceMs when it is called', () => {
     ["'soon'", 'soon', 'TypeError'],
     // NaN is a TypeError, as for every other millisecond option of the package.
     ['NaN', Number.NaN, 'TypeError'],
-  ])('#12.3 graceMs %s throws at the call, with code INVALID_ARGUMENT, and installs nothing', (_label, graceMs, kind) => {
+  ])('graceMs %s throws at the call, with code INVALID_ARGUMENT, and installs nothing', (_label, graceMs, kind) => {
     const before = process.listenerCount('SIGTERM');
     let thrown: unknown;
     try {
@@ -52,7 +53,7 @@ describe('#12.3 closeOnSignals() validates graceMs when it is called', () => {
 });
 
 describe('examples/graceful-shutdown.ts waits on the pool state, not on a fixed timer', () => {
-  it('#12.example the example reports "closing" even when its event loop is held up around the signal', async () => {
+  it('the example reports "closing" even when its event loop is held up around the signal', async () => {
     // The preload holds the event loop for 200 ms once the example has armed its timers, so
     // every timer that is due runs in the same turn: a fixed delay then beats the signal.
     const preload = fileURLToPath(new URL('./fixtures/hold-event-loop.mjs', import.meta.url));

@@ -157,8 +157,8 @@ describe('server stream', () => {
     expect(server.calls.at(-1)).toMatchObject({ method: 'ServerStream', cancelled: false, written: 1_000 });
   });
 
-  // Issue #12.7: a stream is admitted and started when the method is called, as a unary call is
-  // (it was lazy before, which made its deadline start at the first next()).
+  // A stream is admitted and started when the method is called, as a unary call is (a lazy
+  // start would make its deadline start at the first next()).
   it('starts on the wire when the method is called, before the first next()', async () => {
     const stream = streams().ServerStream({ message: 'lazy', count: 1 });
     await vi.waitFor(() => expect(server.calls).toHaveLength(1), { timeout: 5_000 });
