@@ -5,6 +5,7 @@ import { attemptOutcome, attemptReach, type AttemptOutcome, type AttemptReach } 
 import { inScope } from '../events/call-events.js';
 import type { BoundMethod } from './bound-method.js';
 import type { CallObserver } from './call-observer.js';
+import { watchHooks } from './call-hooks.js';
 import type { CallHooks } from './call-options.js';
 import { MessageQueue, type QueueListener } from './message-queue.js';
 import { RequestPump, type PumpOwner, type Requests } from './request-pump.js';
@@ -15,6 +16,10 @@ import { RequestPump, type PumpOwner, type Requests } from './request-pump.js';
 // circuits and the endpoint books, judged once (a stream at its first message). grpc-js tells the
 // attempt, and only the attempt, what happened; the attempt tells its owner (the call) once it is
 // ready or failed, and once it is judged.
+//
+// Over 300 lines on purpose: it is the state of one attempt of every call shape (unary and the
+// three streams share the commit, judge, stall and endpoint state), and splitting a shape off
+// would hand its private state to another file.
 
 /** What an attempt needs of the call that owns it, and how it reports back. */
 export interface AttemptOwner extends PumpOwner {
@@ -357,21 +362,5 @@ export class Attempt implements QueueListener {
       details: `per-attempt timeout: not ready within perAttemptTimeoutMs ${this.#plan.perAttemptTimeoutMs} ms`,
       metadata: error.metadata,
     };
-  }
-}
-
-/** Hands an attempt's headers and trailers to the caller's hooks. */
-function watchHooks(call: WireCall, hooks: CallHooks): void {
-  const { onHeader, onTrailer } = hooks;
-  if (onHeader !== undefined) call.on('metadata', (metadata: Metadata) => safely('onHeader', onHeader, metadata));
-  if (onTrailer !== undefined) call.on('status', (received: StatusObject) => safely('onTrailer', onTrailer, received.metadata));
-}
-
-/** Runs a caller's hook; one that throws must not break grpc-js's event dispatch or the call. */
-function safely(name: string, hook: (metadata: Metadata) => void, metadata: Metadata): void {
-  try {
-    hook(metadata);
-  } catch (error) {
-    process.emitWarning(`a ${name} hook threw: ${String(error)}`, { code: 'RESILIENT_GRPC_HOOK_ERROR', type: 'ResilientGrpcWarning' });
   }
 }

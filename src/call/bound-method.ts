@@ -1,6 +1,7 @@
 import type { CallEvents } from '../events/call-events.js';
 import type { Breaker } from '../channel/circuit-breaker.js';
-import { breakerKey, type ManagedChannel } from '../channel/managed-channel.js';
+import { breakerKey } from '../channel/channel-breakers.js';
+import type { ManagedChannel } from '../channel/managed-channel.js';
 import type { BreakerOptions, ResolvedPolicy } from '../config/options.js';
 import { resolveRetry, type ResolvedRetry } from './retry-decision.js';
 import type { RetryEvent } from './retry-event.js';

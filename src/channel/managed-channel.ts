@@ -1,9 +1,10 @@
 // One channel of the pool and everything it owns. Over 300 lines on purpose: the mechanisms
 // live in their own files (connect-watchdog.ts, stall-detector.ts, endpoint-ejection.ts,
-// endpoint-lb.ts, circuit-breaker.ts, retry-throttle.ts, releasing-credentials.ts); this file
+// endpoint-lb.ts, channel-breakers.ts, retry-throttle.ts, releasing-credentials.ts, in-flight.ts); this file
 // holds the channel's state and wires them to it, and each verb is a few lines.
 import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
-import { Breaker, type BreakerStateChange, type BucketRotation } from './circuit-breaker.js';
+import type { Breaker, BreakerStateChange, BucketRotation } from './circuit-breaker.js';
+import { ChannelBreakers } from './channel-breakers.js';
 import { ConnectWatchdog } from './connect-watchdog.js';
 import { EndpointTracker, type EjectionSettings, type EndpointEjection } from './endpoint-ejection.js';
 import { registerTracker, unregisterTracker, withPolicy } from './endpoint-lb.js';
@@ -16,7 +17,6 @@ import { RetryThrottle } from './retry-throttle.js';
 import { StallDetector, type Watch } from './stall-detector.js';
 import { InFlightCalls, type InFlight } from './in-flight.js';
 import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './channel-stats.js';
-import { BREAKER_KEYS } from '../config/validation.js';
 import type { Resolved } from '../config/with-defined.js';
 
 const STATE_NAMES: Record<connectivityState, ChannelState> = {
@@ -26,11 +26,6 @@ const STATE_NAMES: Record<connectivityState, ChannelState> = {
   [connectivityState.TRANSIENT_FAILURE]: 'transient-failure',
   [connectivityState.SHUTDOWN]: 'shutdown',
 };
-
-/** The key of a breaker in its channel: its scope and every option (equal options share one). */
-export function breakerKey(method: string, options: Resolved<BreakerOptions>): string {
-  return `${options.scope === 'method' ? method : ''}\n${BREAKER_KEYS.map((k) => options[k as keyof BreakerOptions]).join('\n')}`;
-}
 
 /** The part of a grpc-js `Channel` a managed channel uses: the seam for fake channels in unit tests. */
 export interface ChannelLike {
@@ -80,7 +75,7 @@ export class ManagedChannel {
   readonly #inFlight = new InFlightCalls();
   readonly #throttle: RetryThrottle | undefined;
   readonly grpcOwnsRetries: boolean;
-  readonly #breakers = new Map<string, Breaker>();
+  readonly #breakers: ChannelBreakers;
   readonly #watchdog: ConnectWatchdog | undefined;
   readonly #stall: StallDetector | undefined;
   /** What grpc-js gets: the credentials, wrapped to release unanswered sockets when possible. */
@@ -95,7 +90,6 @@ export class ManagedChannel {
   readonly #trackerId: number | undefined;
   /** The options handed to grpc-js: the user's, with the pool's LB policy when it tracks endpoints. */
   readonly #grpcOptions: ChannelOptions;
-  #sweptAt = 0;
 
   constructor(
     readonly target: string,
@@ -113,6 +107,7 @@ export class ManagedChannel {
       this.#grpcOptions = options;
     }
     this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
+    this.#breakers = new ChannelBreakers(context.rotation, (change) => context.onBreakerStateChange.emit({ target, ...change }));
     this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
     const releasing = releasingCredentials(credentials);
     this.#wireCredentials = releasing ?? credentials;
@@ -202,38 +197,14 @@ export class ManagedChannel {
 
   /**
    * The breaker for a method under these options (the channel's, or with `scope: 'method'` the
-   * method's own), made on first use. `key` is `breakerKey(method, options)`, computed once by
-   * the caller. Breakers are shared by every client with equal options; one that is closed and
-   * has seen no attempt for a whole window is the same as a fresh one, and is released (see
-   * `#sweepBreakers`), so clients made with ever-new options leave nothing behind.
+   * method's own), made on first use; see channel-breakers.ts. `key` is `breakerKey(method,
+   * options)`, computed once by the caller.
    */
   breakerFor(key: string, method: string, options: Resolved<BreakerOptions>): Breaker {
-    let breaker = this.#breakers.get(key);
-    if (breaker === undefined) {
-      this.#sweepBreakers();
-      const scoped = options.scope === 'method' ? method : undefined;
-      breaker = new Breaker(options, scoped, this.context.rotation, (change) => {
-        this.context.onBreakerStateChange.emit({ target: this.target, ...change });
-      });
-      this.#breakers.set(key, breaker);
-    }
-    return breaker;
-  }
-
-  /** Releases idle breakers, at most once per second (each check reads a breaker's window). */
-  #sweepBreakers(): void {
-    const now = Date.now();
-    if (now - this.#sweptAt < 1_000) return;
-    this.#sweptAt = now;
-    for (const [key, breaker] of this.#breakers) {
-      if (!breaker.isIdle) continue;
-      breaker.shutdown();
-      this.#breakers.delete(key);
-    }
+    return this.#breakers.get(key, method, options);
   }
 
   snapshot(): ChannelStats {
-    this.#sweepBreakers();
     return {
       target: this.target,
       state: this.state(),
@@ -246,7 +217,7 @@ export class ManagedChannel {
       throttledRetries: this.#throttledRetries,
       retryTokens: this.#throttle?.tokens,
       grpcOwnsRetries: this.grpcOwnsRetries,
-      breakers: [...this.#breakers.values()].map((b) => b.stats()),
+      breakers: this.#breakers.stats(),
       replacements: this.#generation,
       endpoints: this.#endpoints?.stats() ?? [],
       stalls: this.#stall?.stalls ?? 0,
@@ -270,8 +241,7 @@ export class ManagedChannel {
     this.#closed = true;
     this.#watchdog?.stop();
     this.#stall?.stop();
-    for (const breaker of this.#breakers.values()) breaker.shutdown();
-    this.#breakers.clear();
+    this.#breakers.close();
     if (this.#trackerId !== undefined) unregisterTracker(this.#trackerId);
     this.#channel.close();
   }

@@ -1,7 +1,8 @@
 import { connectivityState, credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { resolveBreaker, type Breaker } from '../../src/channel/circuit-breaker.js';
-import { breakerKey, ManagedChannel, type ChannelContext } from '../../src/channel/managed-channel.js';
+import { ManagedChannel, type ChannelContext } from '../../src/channel/managed-channel.js';
+import { breakerKey } from '../../src/channel/channel-breakers.js';
 import type { InFlight } from '../../src/channel/in-flight.js';
 import type { ChannelReplaced, ChannelStateChange } from '../../src/channel/channel-stats.js';
 import type { BreakerStateChange } from '../../src/channel/circuit-breaker.js';

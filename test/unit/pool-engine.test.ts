@@ -1,7 +1,7 @@
 import { connectivityState, credentials } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { resolveBreaker, type Breaker } from '../../src/channel/circuit-breaker.js';
-import { breakerKey } from '../../src/channel/managed-channel.js';
+import { breakerKey } from '../../src/channel/channel-breakers.js';
 import type { InFlight } from '../../src/channel/in-flight.js';
 import type { BreakerOptions } from '../../src/config/options.js';
 import { PoolEngine, poolSettings } from '../../src/pool/pool-engine.js';
