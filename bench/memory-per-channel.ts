@@ -11,7 +11,8 @@
 //
 // Run alone: node --expose-gc --import tsx bench/memory-per-channel.ts
 import * as grpc from '@grpc/grpc-js';
-import { Breaker, BucketRotation, resolveBreaker } from '../src/channel/circuit-breaker.js';
+import { Breaker, BucketRotation } from '../src/channel/circuit-breaker.js';
+import { resolveBreaker } from '../src/config/breaker-options.js';
 import { TestServiceClient } from '../test/helpers/protos.js';
 import { ARMED, fmt, median, memoryAfterGc, portIsFree, progress, report, type Target, loadPackage } from './lib.js';
 

@@ -5,20 +5,15 @@ export { StatusError, PoolClosedError, CircuitOpenError, statusName } from './co
 export type { StatusErrorInit, CircuitOpenErrorInit } from './core/errors.js';
 export type { OptionError, OptionErrorKind } from './core/option-error.js';
 export type { BreakerState, BreakerReason, BreakerStats, BreakerStateChange } from './channel/circuit-breaker.js';
-export type {
-  ChannelPoolOptions,
-  ClientOptions,
-  MethodOptions,
-  PolicyOptions,
-  CallOptions,
-  CloseOptions,
-  MetadataInit,
-  ParentCall,
-  RetryOptions,
-  BreakerOptions,
-  RetryThrottlingOptions,
-  EndpointEjectionOptions,
-} from './config/options.js';
+export type { ChannelPoolOptions } from './config/pool-options.js';
+export type { ClientOptions, MethodOptions } from './config/client-options.js';
+export type { PolicyOptions } from './config/policy.js';
+export type { CallOptions, MetadataInit, ParentCall } from './config/call-options.js';
+export type { CloseOptions } from './config/close-options.js';
+export type { RetryOptions } from './config/retry-options.js';
+export type { BreakerOptions } from './config/breaker-options.js';
+export type { RetryThrottlingOptions } from './config/throttling-options.js';
+export type { EndpointEjectionOptions } from './config/ejection-options.js';
 export type { EndpointStats, EndpointEjection } from './channel/endpoint-ejection.js';
 export type { PoolStats, CloseResult, PoolState } from './pool/pool-stats.js';
 export type { ChannelStats, ChannelState, ChannelStateChange, ChannelReplaced, ConnectTimeoutReplacement, StalledReplacement } from './channel/channel-stats.js';

@@ -3,7 +3,7 @@ import type { BoundMethod } from './bound-method.js';
 import type { CallRefusal } from '../events/call-events.js';
 import { Call } from './call.js';
 import { PoolClosedError, StatusError } from '../core/errors.js';
-import type { CallOptions } from '../config/options.js';
+import type { CallOptions } from '../config/call-options.js';
 import { prepareCall } from './call-options.js';
 import { NO_RETRY } from './retry-decision.js';
 import { optionError } from '../core/option-error.js';

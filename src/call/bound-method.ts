@@ -2,11 +2,12 @@ import type { CallEvents } from '../events/call-events.js';
 import type { Breaker } from '../channel/circuit-breaker.js';
 import { breakerKey } from '../channel/channel-breakers.js';
 import type { ManagedChannel } from '../channel/managed-channel.js';
-import type { BreakerOptions, ResolvedPolicy } from '../config/options.js';
+import type { BreakerOptions } from '../config/breaker-options.js';
+import type { ResolvedPolicy } from '../config/policy.js';
 import { resolveRetry, type ResolvedRetry } from './retry-decision.js';
 import type { RetryEvent } from './retry-event.js';
 import type { MethodInfo } from '../core/service-methods.js';
-import type { Resolved } from '../config/with-defined.js';
+import type { Resolved } from '../config/check-helpers.js';
 
 /** What a call needs of its pool: whether it is open, and where retries are reported. */
 export interface CallPool {

@@ -1,7 +1,6 @@
 import { Metadata } from '@grpc/grpc-js';
-import type { CallOptions, MetadataInit, ParentCall, ResolvedPolicy } from '../config/options.js';
-import { mergePolicy } from '../config/policy.js';
-import { checkAbsoluteDeadline, checkCallOptionKeys, checkPolicy } from '../config/validation.js';
+import { checkAbsoluteDeadline, checkCallOptionKeys, type CallOptions, type MetadataInit, type ParentCall } from '../config/call-options.js';
+import { checkPolicy, mergePolicy, type ResolvedPolicy } from '../config/policy.js';
 import { optionError } from '../core/option-error.js';
 
 /**

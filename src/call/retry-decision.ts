@@ -1,8 +1,7 @@
 import { status, type Metadata } from '@grpc/grpc-js';
-import { RETRY_DEFAULTS } from '../config/defaults.js';
-import type { RetryOptions } from '../config/options.js';
+import { retryWithDefaults, type RetryOptions } from '../config/retry-options.js';
 import { IDEMPOTENT_RETRYABLE, isLocalMessageFailure, type AttemptReach } from '../core/status-meaning.js';
-import { MAX_TIMER_MS } from '../config/validation.js';
+import { MAX_TIMER_MS } from '../config/check-helpers.js';
 
 // The retry decision: which failed attempts may be retried and after how long. Pure functions of
 // the resolved options, a status and its trailers, and the call's state; the attempts that act on
@@ -32,16 +31,10 @@ export const NO_RETRY: ResolvedRetry = Object.freeze({
 export function resolveRetry(retry: RetryOptions | false, idempotent: boolean, grpcOwnsRetries = false): ResolvedRetry {
   // One retry owner: a channel whose service config gives grpc-js a retry policy keeps ours off.
   if (retry === false || grpcOwnsRetries) return NO_RETRY;
-  const codes = new Set<number>(retry.retryableCodes ?? RETRY_DEFAULTS.retryableCodes);
+  const options = retryWithDefaults(retry);
+  const codes = new Set<number>(options.retryableCodes);
   if (idempotent) for (const code of IDEMPOTENT_RETRYABLE) codes.add(code);
-  const maxAttempts = retry.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;
-  return {
-    maxAttempts,
-    initialDelayMs: retry.initialDelayMs ?? RETRY_DEFAULTS.initialDelayMs,
-    maxDelayMs: retry.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs,
-    retryableCodes: codes,
-    perAttemptTimeoutMs: retry.perAttemptTimeoutMs,
-  };
+  return { ...options, retryableCodes: codes };
 }
 
 /** `grpc-retry-pushback-ms` from trailers: ms to wait, `'stop'` (negative or malformed), or undefined. */

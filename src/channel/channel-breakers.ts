@@ -1,6 +1,5 @@
-import type { BreakerOptions } from '../config/options.js';
-import { BREAKER_KEYS } from '../config/validation.js';
-import type { Resolved } from '../config/with-defined.js';
+import { BREAKER_KEYS, type BreakerOptions } from '../config/breaker-options.js';
+import type { Resolved } from '../config/check-helpers.js';
 import { Breaker, type BreakerStateChange, type BreakerStats, type BucketRotation } from './circuit-breaker.js';
 
 // The circuit breakers of one channel: one per scope and options (the channel's own, or with

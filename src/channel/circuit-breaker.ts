@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
-import type { BreakerOptions } from '../config/options.js';
+import type { BreakerOptions } from '../config/breaker-options.js';
 import type { AttemptOutcome } from '../core/status-meaning.js';
-import { withDefined, type Resolved } from '../config/with-defined.js';
-import { BREAKER_DEFAULTS } from '../config/defaults.js';
+import type { Resolved } from '../config/check-helpers.js';
 
 // Circuit breaking on opossum, and the only file that knows opossum. When too many calls in the
 // window fail, the circuit opens: calls are refused at once with `CircuitOpenError` and never
@@ -32,11 +31,6 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 export type BreakerReason = 'error-threshold' | 'reset-timeout' | 'probe-succeeded' | 'probe-failed' | 'probe-inconclusive' | 'pool-closed';
 
 const BUCKETS = 10;
-
-/** The breaker options with the defaults applied, or `false`. */
-export function resolveBreaker(options: BreakerOptions | false): Resolved<BreakerOptions> | false {
-  return options === false ? false : (withDefined<BreakerOptions>(BREAKER_DEFAULTS, options) as Resolved<BreakerOptions>);
-}
 
 /** Rotates the buckets of every breaker with the same bucket interval from one timer per pool. */
 export class BucketRotation {

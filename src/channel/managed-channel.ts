@@ -10,14 +10,15 @@ import { EndpointTracker, type EjectionSettings, type EndpointEjection } from '.
 import { registerTracker, unregisterTracker, withPolicy } from './endpoint-lb.js';
 import { mayHaveSeveralEndpoints } from './target.js';
 import type { EventSource } from '../events/events.js';
-import type { BreakerOptions, RetryThrottlingOptions } from '../config/options.js';
+import type { BreakerOptions } from '../config/breaker-options.js';
+import type { RetryThrottlingOptions } from '../config/throttling-options.js';
 import { releasingCredentials } from './releasing-credentials.js';
 import { serviceConfigHasRetries } from './service-config.js';
 import { RetryThrottle } from './retry-throttle.js';
 import { StallDetector, type Watch } from './stall-detector.js';
 import { InFlightCalls, type InFlight } from './in-flight.js';
 import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './channel-stats.js';
-import type { Resolved } from '../config/with-defined.js';
+import type { Resolved } from '../config/check-helpers.js';
 
 const STATE_NAMES: Record<connectivityState, ChannelState> = {
   [connectivityState.IDLE]: 'idle',

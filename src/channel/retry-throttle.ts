@@ -1,5 +1,5 @@
-// The retry-throttling token bucket of one channel (gRFC A6); its options and their check are in
-// options.ts, defaults.ts and validation.ts.
+// The retry-throttling token bucket of one channel (gRFC A6); its options, their defaults and
+// their check are in config/throttling-options.ts.
 
 /**
  * The token bucket of one channel. Counted in thousandths of a token, as gRFC A6 specifies

@@ -6,7 +6,7 @@ import type {
   ClientWritableStream,
   ServiceDefinition,
 } from '@grpc/grpc-js';
-import type { CallOptions } from '../config/options.js';
+import type { CallOptions } from '../config/call-options.js';
 
 // Type inference for pool clients. Sources, in the order they are tried:
 // - a generated client constructor (grpc-tools `*_grpc_pb.d.ts`, ts-proto `outputServices=grpc-js`,

@@ -3,7 +3,7 @@ import { admitCall } from '../call/admission.js';
 import type { BoundMethod } from '../call/bound-method.js';
 import { Call } from '../call/call.js';
 import type { MessageQueue } from '../call/message-queue.js';
-import type { CallOptions } from '../config/options.js';
+import type { CallOptions } from '../config/call-options.js';
 
 // The two shapes whose responses are a stream, read with for await. Each gets what a unary call
 // gets: admission, a finite deadline on the wire, signal and parent, the circuits, in-flight

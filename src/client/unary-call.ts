@@ -1,7 +1,7 @@
 import { admitCall } from '../call/admission.js';
 import type { BoundMethod } from '../call/bound-method.js';
 import { Call } from '../call/call.js';
-import type { CallOptions } from '../config/options.js';
+import type { CallOptions } from '../config/call-options.js';
 
 /**
  * `client.Method(request, options?)` of a unary method. Never throws: every outcome is a settled

@@ -3,8 +3,8 @@ import { Metadata, status } from '@grpc/grpc-js';
 // The package's error classes, one per origin. Each carries a `Symbol.for` brand and checks it
 // in `Symbol.hasInstance`, so `err instanceof StatusError` holds even when the ESM and the CJS
 // builds of this package are both loaded in one process (each would otherwise have its own
-// class object). Validation errors (a TypeError or RangeError naming the option) are made in
-// validation.ts.
+// class object). Validation errors (a TypeError or RangeError naming the option) are made by
+// optionError (option-error.ts), in the checks of config/.
 
 /**
  * The base of the branded classes: `static brand` is the class's `Symbol.for` key, set on every

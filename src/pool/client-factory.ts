@@ -1,16 +1,17 @@
 import { BoundMethod } from '../call/bound-method.js';
-import { resolveBreaker } from '../channel/circuit-breaker.js';
+import { resolveBreaker } from '../config/breaker-options.js';
 import type { PoolClient, ServiceLike } from '../client/client-types.js';
-import type { CallOptions, ClientOptions, PolicyOptions } from '../config/options.js';
-import { resolveEjection, type PoolEngine } from './pool-engine.js';
-import { mergePolicy } from '../config/policy.js';
+import type { CallOptions } from '../config/call-options.js';
+import { checkClientOptions, checkMethodOptions, type ClientOptions } from '../config/client-options.js';
+import { resolveEjection } from '../config/ejection-options.js';
+import type { PoolEngine } from './pool-engine.js';
+import { checkPolicy, mergePolicy, type PolicyOptions } from '../config/policy.js';
 import { readService, type MethodInfo, type ServiceInfo } from '../core/service-methods.js';
 import { bidiStream, serverStream } from '../client/stream-calls.js';
 import { parseTarget } from '../channel/target.js';
 import { callUnary, clientStream } from '../client/unary-call.js';
-import { checkClientOptions, checkMethodOptions, checkPolicy } from '../config/validation.js';
 import { optionError } from '../core/option-error.js';
-import { mergeSwitchable } from '../config/with-defined.js';
+import { mergeSwitchable } from '../config/check-helpers.js';
 
 /**
  * Makes the promise-based client of `pool.client()`: validates everything first (so a bad option

@@ -4,53 +4,26 @@ import { CallEvents } from '../events/call-events.js';
 import { BucketRotation, type BreakerStateChange } from '../channel/circuit-breaker.js';
 import { EventSource } from '../events/events.js';
 import { grpcChannelFactory, ManagedChannel, type ChannelContext, type ChannelFactory } from '../channel/managed-channel.js';
-import type { BreakerOptions, EndpointEjectionOptions, ResolvedPolicy, RetryThrottlingOptions } from '../config/options.js';
+import type { BreakerOptions } from '../config/breaker-options.js';
+import { resolveEjection, type EndpointEjectionOptions } from '../config/ejection-options.js';
+import type { ResolvedPolicy } from '../config/policy.js';
+import type { ResolvedPoolOptions } from '../config/pool-options.js';
 import type { EjectionSettings, EndpointEjection } from '../channel/endpoint-ejection.js';
 import type { CloseResult, PoolState, PoolStats } from './pool-stats.js';
 import type { ChannelReplaced, ChannelStateChange } from '../channel/channel-stats.js';
 import type { RetryEvent } from '../call/retry-event.js';
-import { EJECTION_DEFAULTS, POLICY_DEFAULTS, POOL_CHANNEL_DEFAULTS, POOL_DEFAULTS } from '../config/defaults.js';
-import { mergePolicy } from '../config/policy.js';
 import { withRefreshingDns } from '../channel/refreshing-resolver.js';
 import { DefaultCredentials, type ParsedTarget } from '../channel/target.js';
-import { checkCloseOptions, checkPolicy, checkPoolOptions, checkThrottlingOptions } from '../config/validation.js';
+import { checkCloseOptions } from '../config/close-options.js';
 import { optionError } from '../core/option-error.js';
-import { withDefined, type Resolved } from '../config/with-defined.js';
+import { withDefined } from '../config/check-helpers.js';
 
 // Channels sharing target and options but not credentials are kept apart; above this many in
 // one bucket the caller is almost certainly creating credentials per call (grpc-node #1756).
 const CREDENTIALS_WARNING_THRESHOLD = 8;
 
-/** The pool's settings once validated, with the defaults applied. */
-export interface PoolSettings {
-  policy: ResolvedPolicy;
-  channelOptions: ChannelOptions;
-  breakerOptions: BreakerOptions | false;
-  ejectionOptions: EndpointEjectionOptions | false;
-  throttling: Resolved<RetryThrottlingOptions> | false;
-  connectTimeoutMs: number | false;
-  /** Stall detector timeout, or false. */
-  stallTimeoutMs?: number | false;
-  /** DNS re-resolution interval, or false. */
-  dnsRefreshMs?: number | false;
-  /** Makes the grpc-js channels; replaced by fake channels in unit tests. */
-  factory?: ChannelFactory;
-}
-
-/** Validates `new ChannelPool(options)` and applies the defaults; throws naming a bad option. */
-export function poolSettings(options: unknown): PoolSettings {
-  const opts = checkPoolOptions(options);
-  return {
-    policy: mergePolicy(POLICY_DEFAULTS, checkPolicy('', opts)),
-    channelOptions: withDefined(POOL_CHANNEL_DEFAULTS, opts.channelOptions ?? {}),
-    breakerOptions: opts.breaker ?? {},
-    ejectionOptions: opts.endpointEjection ?? {},
-    throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
-    connectTimeoutMs: opts.connectTimeoutMs ?? POOL_DEFAULTS.connectTimeoutMs,
-    stallTimeoutMs: opts.stallTimeoutMs ?? POOL_DEFAULTS.stallTimeoutMs,
-    dnsRefreshMs: opts.dnsRefreshMs ?? POOL_DEFAULTS.dnsRefreshMs,
-  };
-}
+/** The pool's settings: its options once validated, with the defaults applied (`poolSettings()`). */
+export type PoolSettings = ResolvedPoolOptions<ChannelFactory>;
 
 /**
  * The engine behind `ChannelPool`: the channel map, the events and the close() state machine.
@@ -213,9 +186,4 @@ export class PoolEngine {
     }
     return { drained, cancelled, durationMs: performance.now() - startedAt };
   }
-}
-
-/** Endpoint ejection options with the defaults applied, or `false`. */
-export function resolveEjection(options: EndpointEjectionOptions | false): EjectionSettings | false {
-  return options === false ? false : (withDefined<EndpointEjectionOptions>(EJECTION_DEFAULTS, options) as EjectionSettings);
 }

@@ -1,6 +1,5 @@
-import type { CloseOptions } from '../config/options.js';
 import type { CloseResult } from './pool-stats.js';
-import { checkCloseOptions, checkSignals } from '../config/validation.js';
+import { checkCloseOptions, checkSignals, type CloseOptions } from '../config/close-options.js';
 
 /** Handle returned by `pool.closeOnSignals()`. */
 export interface SignalHandlers extends Disposable {

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { BoundMethod } from '../../src/call/bound-method.js';
 import { CallCircuits } from '../../src/call/call-circuits.js';
-import { Breaker, BucketRotation, resolveBreaker, type BreakerStateChange } from '../../src/channel/circuit-breaker.js';
-import type { BreakerOptions } from '../../src/config/options.js';
+import { Breaker, BucketRotation, type BreakerStateChange } from '../../src/channel/circuit-breaker.js';
+import { resolveBreaker, type BreakerOptions } from '../../src/config/breaker-options.js';
 import type { AttemptOutcome, AttemptReach } from '../../src/core/status-meaning.js';
-import type { Resolved } from '../../src/config/with-defined.js';
+import type { Resolved } from '../../src/config/check-helpers.js';
 
 // The circuits one call passes (its method's and its target's), with real breakers (opossum
 // inside) under fake timers: a call is counted once, whatever its attempts; the target's circuit

@@ -2,10 +2,8 @@ import { inspect } from 'node:util';
 import { Metadata } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
 import { prepareCall, toMetadata } from '../../src/call/call-options.js';
-import type { CallOptions, ParentCall, ResolvedPolicy } from '../../src/config/options.js';
-import { POLICY_DEFAULTS } from '../../src/config/defaults.js';
-import { mergePolicy } from '../../src/config/policy.js';
-import { checkPolicy } from '../../src/config/validation.js';
+import type { CallOptions, ParentCall } from '../../src/config/call-options.js';
+import { checkPolicy, mergePolicy, POLICY_DEFAULTS, type ResolvedPolicy } from '../../src/config/policy.js';
 import { thrown } from '../helpers/thrown.js';
 
 // A fixed "now": prepareCall takes it as an argument, no clock involved.

@@ -4,16 +4,16 @@ import { BoundMethod, type CallPool } from '../../src/call/bound-method.js';
 import { admitCall } from '../../src/call/admission.js';
 import { Call } from '../../src/call/call.js';
 import { CallEvents } from '../../src/events/call-events.js';
-import { resolveBreaker } from '../../src/channel/circuit-breaker.js';
-import { POLICY_DEFAULTS } from '../../src/config/defaults.js';
+import { resolveBreaker, type BreakerOptions } from '../../src/config/breaker-options.js';
+import { POLICY_DEFAULTS } from '../../src/config/policy.js';
 import { CircuitOpenError, StatusError } from '../../src/core/errors.js';
 import { EventSource } from '../../src/events/events.js';
 import { ManagedChannel, type ChannelContext } from '../../src/channel/managed-channel.js';
-import type { BreakerOptions, CallOptions, PolicyOptions } from '../../src/config/options.js';
-import { mergePolicy } from '../../src/config/policy.js';
+import type { CallOptions } from '../../src/config/call-options.js';
+import { mergePolicy, type PolicyOptions } from '../../src/config/policy.js';
 import type { RetryEvent } from '../../src/call/retry-event.js';
 import type { MethodInfo } from '../../src/core/service-methods.js';
-import type { Resolved } from '../../src/config/with-defined.js';
+import type { Resolved } from '../../src/config/check-helpers.js';
 import { channelContext, fakeFactory } from '../helpers/fake-channel.js';
 
 // The life of a unary call with fake timers: a scripted grpc-js client plays the wire (each

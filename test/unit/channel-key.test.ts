@@ -2,7 +2,7 @@ import { credentials } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
 import { channelOptionsKey, sameCredentials } from '../../src/pool/channel-key.js';
 import { DefaultCredentials, parseTarget } from '../../src/channel/target.js';
-import { checkCredentials } from '../../src/config/validation.js';
+import { checkCredentials } from '../../src/config/channel-options.js';
 import { thrown } from '../helpers/thrown.js';
 
 describe('parseTarget', () => {

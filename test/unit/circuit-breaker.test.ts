@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { Breaker, BucketRotation, resolveBreaker, type BreakerStateChange } from '../../src/channel/circuit-breaker.js';
-import type { BreakerOptions } from '../../src/config/options.js';
+import { Breaker, BucketRotation, type BreakerStateChange } from '../../src/channel/circuit-breaker.js';
+import { resolveBreaker, type BreakerOptions } from '../../src/config/breaker-options.js';
 import type { AttemptOutcome } from '../../src/core/status-meaning.js';
-import type { Resolved } from '../../src/config/with-defined.js';
+import type { Resolved } from '../../src/config/check-helpers.js';
 
 // Every state transition of the breaker (opossum 9.0 inside), driven by fake timers: opossum
 // reads Date.now() and arms a setTimeout for the reset; the bucket rotation is a setInterval.

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { deadlineToEpochMs } from '../../src/call/call-options.js';
-import { checkAbsoluteDeadline, checkDurationMs, MAX_TIMER_MS } from '../../src/config/validation.js';
+import { checkAbsoluteDeadline } from '../../src/config/call-options.js';
+import { checkDurationMs, MAX_TIMER_MS } from '../../src/config/check-helpers.js';
 import { thrown } from '../helpers/thrown.js';
 
 // A fixed "now" (2025-01-01T00:00:00Z): the functions take it as an argument, no clock involved.

@@ -1,13 +1,13 @@
 import { connectivityState, credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { resolveBreaker, type Breaker } from '../../src/channel/circuit-breaker.js';
+import type { Breaker } from '../../src/channel/circuit-breaker.js';
 import { ManagedChannel, type ChannelContext } from '../../src/channel/managed-channel.js';
 import { breakerKey } from '../../src/channel/channel-breakers.js';
 import type { InFlight } from '../../src/channel/in-flight.js';
 import type { ChannelReplaced, ChannelStateChange } from '../../src/channel/channel-stats.js';
 import type { BreakerStateChange } from '../../src/channel/circuit-breaker.js';
-import type { BreakerOptions } from '../../src/config/options.js';
-import type { Resolved } from '../../src/config/with-defined.js';
+import { resolveBreaker, type BreakerOptions } from '../../src/config/breaker-options.js';
+import type { Resolved } from '../../src/config/check-helpers.js';
 import { channelContext, fakeFactory, type FakeFactory } from '../helpers/fake-channel.js';
 
 const TARGET = 'fake.example:50051';

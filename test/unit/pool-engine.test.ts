@@ -1,12 +1,13 @@
 import { connectivityState, credentials } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { resolveBreaker, type Breaker } from '../../src/channel/circuit-breaker.js';
+import type { Breaker } from '../../src/channel/circuit-breaker.js';
 import { breakerKey } from '../../src/channel/channel-breakers.js';
 import type { InFlight } from '../../src/channel/in-flight.js';
-import type { BreakerOptions } from '../../src/config/options.js';
-import { PoolEngine, poolSettings } from '../../src/pool/pool-engine.js';
+import { resolveBreaker, type BreakerOptions } from '../../src/config/breaker-options.js';
+import { poolSettings } from '../../src/config/pool-options.js';
+import { PoolEngine } from '../../src/pool/pool-engine.js';
 import { parseTarget } from '../../src/channel/target.js';
-import type { Resolved } from '../../src/config/with-defined.js';
+import type { Resolved } from '../../src/config/check-helpers.js';
 import { fakeFactory, type FakeFactory } from '../helpers/fake-channel.js';
 
 const A = parseTarget('a.example:50051');

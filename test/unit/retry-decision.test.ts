@@ -1,9 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
-import { MAX_TIMER_MS, checkRetryOptions } from '../../src/config/validation.js';
-import { RETRY_DEFAULTS } from '../../src/config/defaults.js';
-import type { RetryOptions } from '../../src/config/options.js';
-import { mergeSwitchable } from '../../src/config/with-defined.js';
+import { MAX_TIMER_MS, mergeSwitchable } from '../../src/config/check-helpers.js';
+import { checkRetryOptions, RETRY_DEFAULTS, type RetryOptions } from '../../src/config/retry-options.js';
 import {
   backoffDelayMs,
   NO_RETRY,

@@ -1,7 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { RetryThrottle } from '../../src/channel/retry-throttle.js';
-import { THROTTLE_DEFAULTS } from '../../src/config/defaults.js';
-import { checkThrottlingOptions } from '../../src/config/validation.js';
+import { checkThrottlingOptions, THROTTLE_DEFAULTS } from '../../src/config/throttling-options.js';
 import { thrown } from '../helpers/thrown.js';
 
 function repeat(times: number, fn: () => void): void {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import type { CloseOptions } from '../../src/config/options.js';
+import type { CloseOptions } from '../../src/config/close-options.js';
 import type { CloseResult } from '../../src/pool/pool-stats.js';
 import { installSignalHandlers, type ClosablePool } from '../../src/pool/shutdown-signals.js';
 

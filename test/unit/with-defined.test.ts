@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { withDefined } from '../../src/config/with-defined.js';
+import { withDefined } from '../../src/config/check-helpers.js';
 
 interface Opts {
   a?: number | undefined;

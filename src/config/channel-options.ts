@@ -1,0 +1,81 @@
+import { experimental, type ChannelOptions } from '@grpc/grpc-js';
+import { optionError } from '../core/option-error.js';
+
+// The channel options (`channelOptions`, passed to grpc-js) and `credentials` of the pool and
+// its clients: the pool's defaults, and their checks. Their types are grpc-js's own.
+
+/** Channel options the pool sets on every channel unless the user sets them. */
+export const POOL_CHANNEL_DEFAULTS: ChannelOptions = {
+  // One retry owner: a DNS TXT record must not be able to switch grpc-js retries on underneath
+  // ours. A service config passed explicitly in `grpc.service_config` still applies.
+  'grpc.service_config_disable_resolution': 1,
+};
+
+/** Validates `channelOptions`: grpc channel arguments are finite scalars; a service config is checked. */
+export function checkChannelOptions(option: string, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw optionError('type', option, 'an object of grpc-js channel options', value);
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    const t = typeof v;
+    if (key.startsWith('grpc.') && t !== 'number' && t !== 'string' && t !== 'boolean') {
+      throw optionError('type', `${option}["${key}"]`, 'a number or a string (grpc channel arguments are scalars)', v);
+    }
+    if (t === 'number' && !Number.isFinite(v)) throw optionError('range', `${option}["${key}"]`, 'a finite number', v);
+    if (key === 'grpc.service_config') checkServiceConfig(`${option}["${key}"]`, v);
+  }
+}
+
+/**
+ * A `grpc.service_config` must be JSON, and its `loadBalancingConfig` must name at least one
+ * policy grpc-js knows with a config it accepts: grpc-js would otherwise fall back to pick_first
+ * and say so only in a debug log. (Register `@grpc/grpc-js-xds` before `pool.client()` for
+ * xds policies.) The rest of the service config is checked by grpc-js when the channel is made.
+ */
+function checkServiceConfig(option: string, value: unknown): void {
+  let config: unknown;
+  try {
+    config = JSON.parse(String(value));
+  } catch (error) {
+    throw Object.assign(optionError('type', option, 'a JSON service config', value), { cause: error });
+  }
+  const lb = (config as { loadBalancingConfig?: unknown } | null)?.loadBalancingConfig;
+  if (lb === undefined) return;
+  if (!Array.isArray(lb)) throw optionError('type', `${option}.loadBalancingConfig`, 'an array of { policy_name: config } objects', lb);
+  if (lb.length === 0) return;
+  const reasons: string[] = [];
+  for (const entry of lb) {
+    try {
+      experimental.parseLoadBalancingConfig(entry);
+      return;
+    } catch (error) {
+      reasons.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  throw optionError('range', `${option}.loadBalancingConfig`, `a list with at least one policy grpc-js accepts (${reasons.join('; ')})`, lb);
+}
+
+/** Throws unless `value` is a grpc-js `ChannelCredentials` object. */
+export function checkCredentials(value: unknown): void {
+  if (value === undefined) return;
+  const creds = value as Record<string, unknown> | null;
+  // Duck-typed rather than instanceof, which a second copy of grpc-js would defeat. Server
+  // credentials share _equals and _isSecure; only channel credentials can connect.
+  if (
+    typeof creds !== 'object' ||
+    creds === null ||
+    typeof creds._equals !== 'function' ||
+    typeof creds._isSecure !== 'function' ||
+    typeof creds._createSecureConnector !== 'function'
+  ) {
+    throw optionError(
+      'type',
+      'credentials',
+      'grpc-js ChannelCredentials (e.g. grpc.credentials.createInsecure()); ' +
+        'server or call credentials are not channel credentials, and a second copy of @grpc/grpc-js makes different classes',
+      value,
+    );
+  }
+}

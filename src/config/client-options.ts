@@ -1,0 +1,65 @@
+import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+import { optionError } from '../core/option-error.js';
+import { checkBreakerOptions, type BreakerOptions } from './breaker-options.js';
+import { checkChannelOptions, checkCredentials } from './channel-options.js';
+import { checkOptionsObject, keysOf, type KeysOf } from './check-helpers.js';
+import { checkEjectionOptions, type EndpointEjectionOptions } from './ejection-options.js';
+import { checkPolicy, POLICY_KEYS, type PolicyOptions } from './policy.js';
+
+// The options of `pool.client(service, target, options)` and of its `methods[name]`: their types
+// and their checks. A client has no defaults of its own: what it leaves unset is the pool's (the
+// resolution is in pool/client-factory.ts).
+
+/** Per-method options, under `ClientOptions.methods[name]` (proto name or lowerCamel alias). */
+export type MethodOptions = PolicyOptions;
+
+/** Options of `pool.client(service, target, options)`. */
+export interface ClientOptions extends PolicyOptions {
+  /**
+   * Channel credentials. Default: derived from the target: `https://host[:port]` uses TLS with
+   * the system's root certificates (port 443 unless given), anything else is insecure
+   * (plaintext). Create credentials once and reuse them: TLS credentials only share a channel
+   * (and a TCP connection) when grpc-js's own comparison finds them equal.
+   */
+  credentials?: ChannelCredentials | undefined;
+  /** grpc-js channel options for this client's channel, merged over the pool's. Default: `{}`. */
+  channelOptions?: ChannelOptions | undefined;
+  /** Per-method policy, keyed by the proto method name or its lowerCamel alias. Default: `{}`. */
+  methods?: Record<string, MethodOptions> | undefined;
+  /** Circuit breaking for this client's calls, merged field by field over the pool's; `false` for none. */
+  breaker?: BreakerOptions | false | undefined;
+  /** Endpoint ejection for this client's channel, merged field by field over the pool's; `false` for none. */
+  endpointEjection?: EndpointEjectionOptions | false | undefined;
+}
+
+/** The known keys of a client's options: the policy's, then the client's own. */
+export const CLIENT_KEYS: ReadonlyArray<keyof ClientOptions> = [
+  ...POLICY_KEYS,
+  ...keysOf({
+    credentials: true,
+    channelOptions: true,
+    methods: true,
+    breaker: true,
+    endpointEjection: true,
+  } as const satisfies KeysOf<Omit<ClientOptions, keyof PolicyOptions>>),
+];
+
+/** Validates a client's own options (its policy is checked by `checkPolicy`). */
+export function checkClientOptions(options: unknown): ClientOptions {
+  checkOptionsObject('ClientOptions', options, CLIENT_KEYS);
+  const opts = (options ?? {}) as ClientOptions;
+  checkChannelOptions('channelOptions', opts.channelOptions);
+  checkBreakerOptions('breaker', opts.breaker);
+  checkEjectionOptions('endpointEjection', opts.endpointEjection);
+  checkCredentials(opts.credentials);
+  if (opts.methods !== undefined && (typeof opts.methods !== 'object' || opts.methods === null || Array.isArray(opts.methods))) {
+    throw optionError('type', 'methods', 'an object keyed by method name', opts.methods);
+  }
+  return opts;
+}
+
+/** Validates one `methods[name]` entry. */
+export function checkMethodOptions(name: string, options: unknown): MethodOptions {
+  checkOptionsObject(`methods.${name}`, options, POLICY_KEYS);
+  return checkPolicy(`methods.${name}.`, options as MethodOptions | undefined);
+}

@@ -1,0 +1,131 @@
+import type { ChannelOptions } from '@grpc/grpc-js';
+import { checkBreakerOptions, type BreakerOptions } from './breaker-options.js';
+import { checkChannelOptions, POOL_CHANNEL_DEFAULTS } from './channel-options.js';
+import { checkMsOrFalse, checkOptionsObject, keysOf, withDefined, type Resolved } from './check-helpers.js';
+import { checkEjectionOptions, type EndpointEjectionOptions } from './ejection-options.js';
+import { checkPolicy, mergePolicy, POLICY_DEFAULTS, POLICY_KEYS, type PolicyOptions, type ResolvedPolicy } from './policy.js';
+import { checkThrottlingOptions, THROTTLE_DEFAULTS, type RetryThrottlingOptions } from './throttling-options.js';
+
+// The options of `new ChannelPool(options)`: their type, their defaults, their check, and the
+// pool's settings they resolve to.
+
+/** Options of a {@link ChannelPool}: defaults for every client and channel it creates. */
+export interface ChannelPoolOptions extends PolicyOptions {
+  /**
+   * grpc-js channel options applied to every channel of the pool (a client's own
+   * `channelOptions` are merged over them, key by key). They are part of the channel's key:
+   * clients with different channel options get different channels. Passed to grpc-js untouched,
+   * except that `grpc.service_config_disable_resolution` defaults to 1 (see README). Default: `{}`.
+   */
+  channelOptions?: ChannelOptions | undefined;
+  /**
+   * Retry throttling per channel (gRFC A6), or `false` to turn it off. Default:
+   * `{ maxTokens: 10, tokenRatio: 0.1 }`. See {@link RetryThrottlingOptions}.
+   */
+  retryThrottling?: RetryThrottlingOptions | false | undefined;
+  /**
+   * Circuit breaking for every channel, or `false` for none. Default: on, with
+   * `{ errorThresholdPercentage: 50, volumeThreshold: 20, windowMs: 10000, resetTimeoutMs: 10000,
+   * scope: 'method' }`. See {@link BreakerOptions}.
+   */
+  breaker?: BreakerOptions | false | undefined;
+  /**
+   * Connect watchdog: a channel that stays CONNECTING longer than this many ms is replaced by a
+   * fresh one (grpc-js has no connect timeout, grpc-node #2785). `false` turns it off.
+   * Default: 20000 (the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT).
+   */
+  connectTimeoutMs?: number | false | undefined;
+  /**
+   * Endpoint ejection for multi-endpoint targets, or `false` for grpc-js's default LB
+   * (pick_first). Default: on, see {@link EndpointEjectionOptions}.
+   */
+  endpointEjection?: EndpointEjectionOptions | false | undefined;
+  /**
+   * Stall detector, in ms: when a channel is READY, unary calls are waiting, and nothing at all
+   * (headers, a message, a status) has come from the server for this long, the connection is
+   * taken for silently dead (no FIN, no RST: a dropped NAT entry, a frozen VM) and the channel
+   * is replaced by one on a new TCP connection. No keepalive ping is ever sent, so servers that
+   * enforce gRFC A8 never answer with GOAWAY too_many_pings. Streams are not watched (their
+   * response headers count as heard). A false alarm (the server was only slow: its answer arrives
+   * on the replaced channel) costs one new connection, never a call, and doubles the channel's
+   * timeout, up to 60 s. `false` turns it off. Default: 5000 (5 s). See the README's "Liveness".
+   */
+  stallTimeoutMs?: number | false | undefined;
+  /**
+   * DNS re-resolution, in ms: channels to DNS targets (`host:port`, `dns:host:port`) ask DNS
+   * again this often, so endpoints added behind a name get traffic within one interval and
+   * removed ones are drained (grpc-js alone re-resolves only after a connection drops). Spread
+   * calls over the endpoints with `round_robin`; `pick_first` stays on its endpoint while it is
+   * in the answer. IP literals and other schemes (`ipv4:`, `unix:`, `xds:`) are not affected.
+   * Intervals under 30 s also lower `grpc.dns_min_time_between_resolutions_ms` unless set.
+   * `false` turns it off (grpc-js's own behaviour). Default: 30000 (30 s).
+   */
+  dnsRefreshMs?: number | false | undefined;
+}
+
+/** Defaults of the pool-wide options that are not part of the cascading policy (POLICY_DEFAULTS). */
+export const POOL_DEFAULTS = {
+  /** The pool's channel options; the user's are merged over them, key by key. */
+  channelOptions: POOL_CHANNEL_DEFAULTS,
+  retryThrottling: THROTTLE_DEFAULTS,
+  /** On: each client's breaker options are resolved over BREAKER_DEFAULTS. */
+  breaker: {},
+  /** The connect watchdog: the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT. */
+  connectTimeoutMs: 20_000,
+  /** On: each client's ejection options are resolved over EJECTION_DEFAULTS. */
+  endpointEjection: {},
+  /** The stall detector (stall-detector.ts): silence on a READY channel while unary calls wait. */
+  stallTimeoutMs: 5_000,
+  /** DNS re-resolution (refreshing-resolver.ts); grpc-js's own minimum time between resolutions. */
+  dnsRefreshMs: 30_000,
+} as const satisfies Resolved<Omit<ChannelPoolOptions, keyof PolicyOptions>>;
+
+/** The known keys of the pool's options: the policy's, then the pool's own. */
+export const POOL_KEYS: ReadonlyArray<keyof ChannelPoolOptions> = [...POLICY_KEYS, ...keysOf(POOL_DEFAULTS)];
+
+/**
+ * The pool's options once validated, with the defaults applied. `Factory` is the type of the
+ * channel factory, the pool layer's (pool/pool-engine.ts): the options never set one.
+ */
+export interface ResolvedPoolOptions<Factory = never> {
+  policy: ResolvedPolicy;
+  channelOptions: ChannelOptions;
+  breakerOptions: BreakerOptions | false;
+  ejectionOptions: EndpointEjectionOptions | false;
+  throttling: Resolved<RetryThrottlingOptions> | false;
+  connectTimeoutMs: number | false;
+  /** Stall detector timeout, or false. */
+  stallTimeoutMs?: number | false;
+  /** DNS re-resolution interval, or false. */
+  dnsRefreshMs?: number | false;
+  /** Makes the grpc-js channels; replaced by fake channels in unit tests. */
+  factory?: Factory;
+}
+
+/** Validates the pool-wide options (not the policy nor `retryThrottling`: see poolSettings). */
+export function checkPoolOptions(options: unknown): ChannelPoolOptions {
+  checkOptionsObject('ChannelPoolOptions', options, POOL_KEYS);
+  const opts = (options ?? {}) as ChannelPoolOptions;
+  checkChannelOptions('channelOptions', opts.channelOptions);
+  checkBreakerOptions('breaker', opts.breaker);
+  checkEjectionOptions('endpointEjection', opts.endpointEjection);
+  checkMsOrFalse('connectTimeoutMs', opts.connectTimeoutMs);
+  checkMsOrFalse('stallTimeoutMs', opts.stallTimeoutMs);
+  checkMsOrFalse('dnsRefreshMs', opts.dnsRefreshMs);
+  return opts;
+}
+
+/** Validates `new ChannelPool(options)` and applies the defaults; throws naming a bad option. */
+export function poolSettings(options: unknown): ResolvedPoolOptions {
+  const opts = checkPoolOptions(options);
+  return {
+    policy: mergePolicy(POLICY_DEFAULTS, checkPolicy('', opts)),
+    channelOptions: withDefined(POOL_DEFAULTS.channelOptions, opts.channelOptions ?? {}),
+    breakerOptions: opts.breaker ?? POOL_DEFAULTS.breaker,
+    ejectionOptions: opts.endpointEjection ?? POOL_DEFAULTS.endpointEjection,
+    throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
+    connectTimeoutMs: opts.connectTimeoutMs ?? POOL_DEFAULTS.connectTimeoutMs,
+    stallTimeoutMs: opts.stallTimeoutMs ?? POOL_DEFAULTS.stallTimeoutMs,
+    dnsRefreshMs: opts.dnsRefreshMs ?? POOL_DEFAULTS.dnsRefreshMs,
+  };
+}
