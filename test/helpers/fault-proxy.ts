@@ -42,6 +42,8 @@ export interface FaultProxy {
   readonly accepted: number;
   /** Client connections currently open. */
   readonly live: number;
+  /** Chunks held back by 'latency' mode so far, both directions. */
+  readonly delayedChunks: number;
   /** Resolves once the mode is in force (for 'refuse' and back: once the port is closed/open). */
   setMode(mode: FaultMode, options?: { latencyMs?: number }): Promise<void>;
   /** Destroys every open connection, both sides, with a RST: a mid-stream network cut. */
@@ -76,6 +78,7 @@ class FaultProxyImpl implements FaultProxy {
   port = 0;
   mode: FaultMode = 'pass';
   accepted = 0;
+  delayedChunks = 0;
 
   private latencyMs: number;
   private readonly blackholeFirst: number;
@@ -203,8 +206,11 @@ class FaultProxyImpl implements FaultProxy {
     this.bridges.add(bridge);
     client.once('close', () => this.bridges.delete(bridge));
     const delay = (): number => (this.mode === 'latency' ? this.latencyMs : 0);
-    forward(client, upstream, delay, bridge, true);
-    forward(upstream, client, delay, bridge, false);
+    const delayed = (): void => {
+      this.delayedChunks++;
+    };
+    forward(client, upstream, delay, delayed, bridge, true);
+    forward(upstream, client, delay, delayed, bridge, false);
   }
 
   private track(socket: net.Socket): void {
@@ -226,13 +232,13 @@ function blackhole(socket: net.Socket): void {
 }
 
 /**
- * Copies `from` to `to`, holding each chunk back by delayMs() as measured when it arrives and
- * never letting a chunk overtake an earlier one. A clean end is passed on after the queued
- * chunks; an abrupt close (reset, error, cut) destroys the other side at once. Once the bridge
- * is frozen, chunks and ends are dropped; only the client leaving still tears down the
- * upstream side (fromClient), so nothing ever reaches the client.
+ * Copies `from` to `to`, holding each chunk back by delayMs() as measured when it arrives (and
+ * telling onDelayed) and never letting a chunk overtake an earlier one. A clean end is passed on
+ * after the queued chunks; an abrupt close (reset, error, cut) destroys the other side at once.
+ * Once the bridge is frozen, chunks and ends are dropped; only the client leaving still tears
+ * down the upstream side (fromClient), so nothing ever reaches the client.
  */
-function forward(from: net.Socket, to: net.Socket, delayMs: () => number, bridge: Bridge, fromClient: boolean): void {
+function forward(from: net.Socket, to: net.Socket, delayMs: () => number, onDelayed: () => void, bridge: Bridge, fromClient: boolean): void {
   const queue: Array<{ chunk: Buffer; at: number }> = [];
   let timer: NodeJS.Timeout | undefined;
   let ended = false;
@@ -268,6 +274,7 @@ function forward(from: net.Socket, to: net.Socket, delayMs: () => number, bridge
       write(chunk);
       return;
     }
+    if (delay > 0) onDelayed();
     const last = queue.at(-1)?.at ?? 0;
     queue.push({ chunk, at: Math.max(Date.now() + delay, last) });
     timer ??= setTimeout(flush, delay);

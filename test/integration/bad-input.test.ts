@@ -410,8 +410,10 @@ describe('calls: reject (never throw), touch no network', () => {
 
   it('rejects a call during close() with PoolClosedError, while the call in flight drains', async () => {
     const echo = pool.client(TestServiceClient, server.address);
-    const inFlight = echo.Echo({ message: 'slow', delayMs: 200 });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // In flight for a second from when the server has it: still running when close() begins,
+    // however late a loaded machine gets there.
+    const inFlight = echo.Echo({ message: 'slow', delayMs: 1_000 });
+    await expect.poll(() => server.calls.length, { timeout: 10_000 }).toBe(1);
     const closing = pool.close({ graceMs: 5_000 });
     const error = await rejectionOf(() => echo.Echo(GOOD));
     expect(error).toBeInstanceOf(PoolClosedError);

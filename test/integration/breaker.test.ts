@@ -48,9 +48,14 @@ describe('opening and closing', () => {
     const echo = makePool().client(TestServiceClient, server.address);
     const changes: BreakerStateChange[] = [];
     pool.onBreakerStateChange((change) => changes.push(change));
+    // The fifth failure opens the circuit: the clock read before that call and the one after it
+    // bracket the moment it opened.
+    let lastCallAt = 0;
     for (let i = 0; i < 5; i++) {
+      lastCallAt = Date.now();
       expect(await settle(echo.Echo({ message: `${i}` }, { metadata: UNAVAILABLE }))).toBeInstanceOf(StatusError);
     }
+    const openedBy = Date.now();
     expect(changes).toEqual([{ target: server.address, method: undefined, state: 'open', previous: 'closed', reason: 'error-threshold' }]);
 
     const seen = server.calls.length;
@@ -67,8 +72,10 @@ describe('opening and closing', () => {
     }
     const first = errors[0] as CircuitOpenError;
     expect(first).toMatchObject({ code: grpc.status.UNAVAILABLE, target: server.address, method: '/resilient.test.v1.TestService/Echo' });
-    expect(first.nextProbeAt.getTime()).toBeGreaterThan(Date.now());
-    expect(first.nextProbeAt.getTime()).toBeLessThanOrEqual(Date.now() + 300);
+    // The next probe is resetTimeoutMs (300 ms) after the circuit opened: a fact about the moment
+    // it opened, not about how long the 1,000 refusals above took on a loaded machine.
+    expect(first.nextProbeAt.getTime()).toBeGreaterThanOrEqual(lastCallAt + 300);
+    expect(first.nextProbeAt.getTime()).toBeLessThanOrEqual(openedBy + 300);
     expect(pool.stats().perChannel[0]!.breakers).toEqual([
       { method: undefined, state: 'open', rejected: rejections, opened: 1, nextProbeAt: first.nextProbeAt.getTime() },
     ]);
@@ -79,7 +86,7 @@ describe('opening and closing', () => {
     const changes: string[] = [];
     pool.onBreakerStateChange((c) => changes.push(`${c.state}:${c.reason}`));
     for (let i = 0; i < 5; i++) await settle(echo.Echo({ message: 'x' }, { metadata: UNAVAILABLE }));
-    await expect.poll(() => changes, { timeout: 2_000 }).toContain('half-open:reset-timeout');
+    await expect.poll(() => changes, { timeout: 10_000 }).toContain('half-open:reset-timeout');
 
     const seen = server.calls.length;
     // Ten calls at once in half-open: one probe (slow, so it is still out), nine refused.
@@ -98,7 +105,7 @@ describe('opening and closing', () => {
     const changes: string[] = [];
     pool.onBreakerStateChange((c) => changes.push(`${c.state}:${c.reason}`));
     for (let i = 0; i < 5; i++) await settle(echo.Echo({ message: 'x' }, { metadata: UNAVAILABLE }));
-    await expect.poll(() => changes, { timeout: 2_000 }).toContain('half-open:reset-timeout');
+    await expect.poll(() => changes, { timeout: 10_000 }).toContain('half-open:reset-timeout');
     expect(await settle(echo.Echo({ message: 'probe' }, { metadata: UNAVAILABLE }))).toBeInstanceOf(StatusError);
     expect(changes).toEqual(['open:error-threshold', 'half-open:reset-timeout', 'open:probe-failed']);
     expect(await settle(echo.Echo({ message: 'x' }))).toBeInstanceOf(CircuitOpenError);
@@ -145,7 +152,7 @@ describe('opening and closing', () => {
     const changes: string[] = [];
     pool.onBreakerStateChange((c) => changes.push(`${c.state}:${c.reason}`));
     for (let i = 0; i < 5; i++) await settle(echo.Echo({ message: 'x' }, { metadata: UNAVAILABLE }));
-    await expect.poll(() => changes, { timeout: 2_000 }).toContain('half-open:reset-timeout');
+    await expect.poll(() => changes, { timeout: 10_000 }).toContain('half-open:reset-timeout');
     const controller = new AbortController();
     const probe = settle(echo.Echo({ message: 'slow', delayMs: 1_000 }, { signal: controller.signal }));
     await expect.poll(() => server.calls.length).toBe(6);
@@ -153,7 +160,7 @@ describe('opening and closing', () => {
     await probe;
     // The probe told us nothing: the circuit opens again and probes after another resetTimeoutMs.
     expect(changes).toEqual(['open:error-threshold', 'half-open:reset-timeout', 'open:probe-inconclusive']);
-    await expect.poll(() => changes.length, { timeout: 2_000 }).toBe(4);
+    await expect.poll(() => changes.length, { timeout: 10_000 }).toBe(4);
     await expect(echo.Echo({ message: 'healthy' })).resolves.toMatchObject({ message: 'healthy' });
     expect(changes.at(-1)).toBe('closed:probe-succeeded');
   });

@@ -1,7 +1,8 @@
-// Periodic DNS re-resolution (issue 13): endpoints added behind a name get traffic within one
-// interval, removed ones are drained. The name's answer comes from node's dns.promises.lookup,
-// which grpc-js's own DNS resolver calls (replaced here by an answer the test changes; grpc-js
-// itself is real); the endpoints are three servers on 127.0.0.1, .2 and .3, one port.
+// Periodic DNS re-resolution: the name is looked up again every interval, endpoints added behind
+// it get traffic, removed ones are drained. The name's answer comes from node's
+// dns.promises.lookup, which grpc-js's own DNS resolver calls (replaced here by an answer the test
+// changes; grpc-js itself is real); the endpoints are three servers on 127.0.0.1, .2 and .3, one
+// port.
 import dns from 'node:dns';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChannelPool } from '../../src/index.js';
@@ -38,38 +39,53 @@ async function endpoints() {
   return { servers: { a, b, c }, answer, port: a.port };
 }
 
-/** Calls back to back for `ms`; returns how many each server received meanwhile. */
-async function spread(echo: { Echo(request: { message: string }): Promise<unknown> }, servers: Record<string, TestServer>, ms: number) {
+type Counts = Record<'a' | 'b' | 'c' | 'failed' | 'calls', number>;
+
+/**
+ * Calls back to back until `done` says so, given what each server has received meanwhile (or
+ * 5,000 calls); returns those counts. Each phase ends on what the servers saw, not after a set
+ * time, which a loaded machine fills with fewer calls.
+ */
+async function spread(echo: { Echo(request: { message: string }): Promise<unknown> }, servers: Record<string, TestServer>, done: (counts: Counts) => boolean): Promise<Counts> {
   const before = Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, server.calls.length]));
   let failed = 0;
-  const end = performance.now() + ms;
-  for (let i = 0; performance.now() < end && i < 5_000; i++) await echo.Echo({ message: 'x' }).catch(() => failed++);
-  const counts = Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, server.calls.length - before[name]!]));
-  return { ...counts, failed } as Record<'a' | 'b' | 'c' | 'failed', number>;
+  let calls = 0;
+  const counts = (): Counts =>
+    ({ ...Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, server.calls.length - before[name]!])), failed, calls }) as Counts;
+  while (calls < 5_000 && !done(counts())) {
+    calls++;
+    await echo.Echo({ message: 'x' }).catch(() => failed++);
+  }
+  return counts();
 }
 
 describe('DNS re-resolution', () => {
-  it('sends traffic to an added endpoint within one interval and drains a removed one', async () => {
+  it('looks the name up again every interval: an added endpoint gets traffic, a removed one is drained', async () => {
     const { servers, answer, port } = await endpoints();
     const pool = new ChannelPool({ dnsRefreshMs: 300, channelOptions: ROUND_ROBIN });
     cleanups.push(() => pool.close({ graceMs: 0 }));
     const echo = pool.client(TestServiceClient, `${NAME}:${port}`);
 
-    const before = await spread(echo, servers, 600);
+    const before = await spread(echo, servers, (n) => n.a > 0 && n.b > 0);
     expect(before.a).toBeGreaterThan(0);
     expect(before.b).toBeGreaterThan(0);
     expect(before.c).toBe(0);
 
     answer.hosts = ['127.0.0.2', '127.0.0.3'];
     const lookupsAtChange = answer.lookups;
-    await sleep(700); // one interval and some
-    expect(answer.lookups).toBeGreaterThan(lookupsAtChange);
-    const after = await spread(echo, servers, 600);
+    // The next refresh looks the name up again by itself (grpc-js alone never would, see below;
+    // 10 s is slack for a loaded machine, and a third of the 30 s default interval)...
+    await expect.poll(() => answer.lookups, { timeout: 10_000 }).toBeGreaterThan(lookupsAtChange);
+    // ...the added endpoint then gets traffic...
+    const switching = await spread(echo, servers, (n) => n.c > 0);
+    expect(switching.c).toBeGreaterThan(0);
+    // ...and from then on the removed one gets none: 60 calls over the two endpoints left.
+    const after = await spread(echo, servers, (n) => n.calls >= 60);
     expect(after.a).toBe(0);
     expect(after.b).toBeGreaterThan(0);
     expect(after.c).toBeGreaterThan(0);
-    expect(before.failed + after.failed).toBe(0);
-    console.info(`[dns-refresh] before: ${JSON.stringify(before)}, after [B, C]: ${JSON.stringify(after)}, lookups ${answer.lookups}`);
+    expect(before.failed + switching.failed + after.failed).toBe(0);
+    console.info(`[dns-refresh] before: ${JSON.stringify(before)}, switching: ${JSON.stringify(switching)}, after [B, C]: ${JSON.stringify(after)}, lookups ${answer.lookups}`);
   });
 
   it('without it (dnsRefreshMs: false) an added endpoint gets nothing: grpc-js alone does not look again', async () => {
@@ -77,10 +93,11 @@ describe('DNS re-resolution', () => {
     const pool = new ChannelPool({ dnsRefreshMs: false, channelOptions: ROUND_ROBIN });
     cleanups.push(() => pool.close({ graceMs: 0 }));
     const echo = pool.client(TestServiceClient, `dns:${NAME}:${port}`);
-    await spread(echo, servers, 200);
+    await spread(echo, servers, (n) => n.a > 0 && n.b > 0);
     answer.hosts = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
+    // Two intervals of the test above: time enough for a refresh, were there one.
     await sleep(700);
-    const after = await spread(echo, servers, 400);
+    const after = await spread(echo, servers, (n) => n.calls >= 60);
     expect(after.c).toBe(0);
     expect(answer.lookups).toBe(1);
   });

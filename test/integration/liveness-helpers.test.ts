@@ -133,7 +133,8 @@ describe('A8 peer', () => {
       te: 'trailers',
     });
     stream.resume();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Open once the peer has seen its HEADERS (not after a set time, which a loaded machine stretches).
+    await expect.poll(() => peer.counters().clientHeaders, { timeout: 10_000 }).toBe(1);
     for (let i = 0; i < 5; i += 1) await ping(h2);
     expect(peer.counters()).toMatchObject({ pings: 5, badPings: 0, goaways: 0 });
     stream.close();

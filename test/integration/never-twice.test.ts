@@ -166,8 +166,9 @@ describe('an abort or close() between a failed attempt and a zero-delay retry is
     expect(server.callsFor(id), 'attempts that reached the server').toBe(1);
     expect(result.error, 'the call must not succeed on a retry started after close()').toBeDefined();
     expect(result.error instanceof StatusError || result.error instanceof PoolClosedError).toBe(true);
-    // The retry would have needed 1.5 s; close() with no grace has nothing to wait for.
-    expect(closed.durationMs).toBeLessThan(1_000);
+    // close() with no grace has nothing to wait for: it returned before the retry, had it run,
+    // could have answered (1.5 s), however slowly a loaded machine ran the closing itself.
+    expect(closed.durationMs).toBeLessThan(1_500);
   });
 });
 

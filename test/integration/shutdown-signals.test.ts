@@ -4,14 +4,15 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelPool } from '../../src/index.js';
-import { ROOT, runNode } from '../process/run-node.js';
+import { CHILD_TEST_TIMEOUT_MS, ROOT, runNode } from '../process/run-node.js';
 
 const TSX = ['--import', 'tsx'];
 const TWO_POOLS = fileURLToPath(new URL('./fixtures/two-pools-sigterm.ts', import.meta.url));
 
-describe('SIGTERM with several pools: every pool drains before the signal is raised again', () => {
+// The child-process tests run with runNode's limit (60 s); their timeout leaves room for it.
+describe('SIGTERM with several pools: every pool drains before the signal is raised again', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('an idle pool closing first does not end the process while another pool still drains', async () => {
-    const result = await runNode(process.execPath, [...TSX, TWO_POOLS], 30_000);
+    const result = await runNode(process.execPath, [...TSX, TWO_POOLS]);
     expect(result.stdout).toContain('in flight at SIGTERM: 20');
     // Every call of the busy pool settled, and succeeded, before the process ended...
     expect(result.stdout).toContain('settled 20/20, fulfilled 20');
@@ -52,12 +53,12 @@ describe('closeOnSignals() validates graceMs when it is called', () => {
   });
 });
 
-describe('examples/graceful-shutdown.ts waits on the pool state, not on a fixed timer', () => {
+describe('examples/graceful-shutdown.ts waits on the pool state, not on a fixed timer', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('the example reports "closing" even when its event loop is held up around the signal', async () => {
     // The preload holds the event loop for 200 ms once the example has armed its timers, so
     // every timer that is due runs in the same turn: a fixed delay then beats the signal.
     const preload = fileURLToPath(new URL('./fixtures/hold-event-loop.mjs', import.meta.url));
-    const result = await runNode(process.execPath, [...TSX, '--import', preload, `${ROOT}examples/graceful-shutdown.ts`], 30_000);
+    const result = await runNode(process.execPath, [...TSX, '--import', preload, `${ROOT}examples/graceful-shutdown.ts`]);
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatch(/the pool is closing/);
     expect(result.stdout).toContain('call after SIGTERM: PoolClosedError');

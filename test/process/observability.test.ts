@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { FIXTURES, ROOT, runNode } from './run-node.js';
+import { CHILD_TEST_TIMEOUT_MS, FIXTURES, ROOT, runNode } from './run-node.js';
 
 let server: TestServer;
 let dir: string;
@@ -32,7 +32,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('optional peer dependencies', () => {
+// Each test runs a child process with runNode's limit; the timeout leaves room for it.
+describe('optional peer dependencies', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('the main entry loads and works (ESM and CJS) with neither prom-client nor @opentelemetry/api resolvable', async () => {
     const result = await runNode(process.execPath, [join(dir, 'without-peers.mjs'), server.address, join(ROOT, 'protos/test_service.proto')]);
     expect(result.stderr).toBe('');
@@ -77,7 +78,7 @@ function paths(spans: SpanRecord[]): string[] {
   });
 }
 
-describe('beside @opentelemetry/instrumentation-grpc', () => {
+describe('beside @opentelemetry/instrumentation-grpc', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   const CALL = 'resilient.test.v1.TestService/Echo(2)';
   const ATTEMPT = 'Attempt.resilient.test.v1.TestService.Echo(2)';
   const GRPC_CLIENT = `grpc.resilient.test.v1.TestService/Echo(${CLIENT})`;

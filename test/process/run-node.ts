@@ -31,8 +31,23 @@ export interface ChildResult {
   exitedAt: number;
 }
 
+/**
+ * How long a child may run before it is killed, by default. Every child here ends within a few
+ * seconds on an idle machine; on a loaded 2-core runner, a `node --import tsx` child compiling an
+ * example took 13 to 16 s, so the limit is four times that. A child that hangs still fails its
+ * test (it is killed and the result says SIGKILL), only later.
+ */
+export const CHILD_LIMIT_MS = 60_000;
+
+/**
+ * A vitest timeout for a test that runs one child with the default limit: the child's limit
+ * plus time for the test's own work, so that a hung child shows up as SIGKILL in the test's
+ * assertions rather than as a test timeout.
+ */
+export const CHILD_TEST_TIMEOUT_MS = CHILD_LIMIT_MS + 30_000;
+
 /** Runs `node script args`, killing it after `timeoutMs` (the result then says SIGKILL). */
-export function runNode(node: string, args: string[], timeoutMs = 15_000): Promise<ChildResult> {
+export function runNode(node: string, args: string[], timeoutMs = CHILD_LIMIT_MS): Promise<ChildResult> {
   const startedAt = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(node, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
