@@ -36,9 +36,7 @@ export async function startUserServer(options: { delayMs?: number } = {}): Promi
     },
   });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
-      error ? reject(error) : resolve(p),
-    );
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p)));
   });
   return { address: `127.0.0.1:${port}`, kill: () => server.forceShutdown() };
 }

@@ -125,7 +125,9 @@ const warmNaive = naiveWay(UserService, target);
 const warmPool = poolWay(UserService, target);
 await run(warmNaive.call, 100);
 await run(warmPool.call, 100);
-console.log(`backend up at ${target}: 100 calls each way succeeded; naive channels ${warmNaive.channels()}, pool channels ${warmPool.channels()}`);
+console.log(
+  `backend up at ${target}: 100 calls each way succeeded; naive channels ${warmNaive.channels()}, pool channels ${warmPool.channels()}`,
+);
 warmNaive.close();
 await warmPool.close();
 

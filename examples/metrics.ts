@@ -61,8 +61,14 @@ for (let id = 1; id <= calls; id += 10) {
 console.log(`${calls} calls, ${failed} failed`);
 
 const scrape = await (await fetch(metricsUrl)).text();
-const wanted = /^grpc_client_(started_total|handled_total|attempts_total|retries_total|retries_throttled_total|handling_seconds_(count|bucket\{le="0.005")|msg_sent_total|msg_received_total|circuit_state|in_flight)/;
-console.log(scrape.split('\n').filter((line) => wanted.test(line)).join('\n'));
+const wanted =
+  /^grpc_client_(started_total|handled_total|attempts_total|retries_total|retries_throttled_total|handling_seconds_(count|bucket\{le="0.005")|msg_sent_total|msg_received_total|circuit_state|in_flight)/;
+console.log(
+  scrape
+    .split('\n')
+    .filter((line) => wanted.test(line))
+    .join('\n'),
+);
 
 if (serveMs > 0) {
   console.log(`serving /metrics for ${serveMs} ms more`);

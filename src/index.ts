@@ -16,10 +16,25 @@ export type { RetryThrottlingOptions } from './config/throttling-options.js';
 export type { EndpointEjectionOptions } from './config/ejection-options.js';
 export type { EndpointStats, EndpointEjection } from './channel/endpoint-ejection.js';
 export type { PoolStats, CloseResult, PoolState } from './pool/pool-stats.js';
-export type { ChannelStats, ChannelState, ChannelStateChange, ChannelReplaced, ConnectTimeoutReplacement, StalledReplacement } from './channel/channel-stats.js';
+export type {
+  ChannelStats,
+  ChannelState,
+  ChannelStateChange,
+  ChannelReplaced,
+  ConnectTimeoutReplacement,
+  StalledReplacement,
+} from './channel/channel-stats.js';
 export type { RetryEvent } from './call/retry-event.js';
 export type { Event, Subscription } from './events/events.js';
-export type { CallType, CallRefusal, CallInfo, CallStartEvent, CallEndEvent, AttemptStartEvent, AttemptEndEvent } from './events/call-events.js';
+export type {
+  CallType,
+  CallRefusal,
+  CallInfo,
+  CallStartEvent,
+  CallEndEvent,
+  AttemptStartEvent,
+  AttemptEndEvent,
+} from './events/call-events.js';
 export type { SignalHandlers } from './pool/shutdown-signals.js';
 export type {
   PoolClient,

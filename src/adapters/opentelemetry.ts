@@ -25,7 +25,19 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { Metadata } from '@grpc/grpc-js';
-import type { AttemptEndEvent, AttemptStartEvent, BreakerStateChange, CallEndEvent, CallInfo, CallStartEvent, ChannelReplaced, Event, PoolStats, RetryEvent, Subscription } from '../index.js';
+import type {
+  AttemptEndEvent,
+  AttemptStartEvent,
+  BreakerStateChange,
+  CallEndEvent,
+  CallInfo,
+  CallStartEvent,
+  ChannelReplaced,
+  Event,
+  PoolStats,
+  RetryEvent,
+  Subscription,
+} from '../index.js';
 
 /** What the adapter needs of a pool: its events and `stats()` (a `ChannelPool` has them all). */
 export interface ObservablePool {
@@ -66,8 +78,8 @@ export const RPC_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
 
 /** gRFC A66's latency buckets, in seconds (for `grpc.client.*.duration` and `grpc.client.call.retry_delay`). */
 export const GRPC_LATENCY_BUCKETS = [
-  0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025, 0.03, 0.04, 0.05, 0.065,
-  0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100,
+  0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025,
+  0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100,
 ];
 
 /** gRFC A96's buckets for `grpc.client.call.retries`. */
@@ -173,8 +185,12 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
     return entry;
   };
   const rpcAttributes = (entry: MethodAttributes, code: number): Attributes =>
-    (entry.rpcByCode[code] ??= code === 0 ? { ...entry.rpc, 'rpc.status_code': 'OK' } : { ...entry.rpc, 'rpc.status_code': statusName(code), 'error.type': statusName(code) });
-  const grpcAttributes = (entry: MethodAttributes, code: number): Attributes => (entry.grpcByCode[code] ??= { ...entry.grpc, 'grpc.status': statusName(code) });
+    (entry.rpcByCode[code] ??=
+      code === 0
+        ? { ...entry.rpc, 'rpc.status_code': 'OK' }
+        : { ...entry.rpc, 'rpc.status_code': statusName(code), 'error.type': statusName(code) });
+  const grpcAttributes = (entry: MethodAttributes, code: number): Attributes =>
+    (entry.grpcByCode[code] ??= { ...entry.grpc, 'grpc.status': statusName(code) });
   const attemptAttributes = (entry: MethodAttributes, attempt: number): Attributes =>
     (entry.attemptByNumber[attempt] ??= { ...entry.rpc, 'previous-rpc-attempts': attempt - 1, 'transparent-retry': false });
   const peers = new Map<string, { address: string; port: number | undefined }>();
@@ -187,7 +203,10 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
     return parsed;
   };
 
-  const instruments = options.metrics === false ? undefined : createInstruments(options.meterProvider ?? metrics.getMeterProvider(), pool, byTarget, subscriptions);
+  const instruments =
+    options.metrics === false
+      ? undefined
+      : createInstruments(options.meterProvider ?? metrics.getMeterProvider(), pool, byTarget, subscriptions);
   const tracer = options.traces === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE_NAME);
   const attemptSpans = options.attemptSpans !== false;
   const calls = new Map<number, CallState>();
@@ -224,7 +243,11 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
         // SDK's default ParentBased sampler they would record nothing either, and the call's own
         // context carries the decision (traceparent flags 00) to the server all the same.
         if (attemptSpans && call.span.isRecording()) {
-          const span = tracer!.startSpan(entry.attemptName, { kind: SpanKind.CLIENT, attributes: attemptAttributes(entry, event.attempt) }, call.context);
+          const span = tracer!.startSpan(
+            entry.attemptName,
+            { kind: SpanKind.CLIENT, attributes: attemptAttributes(entry, event.attempt) },
+            call.context,
+          );
           call.attempt = span;
           call.attemptNumber = event.attempt;
           attemptContext = trace.setSpan(call.context, span);
@@ -233,7 +256,8 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
         event.scope = (start) => context.with(attemptContext, start);
       }),
       pool.onAttemptEnd((event) => {
-        if (instruments !== undefined) instruments.attemptDuration.record(event.durationMs / 1000, grpcAttributes(attributesOf(event), event.code));
+        if (instruments !== undefined)
+          instruments.attemptDuration.record(event.durationMs / 1000, grpcAttributes(attributesOf(event), event.code));
         const call = tracer === undefined ? undefined : calls.get(event.callId);
         const span = call?.attempt;
         if (span === undefined || call!.attemptNumber !== event.attempt) return;
@@ -277,7 +301,10 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
           if (event.code !== 0) {
             span.setAttribute('error.type', statusName(event.code));
             // gRFC A72: the status description is the code name and the details.
-            span.setStatus({ code: SpanStatusCode.ERROR, message: event.details === undefined ? statusName(event.code) : `${statusName(event.code)}, ${event.details}` });
+            span.setStatus({
+              code: SpanStatusCode.ERROR,
+              message: event.details === undefined ? statusName(event.code) : `${statusName(event.code)}, ${event.details}`,
+            });
           }
         }
         // An attempt whose end was not reported (the adapter was disposed meanwhile) ends with the call.
@@ -311,16 +338,52 @@ interface Instruments {
  * at collection: `grpc.client.attempt.started` from each method's count, the rest from
  * `stats()`), whose removal goes into `subscriptions`.
  */
-function createInstruments(meterProvider: MeterProvider, pool: ObservablePool, byTarget: Map<string, Map<string, MethodAttributes>>, subscriptions: Subscription[]): Instruments {
+function createInstruments(
+  meterProvider: MeterProvider,
+  pool: ObservablePool,
+  byTarget: Map<string, Map<string, MethodAttributes>>,
+  subscriptions: Subscription[],
+): Instruments {
   const meter = meterProvider.getMeter(SCOPE_NAME);
   const histogram = (name: string, description: string, unit: string, buckets: number[], valueType?: ValueType): Histogram =>
-    meter.createHistogram(name, { description, unit, advice: { explicitBucketBoundaries: buckets }, ...(valueType === undefined ? {} : { valueType }) });
+    meter.createHistogram(name, {
+      description,
+      unit,
+      advice: { explicitBucketBoundaries: buckets },
+      ...(valueType === undefined ? {} : { valueType }),
+    });
   const instruments: Instruments = {
-    rpcDuration: histogram('rpc.client.call.duration', 'Measures the duration of an outgoing Remote Procedure Call (RPC).', 's', RPC_DURATION_BUCKETS),
-    attemptDuration: histogram('grpc.client.attempt.duration', 'End-to-end time taken to complete an RPC attempt including the time it takes to pick a subchannel.', 's', GRPC_LATENCY_BUCKETS),
-    callDuration: histogram('grpc.client.call.duration', "End-to-end time the gRPC library takes to complete an RPC from the application's perspective.", 's', GRPC_LATENCY_BUCKETS),
-    retries: histogram('grpc.client.call.retries', 'Number of retries during the client call. If there were no retries, 0 is not reported.', '{retry}', GRPC_RETRY_BUCKETS, ValueType.INT),
-    retryDelay: histogram('grpc.client.call.retry_delay', 'Total time of delay while there is no active attempt during the client call (recorded for calls that retried).', 's', GRPC_LATENCY_BUCKETS),
+    rpcDuration: histogram(
+      'rpc.client.call.duration',
+      'Measures the duration of an outgoing Remote Procedure Call (RPC).',
+      's',
+      RPC_DURATION_BUCKETS,
+    ),
+    attemptDuration: histogram(
+      'grpc.client.attempt.duration',
+      'End-to-end time taken to complete an RPC attempt including the time it takes to pick a subchannel.',
+      's',
+      GRPC_LATENCY_BUCKETS,
+    ),
+    callDuration: histogram(
+      'grpc.client.call.duration',
+      "End-to-end time the gRPC library takes to complete an RPC from the application's perspective.",
+      's',
+      GRPC_LATENCY_BUCKETS,
+    ),
+    retries: histogram(
+      'grpc.client.call.retries',
+      'Number of retries during the client call. If there were no retries, 0 is not reported.',
+      '{retry}',
+      GRPC_RETRY_BUCKETS,
+      ValueType.INT,
+    ),
+    retryDelay: histogram(
+      'grpc.client.call.retry_delay',
+      'Total time of delay while there is no active attempt during the client call (recorded for calls that retried).',
+      's',
+      GRPC_LATENCY_BUCKETS,
+    ),
     refused: meter.createCounter('resilient_grpc.client.call.refused', {
       description: 'Calls refused without reaching the network: resilient_grpc.refusal "circuit" (circuit open) or "pool" (pool closing).',
       unit: '{call}',
@@ -329,8 +392,16 @@ function createInstruments(meterProvider: MeterProvider, pool: ObservablePool, b
   };
   // A monotonic sum like a synchronous counter's, counted by the adapter and read at collection:
   // an attempt costs one increment instead of an SDK measurement (which hashes its attributes).
-  const attemptStarted = meter.createObservableCounter('grpc.client.attempt.started', { description: 'The total number of RPC attempts started, including those that have not completed.', unit: '{attempt}', valueType: ValueType.INT });
-  const circuitOpened = meter.createCounter('resilient_grpc.client.circuit.opened', { description: 'Times a circuit breaker opened.', unit: '{transition}', valueType: ValueType.INT });
+  const attemptStarted = meter.createObservableCounter('grpc.client.attempt.started', {
+    description: 'The total number of RPC attempts started, including those that have not completed.',
+    unit: '{attempt}',
+    valueType: ValueType.INT,
+  });
+  const circuitOpened = meter.createCounter('resilient_grpc.client.circuit.opened', {
+    description: 'Times a circuit breaker opened.',
+    unit: '{transition}',
+    valueType: ValueType.INT,
+  });
   const replacements = meter.createCounter('resilient_grpc.client.channel.replacements', {
     description: 'Channels replaced by the connect watchdog (stuck CONNECTING) or the stall detector (silent while READY).',
     unit: '{channel}',
@@ -342,15 +413,21 @@ function createInstruments(meterProvider: MeterProvider, pool: ObservablePool, b
     valueType: ValueType.INT,
   });
   const circuitState = meter.createObservableGauge('resilient_grpc.client.circuit.state', {
-    description: 'State of each circuit breaker: 1 for its current resilient_grpc.circuit.state ("closed", "open", "half-open"), 0 for the others.',
+    description:
+      'State of each circuit breaker: 1 for its current resilient_grpc.circuit.state ("closed", "open", "half-open"), 0 for the others.',
     unit: '1',
     valueType: ValueType.INT,
   });
-  const inFlight = meter.createObservableUpDownCounter('resilient_grpc.client.call.in_flight', { description: 'Calls in flight (started, not yet completed), per target.', unit: '{call}', valueType: ValueType.INT });
+  const inFlight = meter.createObservableUpDownCounter('resilient_grpc.client.call.in_flight', {
+    description: 'Calls in flight (started, not yet completed), per target.',
+    unit: '{call}',
+    valueType: ValueType.INT,
+  });
   const observables = [attemptStarted, throttled, circuitState, inFlight];
   const observe = (result: Parameters<Parameters<typeof meter.addBatchObservableCallback>[0]>[0]): void => {
     for (const byMethod of byTarget.values()) {
-      for (const entry of byMethod.values()) if (entry.attemptsStarted > 0) result.observe(attemptStarted, entry.attemptsStarted, entry.grpc);
+      for (const entry of byMethod.values())
+        if (entry.attemptsStarted > 0) result.observe(attemptStarted, entry.attemptsStarted, entry.grpc);
     }
     const stats = pool.stats();
     const perTarget = new Map<string, { throttled: number; inFlight: number }>();
@@ -420,6 +497,7 @@ function peerAddress(peer: string): { address: string; port: number | undefined 
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(peer);
   if (v6 !== null) return { address: v6[1]!, port: v6[2] === undefined ? undefined : Number(v6[2]) };
   const colon = peer.lastIndexOf(':');
-  if (colon > 0 && peer.indexOf(':') === colon && /^\d+$/.test(peer.slice(colon + 1))) return { address: peer.slice(0, colon), port: Number(peer.slice(colon + 1)) };
+  if (colon > 0 && peer.indexOf(':') === colon && /^\d+$/.test(peer.slice(colon + 1)))
+    return { address: peer.slice(0, colon), port: Number(peer.slice(colon + 1)) };
   return { address: peer, port: undefined };
 }

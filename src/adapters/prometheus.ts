@@ -6,7 +6,19 @@
 // loaded only by this subpath.
 // Over 300 lines on purpose: one adapter, whose metric definitions each take a few lines.
 import { Counter, Gauge, Histogram, register, type Registry } from 'prom-client';
-import type { AttemptEndEvent, BreakerStateChange, CallEndEvent, CallInfo, CallStartEvent, ChannelReplaced, EndpointEjection, Event, PoolStats, RetryEvent, Subscription } from '../index.js';
+import type {
+  AttemptEndEvent,
+  BreakerStateChange,
+  CallEndEvent,
+  CallInfo,
+  CallStartEvent,
+  ChannelReplaced,
+  EndpointEjection,
+  Event,
+  PoolStats,
+  RetryEvent,
+  Subscription,
+} from '../index.js';
 
 /** What the adapter needs of a pool: its events and `stats()` (a `ChannelPool` has them all). */
 export interface ObservablePool {
@@ -147,9 +159,14 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
     }
     return entry;
   };
-  const withCode = (entry: MethodCounts, code: number): CodeLabelSet => (entry.byCode[code] ??= { ...entry.labels, grpc_code: goCodeName(code) });
+  const withCode = (entry: MethodCounts, code: number): CodeLabelSet =>
+    (entry.byCode[code] ??= { ...entry.labels, grpc_code: goCodeName(code) });
   const retryLabels = (entry: MethodCounts, code: number) =>
-    (entry.retryByCode[code] ??= { grpc_service: entry.labels.grpc_service, grpc_method: entry.labels.grpc_method, grpc_code: goCodeName(code) });
+    (entry.retryByCode[code] ??= {
+      grpc_service: entry.labels.grpc_service,
+      grpc_method: entry.labels.grpc_method,
+      grpc_code: goCodeName(code),
+    });
   /** A `collect()` that hands one figure of every method to its counter. */
   const flushing = (take: (entry: MethodCounts) => number) =>
     function (this: Counter<string>): void {
@@ -162,158 +179,221 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
   let metrics;
   try {
     metrics = {
-      started: track('grpc_client_started_total', () =>
-        new Counter({
-          name: 'grpc_client_started_total',
-          help: 'Total number of RPCs started on the client.',
-          labelNames: methodLabels,
-          registers,
-          collect: flushing((e) => {
-            const n = e.started;
-            e.started = 0;
-            return n;
+      started: track(
+        'grpc_client_started_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_started_total',
+            help: 'Total number of RPCs started on the client.',
+            labelNames: methodLabels,
+            registers,
+            collect: flushing((e) => {
+              const n = e.started;
+              e.started = 0;
+              return n;
+            }),
           }),
-        }),
       ),
-      handled: track('grpc_client_handled_total', () =>
-        new Counter({
-          name: 'grpc_client_handled_total',
-          help: 'Total number of RPCs completed by the client, regardless of success or failure.',
-          labelNames: codeLabels,
-          registers,
-          collect(this: Counter<(typeof codeLabels)[number]>) {
-            for (const entry of byMethod.values()) flush(this, entry.handled, (code) => withCode(entry, code));
-          },
-        }),
-      ),
-      msgReceived: track('grpc_client_msg_received_total', () =>
-        new Counter({
-          name: 'grpc_client_msg_received_total',
-          help: 'Total number of RPC stream messages received by the client.',
-          labelNames: methodLabels,
-          registers,
-          collect: flushing((e) => {
-            const n = e.received;
-            e.received = 0;
-            return n;
+      handled: track(
+        'grpc_client_handled_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_handled_total',
+            help: 'Total number of RPCs completed by the client, regardless of success or failure.',
+            labelNames: codeLabels,
+            registers,
+            collect(this: Counter<(typeof codeLabels)[number]>) {
+              for (const entry of byMethod.values()) flush(this, entry.handled, (code) => withCode(entry, code));
+            },
           }),
-        }),
       ),
-      msgSent: track('grpc_client_msg_sent_total', () =>
-        new Counter({
-          name: 'grpc_client_msg_sent_total',
-          help: 'Total number of gRPC stream messages sent by the client.',
-          labelNames: methodLabels,
-          registers,
-          collect: flushing((e) => {
-            const n = e.sent;
-            e.sent = 0;
-            return n;
+      msgReceived: track(
+        'grpc_client_msg_received_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_msg_received_total',
+            help: 'Total number of RPC stream messages received by the client.',
+            labelNames: methodLabels,
+            registers,
+            collect: flushing((e) => {
+              const n = e.received;
+              e.received = 0;
+              return n;
+            }),
           }),
-        }),
       ),
-      handling: track('grpc_client_handling_seconds', () =>
-        new Histogram({
-          name: 'grpc_client_handling_seconds',
-          help: 'Histogram of response latency (seconds) of the gRPC until it is finished by the application.',
-          labelNames: methodLabels,
-          buckets: options.buckets ?? DEFAULT_BUCKETS,
-          registers,
-        }),
+      msgSent: track(
+        'grpc_client_msg_sent_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_msg_sent_total',
+            help: 'Total number of gRPC stream messages sent by the client.',
+            labelNames: methodLabels,
+            registers,
+            collect: flushing((e) => {
+              const n = e.sent;
+              e.sent = 0;
+              return n;
+            }),
+          }),
       ),
-      attempts: track('grpc_client_attempts_total', () =>
-        new Counter({
-          name: 'grpc_client_attempts_total',
-          help: "Total number of RPC attempts (the first and every retry) completed by the client, by the attempt's status.",
-          labelNames: codeLabels,
-          registers,
-          collect(this: Counter<(typeof codeLabels)[number]>) {
-            for (const entry of byMethod.values()) flush(this, entry.attempts, (code) => withCode(entry, code));
-          },
-        }),
+      handling: track(
+        'grpc_client_handling_seconds',
+        () =>
+          new Histogram({
+            name: 'grpc_client_handling_seconds',
+            help: 'Histogram of response latency (seconds) of the gRPC until it is finished by the application.',
+            labelNames: methodLabels,
+            buckets: options.buckets ?? DEFAULT_BUCKETS,
+            registers,
+          }),
       ),
-      retries: track('grpc_client_retries_total', () =>
-        new Counter({
-          name: 'grpc_client_retries_total',
-          help: 'Total number of retries started by the client, by the status of the attempt that failed.',
-          labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
-          registers,
-          collect(this: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>) {
-            for (const entry of byMethod.values()) flush(this, entry.retries, (code) => retryLabels(entry, code));
-          },
-        }),
+      attempts: track(
+        'grpc_client_attempts_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_attempts_total',
+            help: "Total number of RPC attempts (the first and every retry) completed by the client, by the attempt's status.",
+            labelNames: codeLabels,
+            registers,
+            collect(this: Counter<(typeof codeLabels)[number]>) {
+              for (const entry of byMethod.values()) flush(this, entry.attempts, (code) => withCode(entry, code));
+            },
+          }),
       ),
-      refused: track('grpc_client_refused_total', () => new Counter({ name: 'grpc_client_refused_total', help: 'Total number of RPCs refused without reaching the network: reason "circuit" (circuit open) or "pool" (pool closing).', labelNames: [...methodLabels, 'reason'], registers })),
-      opened: track('grpc_client_circuit_opened_total', () => new Counter({ name: 'grpc_client_circuit_opened_total', help: 'Total number of times a circuit breaker opened (grpc_service and grpc_method empty for a channel-wide breaker).', labelNames: ['grpc_target', 'grpc_service', 'grpc_method'], registers })),
-      replacements: track('grpc_client_channel_replacements_total', () => new Counter({ name: 'grpc_client_channel_replacements_total', help: 'Total number of channels replaced by the connect watchdog (stuck CONNECTING) or the stall detector (silent while READY).', labelNames: ['grpc_target'], registers })),
-      throttled: track('grpc_client_retries_throttled_total', () =>
-        new Counter({
-          name: 'grpc_client_retries_throttled_total',
-          help: 'Retries the policy allowed but retry throttling (gRFC A6) refused, summed over the open channels of each target.',
-          labelNames: ['grpc_target'],
-          registers,
-          collect(this: Counter<'grpc_target'>) {
-            this.reset();
-            for (const [target, n] of sumByTarget(pool.stats(), (c) => c.throttledRetries)) this.inc({ grpc_target: target }, n);
-          },
-        }),
+      retries: track(
+        'grpc_client_retries_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_retries_total',
+            help: 'Total number of retries started by the client, by the status of the attempt that failed.',
+            labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
+            registers,
+            collect(this: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>) {
+              for (const entry of byMethod.values()) flush(this, entry.retries, (code) => retryLabels(entry, code));
+            },
+          }),
       ),
-      circuitState: track('grpc_client_circuit_state', () =>
-        new Gauge({
-          name: 'grpc_client_circuit_state',
-          help: 'State of each circuit breaker: 1 for its current state ("closed", "open", "half-open"), 0 for the others.',
-          labelNames: ['grpc_target', 'grpc_service', 'grpc_method', 'state'],
-          registers,
-          collect(this: Gauge<'grpc_target' | 'grpc_service' | 'grpc_method' | 'state'>) {
-            this.reset();
-            for (const channel of pool.stats().perChannel) {
-              for (const breaker of channel.breakers) {
-                const { service, method } = splitPath(breaker.method);
-                for (const state of BREAKER_STATES) {
-                  this.set({ grpc_target: channel.target, grpc_service: service, grpc_method: method, state }, breaker.state === state ? 1 : 0);
+      refused: track(
+        'grpc_client_refused_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_refused_total',
+            help: 'Total number of RPCs refused without reaching the network: reason "circuit" (circuit open) or "pool" (pool closing).',
+            labelNames: [...methodLabels, 'reason'],
+            registers,
+          }),
+      ),
+      opened: track(
+        'grpc_client_circuit_opened_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_circuit_opened_total',
+            help: 'Total number of times a circuit breaker opened (grpc_service and grpc_method empty for a channel-wide breaker).',
+            labelNames: ['grpc_target', 'grpc_service', 'grpc_method'],
+            registers,
+          }),
+      ),
+      replacements: track(
+        'grpc_client_channel_replacements_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_channel_replacements_total',
+            help: 'Total number of channels replaced by the connect watchdog (stuck CONNECTING) or the stall detector (silent while READY).',
+            labelNames: ['grpc_target'],
+            registers,
+          }),
+      ),
+      throttled: track(
+        'grpc_client_retries_throttled_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_retries_throttled_total',
+            help: 'Retries the policy allowed but retry throttling (gRFC A6) refused, summed over the open channels of each target.',
+            labelNames: ['grpc_target'],
+            registers,
+            collect(this: Counter<'grpc_target'>) {
+              this.reset();
+              for (const [target, n] of sumByTarget(pool.stats(), (c) => c.throttledRetries)) this.inc({ grpc_target: target }, n);
+            },
+          }),
+      ),
+      circuitState: track(
+        'grpc_client_circuit_state',
+        () =>
+          new Gauge({
+            name: 'grpc_client_circuit_state',
+            help: 'State of each circuit breaker: 1 for its current state ("closed", "open", "half-open"), 0 for the others.',
+            labelNames: ['grpc_target', 'grpc_service', 'grpc_method', 'state'],
+            registers,
+            collect(this: Gauge<'grpc_target' | 'grpc_service' | 'grpc_method' | 'state'>) {
+              this.reset();
+              for (const channel of pool.stats().perChannel) {
+                for (const breaker of channel.breakers) {
+                  const { service, method } = splitPath(breaker.method);
+                  for (const state of BREAKER_STATES) {
+                    this.set(
+                      { grpc_target: channel.target, grpc_service: service, grpc_method: method, state },
+                      breaker.state === state ? 1 : 0,
+                    );
+                  }
                 }
               }
-            }
-          },
-        }),
+            },
+          }),
       ),
-      inFlight: track('grpc_client_in_flight', () =>
-        new Gauge({
-          name: 'grpc_client_in_flight',
-          help: 'RPCs in flight (started, not yet completed), per target.',
-          labelNames: ['grpc_target'],
-          registers,
-          collect(this: Gauge<'grpc_target'>) {
-            this.reset();
-            for (const [target, n] of sumByTarget(pool.stats(), (c) => c.inFlight)) this.set({ grpc_target: target }, n);
-          },
-        }),
+      inFlight: track(
+        'grpc_client_in_flight',
+        () =>
+          new Gauge({
+            name: 'grpc_client_in_flight',
+            help: 'RPCs in flight (started, not yet completed), per target.',
+            labelNames: ['grpc_target'],
+            registers,
+            collect(this: Gauge<'grpc_target'>) {
+              this.reset();
+              for (const [target, n] of sumByTarget(pool.stats(), (c) => c.inFlight)) this.set({ grpc_target: target }, n);
+            },
+          }),
       ),
-      channels: track('grpc_client_channels', () =>
-        new Gauge({
-          name: 'grpc_client_channels',
-          help: 'Open channels owned by the pool.',
-          registers,
-          collect(this: Gauge) {
-            this.set(pool.stats().channels);
-          },
-        }),
+      channels: track(
+        'grpc_client_channels',
+        () =>
+          new Gauge({
+            name: 'grpc_client_channels',
+            help: 'Open channels owned by the pool.',
+            registers,
+            collect(this: Gauge) {
+              this.set(pool.stats().channels);
+            },
+          }),
       ),
-      ejections: track('grpc_client_endpoint_ejections_total', () => new Counter({ name: 'grpc_client_endpoint_ejections_total', help: 'Total number of times endpoint ejection took an endpoint of a target out of rotation.', labelNames: ['grpc_target'], registers })),
-      ejected: track('grpc_client_endpoints_ejected', () =>
-        new Gauge({
-          name: 'grpc_client_endpoints_ejected',
-          help: 'Endpoints out of rotation now, per target (targets with several endpoints only).',
-          labelNames: ['grpc_target'],
-          registers,
-          collect(this: Gauge<'grpc_target'>) {
-            this.reset();
-            for (const channel of pool.stats().perChannel) {
-              if (channel.endpoints.length === 0) continue;
-              this.inc({ grpc_target: channel.target }, channel.endpoints.filter((e) => e.ejected).length);
-            }
-          },
-        }),
+      ejections: track(
+        'grpc_client_endpoint_ejections_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_endpoint_ejections_total',
+            help: 'Total number of times endpoint ejection took an endpoint of a target out of rotation.',
+            labelNames: ['grpc_target'],
+            registers,
+          }),
+      ),
+      ejected: track(
+        'grpc_client_endpoints_ejected',
+        () =>
+          new Gauge({
+            name: 'grpc_client_endpoints_ejected',
+            help: 'Endpoints out of rotation now, per target (targets with several endpoints only).',
+            labelNames: ['grpc_target'],
+            registers,
+            collect(this: Gauge<'grpc_target'>) {
+              this.reset();
+              for (const channel of pool.stats().perChannel) {
+                if (channel.endpoints.length === 0) continue;
+                this.inc({ grpc_target: channel.target }, channel.endpoints.filter((e) => e.ejected).length);
+              }
+            },
+          }),
       ),
     };
   } catch (error) {

@@ -18,7 +18,12 @@ export type CallInput = 'message' | 'requests';
  * reject with; nothing has touched the network yet. Client and bidi streams are never retried
  * (their requests are consumed as they are sent).
  */
-export function admitCall(bound: BoundMethod, input: CallInput, request: unknown, options: CallOptions | undefined): Call | { error: unknown } {
+export function admitCall(
+  bound: BoundMethod,
+  input: CallInput,
+  request: unknown,
+  options: CallOptions | undefined,
+): Call | { error: unknown } {
   const invalid = input === 'message' ? requestError(request) : requestsError(request);
   if (invalid !== undefined) return { error: invalid };
   if (!bound.pool.isOpen) return notStarted(bound, new PoolClosedError(bound.method.path), 'pool');
@@ -29,23 +34,32 @@ export function admitCall(bound: BoundMethod, input: CallInput, request: unknown
     return { error };
   }
   if (prepared.signal?.aborted) {
-    if (bound.pool.callEvents.watchingCalls) notStarted(bound, { code: status.CANCELLED, message: 'not started: its signal was already aborted' }, undefined);
+    if (bound.pool.callEvents.watchingCalls)
+      notStarted(bound, { code: status.CANCELLED, message: 'not started: its signal was already aborted' }, undefined);
     return { error: prepared.signal.reason };
   }
   if (prepared.parent?.cancelled) {
-    return notStarted(bound, new StatusError({
+    return notStarted(
+      bound,
+      new StatusError({
         code: status.CANCELLED,
         details: 'not started: its parent call was already cancelled',
         method: bound.method.path,
         target: bound.channel.target,
-      }), undefined);
+      }),
+      undefined,
+    );
   }
   const retry = input === 'requests' ? NO_RETRY : prepared.policy === bound.policy ? bound.retry : bound.retryFor(prepared.policy);
   return new Call(bound, prepared, retry, request);
 }
 
 /** A call that ends before it starts: reported to the call events (call-events.ts), then refused. */
-function notStarted<E extends { code: number; message: string }>(bound: BoundMethod, error: E, refused: CallRefusal | undefined): { error: E } {
+function notStarted<E extends { code: number; message: string }>(
+  bound: BoundMethod,
+  error: E,
+  refused: CallRefusal | undefined,
+): { error: E } {
   bound.pool.callEvents.notStarted(bound.channel.target, bound.method, error, refused);
   return { error };
 }
@@ -57,6 +71,7 @@ function requestError(request: unknown): Error | undefined {
 
 /** The error for a request source that is not an iterable or async iterable, else undefined. */
 function requestsError(requests: unknown): Error | undefined {
-  if (typeof requests === 'object' && requests !== null && (Symbol.asyncIterator in requests || Symbol.iterator in requests)) return undefined;
+  if (typeof requests === 'object' && requests !== null && (Symbol.asyncIterator in requests || Symbol.iterator in requests))
+    return undefined;
   return optionError('type', 'requests', 'an iterable or async iterable of request messages (an array, a generator, a stream)', requests);
 }

@@ -193,8 +193,13 @@ export class Attempt implements QueueListener {
         );
         break;
       case 'client-stream': {
-        const writable = client.makeClientStreamRequest(method.path, method.serialize, method.deserialize, metadata, options, (error, response) =>
-          this.#responded(error, response),
+        const writable = client.makeClientStreamRequest(
+          method.path,
+          method.serialize,
+          method.deserialize,
+          metadata,
+          options,
+          (error, response) => this.#responded(error, response),
         );
         this.#pump = new RequestPump(request as Requests, writable, this.#owner);
         call = writable;

@@ -102,13 +102,18 @@ export abstract class Attempts implements AttemptOwner {
     const { channel, method, pool } = this.bound;
     if (this.attempts > 0 && (this.endedBy !== undefined || !pool.isOpen)) {
       this.#verdict = NOT_RETRYABLE;
-      this.#settleAttempt(this.#errors?.last ?? this.#callErrors().cancelled('not retried: the call ended before its retry started', undefined, this.attempts));
+      this.#settleAttempt(
+        this.#errors?.last ??
+          this.#callErrors().cancelled('not retried: the call ended before its retry started', undefined, this.attempts),
+      );
       return;
     }
     const open = this.#circuits?.admit();
     if (open !== undefined) {
       // Never retried, never on the network; the last real failure, if any, is its cause.
-      this.#settleAttempt(new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: open.nextProbeAt, cause: this.#errors?.last }));
+      this.#settleAttempt(
+        new CircuitOpenError({ method: method.path, target: channel.target, nextProbeAt: open.nextProbeAt, cause: this.#errors?.last }),
+      );
       return;
     }
     const number = ++this.attempts;
@@ -186,7 +191,15 @@ export abstract class Attempts implements AttemptOwner {
     }
     const reach = attempt.reachOf(failure.metadata);
     // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
-    this.#verdict = retryVerdict(this.retry, failure.code, failure.metadata, attempt.ownDeadline, failure.details, reach, this.prepared.policy.idempotent);
+    this.#verdict = retryVerdict(
+      this.retry,
+      failure.code,
+      failure.metadata,
+      attempt.ownDeadline,
+      failure.details,
+      reach,
+      this.prepared.policy.idempotent,
+    );
     // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
     // too. Not one that failed because the watchdog closed its stuck channel: it never reached
     // a server, and the calls queued there retry on the new channel.

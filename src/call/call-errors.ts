@@ -53,6 +53,14 @@ export class CallErrors {
    */
   cancelled(details: string, cause: unknown, attempts: number): StatusError {
     const previous = this.last === cause ? this.#errors.slice(0, -1) : this.#errors.slice();
-    return new StatusError({ code: status.CANCELLED, details, method: this.method, target: this.target, attempts, previousAttempts: previous, cause });
+    return new StatusError({
+      code: status.CANCELLED,
+      details,
+      method: this.method,
+      target: this.target,
+      attempts,
+      previousAttempts: previous,
+      cause,
+    });
   }
 }

@@ -114,6 +114,13 @@ export class CallObserver {
 
   #info(): CallInfo {
     const labels = this.#labels;
-    return { callId: this.callId, target: this.bound.channel.target, method: labels.method, service: labels.service, methodName: labels.methodName, type: labels.type };
+    return {
+      callId: this.callId,
+      target: this.bound.channel.target,
+      method: labels.method,
+      service: labels.service,
+      methodName: labels.methodName,
+      type: labels.type,
+    };
   }
 }

@@ -1,5 +1,11 @@
 import { Metadata } from '@grpc/grpc-js';
-import { checkAbsoluteDeadline, checkCallOptionKeys, type CallOptions, type MetadataInit, type ParentCall } from '../config/call-options.js';
+import {
+  checkAbsoluteDeadline,
+  checkCallOptionKeys,
+  type CallOptions,
+  type MetadataInit,
+  type ParentCall,
+} from '../config/call-options.js';
 import { checkPolicy, mergePolicy, type ResolvedPolicy } from '../config/policy.js';
 import { optionError } from '../core/option-error.js';
 
@@ -39,7 +45,15 @@ export interface CallHooks {
  */
 export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undefined, now: number): PreparedCall {
   if (options === undefined) {
-    return { deadline: now + Math.min(policy.deadlineMs, MAX_WIRE_TIMEOUT_MS), metadata: new Metadata(), callerMetadata: false, signal: undefined, parent: undefined, policy, hooks: undefined };
+    return {
+      deadline: now + Math.min(policy.deadlineMs, MAX_WIRE_TIMEOUT_MS),
+      metadata: new Metadata(),
+      callerMetadata: false,
+      signal: undefined,
+      parent: undefined,
+      policy,
+      hooks: undefined,
+    };
   }
   checkCallOptionKeys(options);
   const own = checkPolicy('', options);
@@ -75,7 +89,10 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
     signal: checkSignal(options.signal),
     parent,
     policy: resolved,
-    hooks: options.onHeader === undefined && options.onTrailer === undefined ? undefined : { onHeader: options.onHeader, onTrailer: options.onTrailer },
+    hooks:
+      options.onHeader === undefined && options.onTrailer === undefined
+        ? undefined
+        : { onHeader: options.onHeader, onTrailer: options.onTrailer },
   };
 }
 
@@ -116,7 +133,13 @@ export function toMetadata(init: MetadataInit | undefined): Metadata {
       const valid = binaryKey ? Buffer.isBuffer(value) : typeof value === 'string' && /^[\x20-\x7e]*$/.test(value);
       if (!valid) {
         const expected = binaryKey ? 'a Buffer (the key ends in -bin)' : 'a string of printable ASCII characters';
-        throw optionError('type', `metadata["${key}"]`, expected, undefined, `a ${Buffer.isBuffer(value) ? 'Buffer' : typeof value} (value hidden)`);
+        throw optionError(
+          'type',
+          `metadata["${key}"]`,
+          expected,
+          undefined,
+          `a ${Buffer.isBuffer(value) ? 'Buffer' : typeof value} (value hidden)`,
+        );
       }
       metadata.add(key, value);
     }

@@ -96,9 +96,7 @@ export function backoffDelayMs(policy: ResolvedRetry, retry: number, random: () 
 }
 
 /** What the call does after a failed attempt, all things considered. */
-export type RetryDecision =
-  | { retry: true; delayMs: number; pushback: boolean }
-  | { retry: false; reason: RetryRefusal };
+export type RetryDecision = { retry: true; delayMs: number; pushback: boolean } | { retry: false; reason: RetryRefusal };
 
 /** Why a failed attempt is not retried. */
 export type RetryRefusal =

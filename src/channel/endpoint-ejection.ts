@@ -102,7 +102,14 @@ export class EndpointTracker {
 
   stats(): EndpointStats[] {
     return [...this.#books.values()]
-      .map((b) => ({ address: b.address, ejected: b.ejectedUntil !== undefined, ejectedUntil: b.ejectedUntil, attempts: b.attempts, failures: b.failures, ejections: b.ejections }))
+      .map((b) => ({
+        address: b.address,
+        ejected: b.ejectedUntil !== undefined,
+        ejectedUntil: b.ejectedUntil,
+        attempts: b.attempts,
+        failures: b.failures,
+        ejections: b.ejections,
+      }))
       .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
   }
 

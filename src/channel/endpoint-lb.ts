@@ -160,7 +160,7 @@ class EndpointsPicker implements Picker {
 
   /** An ejected endpoint, or the one a retry should avoid. */
   #shunned(address: string, avoid: string | undefined): boolean {
-    return address === avoid || (this.tracker !== undefined && this.tracker.isEjected(address));
+    return address === avoid || this.tracker?.isEjected(address) === true;
   }
 }
 
@@ -172,7 +172,8 @@ class EndpointsBalancer implements experimental.LoadBalancer {
   constructor(helper: ChannelControlHelper) {
     this.#child = new experimental.ChildLoadBalancerHandler(
       experimental.createChildChannelControlHelper(helper, {
-        updateState: (state, picker, message) => helper.updateState(state, new EndpointsPicker(picker, this.#tracker, this.#endpoints), message),
+        updateState: (state, picker, message) =>
+          helper.updateState(state, new EndpointsPicker(picker, this.#tracker, this.#endpoints), message),
       }),
     );
   }
@@ -186,7 +187,9 @@ class EndpointsBalancer implements experimental.LoadBalancer {
     if (!(config instanceof EndpointsConfig)) return false;
     this.#tracker = registry.trackers.get(config.trackerId);
     if (endpoints.ok) {
-      const addresses = endpoints.value.flatMap((endpoint) => endpoint.addresses.map((address) => experimental.subchannelAddressToString(address)));
+      const addresses = endpoints.value.flatMap((endpoint) =>
+        endpoint.addresses.map((address) => experimental.subchannelAddressToString(address)),
+      );
       this.#endpoints = Math.max(1, endpoints.value.length);
       this.#tracker?.setAddresses(addresses);
     }

@@ -37,7 +37,11 @@ export interface ChannelLike {
 }
 
 /** Makes the grpc-js channel of a key, and the one `Client` that makes calls on it. */
-export type ChannelFactory = (target: string, credentials: ChannelCredentials, options: ChannelOptions) => { channel: ChannelLike; client: Client };
+export type ChannelFactory = (
+  target: string,
+  credentials: ChannelCredentials,
+  options: ChannelOptions,
+) => { channel: ChannelLike; client: Client };
 
 /** The real factory: a grpc-js `Channel` and a `Client` over it (`channelOverride`). */
 export const grpcChannelFactory: ChannelFactory = (target, credentials, options) => {
@@ -113,11 +117,17 @@ export class ManagedChannel {
     const releasing = releasingCredentials(credentials);
     this.#wireCredentials = releasing ?? credentials;
     const { stallTimeoutMs } = context;
-    this.#stall = stallTimeoutMs === false || stallTimeoutMs === undefined ? undefined : new StallDetector(stallTimeoutMs, (ms) => this.#replace('stalled', ms));
+    this.#stall =
+      stallTimeoutMs === false || stallTimeoutMs === undefined
+        ? undefined
+        : new StallDetector(stallTimeoutMs, (ms) => this.#replace('stalled', ms));
     this.#stall?.newChannel(false);
     ({ channel: this.#channel, client: this.#client } = context.factory(target, this.#wireCredentials, this.#grpcOptions));
     this.#grpcTarget = this.#channel.getTarget();
-    this.#watchdog = connectTimeoutMs === false ? undefined : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace('connect-timeout', ms), undefined, releasing === undefined);
+    this.#watchdog =
+      connectTimeoutMs === false
+        ? undefined
+        : new ConnectWatchdog(connectTimeoutMs, (ms) => this.#replace('connect-timeout', ms), undefined, releasing === undefined);
     this.#watch(this.#channel);
   }
 

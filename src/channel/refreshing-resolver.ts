@@ -115,7 +115,12 @@ function hostOf(path: string): string {
  * grpc-js gets changes: the target's scheme, our refresh option, and the DNS resolver's minimum
  * time between resolutions lowered to `refreshMs` when that is shorter and not set by the user.
  */
-export function withRefreshingDns(factory: ChannelFactory, refreshMs: number | false, scheme: string = REFRESHING_DNS_SCHEME, innerScheme = 'dns'): ChannelFactory {
+export function withRefreshingDns(
+  factory: ChannelFactory,
+  refreshMs: number | false,
+  scheme: string = REFRESHING_DNS_SCHEME,
+  innerScheme = 'dns',
+): ChannelFactory {
   if (refreshMs === false) return factory;
   return (target, credentials, options) => {
     const rewritten = refreshingTarget(target, scheme);

@@ -76,7 +76,12 @@ function checkGrpcTarget(target: string): void {
   // `scheme:rest`, `scheme:///rest` or `scheme://authority/rest`: the address is the path.
   const rest = scheme[2]!.replace(/^\/\/[^/]*\//, '');
   if (rest.length === 0 || rest === '/') {
-    throw optionError('range', 'target', `an address after "${name}:" (such as "${name === 'unix' ? 'unix:/run/app.sock' : `${name}:host:port`}")`, target);
+    throw optionError(
+      'range',
+      'target',
+      `an address after "${name}:" (such as "${name === 'unix' ? 'unix:/run/app.sock' : `${name}:host:port`}")`,
+      target,
+    );
   }
   if (name === 'dns') splitAddress(rest, target);
   if (name === 'ipv4' || name === 'ipv6') for (const address of rest.split(',')) splitAddress(address, target);
@@ -101,7 +106,8 @@ function splitAddress(address: string, target: string): { host: string; port: nu
   if (host.length === 0) throw optionError('range', 'target', 'an address with a host, such as "host:port"', target);
   if (port === undefined) return { host, port: undefined };
   const n = /^\d{1,5}$/.test(port) ? Number(port) : Number.NaN;
-  if (!(n >= 1 && n <= 65535)) throw optionError('range', 'target', `an address whose port is a number from 1 to 65535 (got port ${JSON.stringify(port)})`, target);
+  if (!(n >= 1 && n <= 65535))
+    throw optionError('range', 'target', `an address whose port is a number from 1 to 65535 (got port ${JSON.stringify(port)})`, target);
   return { host, port: n };
 }
 

@@ -24,15 +24,9 @@ export type UnaryMethod<Req, Res> = (request: Req, options?: CallOptions) => Pro
 /** A server-streaming method: one request, a stream of responses. */
 export type ServerStreamMethod<Req, Res> = (request: Req, options?: CallOptions) => AsyncIterable<Res>;
 /** A client-streaming method: a stream of requests, one response. */
-export type ClientStreamMethod<Req, Res> = (
-  requests: AsyncIterable<Req> | Iterable<Req>,
-  options?: CallOptions,
-) => Promise<Res>;
+export type ClientStreamMethod<Req, Res> = (requests: AsyncIterable<Req> | Iterable<Req>, options?: CallOptions) => Promise<Res>;
 /** A bidirectional-streaming method. */
-export type BidiStreamMethod<Req, Res> = (
-  requests: AsyncIterable<Req> | Iterable<Req>,
-  options?: CallOptions,
-) => AsyncIterable<Res>;
+export type BidiStreamMethod<Req, Res> = (requests: AsyncIterable<Req> | Iterable<Req>, options?: CallOptions) => AsyncIterable<Res>;
 
 /** A method whose types are not known statically. */
 export type UntypedMethod = (request: any, options?: CallOptions) => any;
@@ -95,7 +89,9 @@ export type ServiceLike = (abstract new (...args: any[]) => Client) | ServiceDef
  * {@link UntypedClient}. At run time every method is also reachable under its proto name and
  * grpc-js's lowerCamel alias, whichever of them the static type lists.
  */
-export type PoolClient<S> = S extends abstract new (...args: any[]) => infer C
+export type PoolClient<S> = S extends abstract new (
+  ...args: any[]
+) => infer C
   ? string extends keyof C
     ? UntypedClient
     : { readonly [K in ServiceMethodKeys<C>]: PromisifiedMethod<C[K]> }

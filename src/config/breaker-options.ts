@@ -46,7 +46,12 @@ export function checkBreakerOptions(option: string, value: unknown): BreakerOpti
   checkOptionsObject(option, value, BREAKER_KEYS, switchableExpected(BREAKER_KEYS));
   const b = value as BreakerOptions;
   checkNumber(`${option}.errorThresholdPercentage`, b.errorThresholdPercentage, (v) => v > 0 && v <= 100, 'a percentage > 0 and <= 100');
-  checkNumber(`${option}.volumeThreshold`, b.volumeThreshold, (v) => Number.isInteger(v) && v >= 1 && v <= 1_000_000, 'an integer >= 1 (calls in the window before the circuit may open)');
+  checkNumber(
+    `${option}.volumeThreshold`,
+    b.volumeThreshold,
+    (v) => Number.isInteger(v) && v >= 1 && v <= 1_000_000,
+    'an integer >= 1 (calls in the window before the circuit may open)',
+  );
   checkNumber(`${option}.windowMs`, b.windowMs, (v) => v >= 100 && v <= 3_600_000, 'a number of milliseconds from 100 to 3600000');
   if (b.resetTimeoutMs !== undefined) checkMs(`${option}.resetTimeoutMs`, b.resetTimeoutMs);
   if (b.scope !== undefined && b.scope !== 'channel' && b.scope !== 'method') {

@@ -85,7 +85,12 @@ export function checkAbsoluteDeadline(option: string, value: unknown, now: numbe
       throw optionError('range', option, 'a finite epoch-milliseconds timestamp (a call must not wait for ever)', value);
     }
     if (value < PLAUSIBLE_EPOCH_MS) {
-      throw optionError('range', option, `an absolute epoch-milliseconds timestamp, as in grpc-js (for a relative timeout pass deadlineMs: ${value})`, value);
+      throw optionError(
+        'range',
+        option,
+        `an absolute epoch-milliseconds timestamp, as in grpc-js (for a relative timeout pass deadlineMs: ${value})`,
+        value,
+      );
     }
     epochMs = value;
   } else {

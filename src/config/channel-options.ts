@@ -54,7 +54,12 @@ function checkServiceConfig(option: string, value: unknown): void {
       reasons.push(error instanceof Error ? error.message : String(error));
     }
   }
-  throw optionError('range', `${option}.loadBalancingConfig`, `a list with at least one policy grpc-js accepts (${reasons.join('; ')})`, lb);
+  throw optionError(
+    'range',
+    `${option}.loadBalancingConfig`,
+    `a list with at least one policy grpc-js accepts (${reasons.join('; ')})`,
+    lb,
+  );
 }
 
 /** Throws unless `value` is a grpc-js `ChannelCredentials` object. */

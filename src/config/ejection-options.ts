@@ -46,14 +46,22 @@ export function checkEjectionOptions(option: string, value: unknown): EndpointEj
   if (value === undefined || value === false) return value;
   checkOptionsObject(option, value, EJECTION_KEYS, switchableExpected(EJECTION_KEYS));
   const e = value as EndpointEjectionOptions;
-  for (const key of ['intervalMs', 'baseEjectionTimeMs', 'maxEjectionTimeMs'] as const) if (e[key] !== undefined) checkMs(`${option}.${key}`, e[key]);
+  for (const key of ['intervalMs', 'baseEjectionTimeMs', 'maxEjectionTimeMs'] as const)
+    if (e[key] !== undefined) checkMs(`${option}.${key}`, e[key]);
   checkNumber(`${option}.failurePercentage`, e.failurePercentage, (v) => v > 0 && v <= 100, 'a percentage > 0 and <= 100');
   checkNumber(`${option}.maxEjectionPercent`, e.maxEjectionPercent, (v) => v >= 0 && v <= 100, 'a percentage from 0 to 100');
-  checkNumber(`${option}.requestVolume`, e.requestVolume, (v) => Number.isInteger(v) && v >= 1 && v <= 1_000_000, 'an integer >= 1 (attempts an endpoint needs in an interval to be judged)');
+  checkNumber(
+    `${option}.requestVolume`,
+    e.requestVolume,
+    (v) => Number.isInteger(v) && v >= 1 && v <= 1_000_000,
+    'an integer >= 1 (attempts an endpoint needs in an interval to be judged)',
+  );
   return e;
 }
 
 /** Endpoint ejection options with the defaults applied, or `false`. */
 export function resolveEjection(options: EndpointEjectionOptions | false): Resolved<EndpointEjectionOptions> | false {
-  return options === false ? false : (withDefined<EndpointEjectionOptions>(EJECTION_DEFAULTS, options) as Resolved<EndpointEjectionOptions>);
+  return options === false
+    ? false
+    : (withDefined<EndpointEjectionOptions>(EJECTION_DEFAULTS, options) as Resolved<EndpointEjectionOptions>);
 }

@@ -69,7 +69,12 @@ export function checkRetryOptions(option: string, value: unknown): RetryOptions 
   if (retry.maxAttempts !== undefined) {
     const n = retry.maxAttempts;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_ATTEMPTS_LIMIT) {
-      throw optionError(typeof n === 'number' ? 'range' : 'type', `${option}.maxAttempts`, `an integer from 1 to ${MAX_ATTEMPTS_LIMIT} (attempts in all, the first included)`, n);
+      throw optionError(
+        typeof n === 'number' ? 'range' : 'type',
+        `${option}.maxAttempts`,
+        `an integer from 1 to ${MAX_ATTEMPTS_LIMIT} (attempts in all, the first included)`,
+        n,
+      );
     }
   }
   for (const key of ['initialDelayMs', 'maxDelayMs'] as const) {
@@ -83,7 +88,13 @@ export function checkRetryOptions(option: string, value: unknown): RetryOptions 
     for (const code of retry.retryableCodes) {
       if (!RETRYABLE_CANDIDATES.has(code as number)) {
         const allowed = [...RETRYABLE_CANDIDATES].map((c) => `${statusName(c)} (${c})`).join(', ');
-        throw optionError('range', `${option}.retryableCodes`, `made of codes a server sends for transient failures: ${allowed}`, code, typeof code === 'number' ? `${statusName(code)} (${code})` : describeValue(code));
+        throw optionError(
+          'range',
+          `${option}.retryableCodes`,
+          `made of codes a server sends for transient failures: ${allowed}`,
+          code,
+          typeof code === 'number' ? `${statusName(code)} (${code})` : describeValue(code),
+        );
       }
     }
   }

@@ -74,7 +74,11 @@ export class StatusError extends BrandedError {
   readonly previousAttempts: readonly StatusError[];
 
   constructor(init: StatusErrorInit) {
-    super(`${init.code} ${statusName(init.code)}: ${init.details} (${init.method} on ${init.target})`, { cause: init.cause }, StatusError.brand);
+    super(
+      `${init.code} ${statusName(init.code)}: ${init.details} (${init.method} on ${init.target})`,
+      { cause: init.cause },
+      StatusError.brand,
+    );
     this.code = init.code;
     this.details = init.details;
     this.metadata = init.metadata ?? new Metadata();
@@ -98,7 +102,11 @@ export class PoolClosedError extends BrandedError {
   readonly method: string | undefined;
 
   constructor(method?: string) {
-    super(method === undefined ? 'the ChannelPool is closed' : `the ChannelPool is closed: ${method} was not started`, undefined, PoolClosedError.brand);
+    super(
+      method === undefined ? 'the ChannelPool is closed' : `the ChannelPool is closed: ${method} was not started`,
+      undefined,
+      PoolClosedError.brand,
+    );
     this.method = method;
   }
 }

@@ -19,7 +19,13 @@ export interface OptionError extends Error {
  * `TypeError` for a value of the wrong type, a `RangeError` for one out of range, both with
  * `code` INVALID_ARGUMENT and `option`.
  */
-export function optionError(kind: OptionErrorKind, option: string, expected: string, value: unknown, got: string = describeValue(value)): OptionError {
+export function optionError(
+  kind: OptionErrorKind,
+  option: string,
+  expected: string,
+  value: unknown,
+  got: string = describeValue(value),
+): OptionError {
   const message = `resilient-grpc: ${option} must be ${expected}, got ${got}`;
   const error = kind === 'type' ? new TypeError(message) : new RangeError(message);
   Object.defineProperties(error, {

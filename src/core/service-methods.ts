@@ -96,9 +96,7 @@ function methodKind(def: MethodDefinition<unknown, unknown>): MethodKind {
 /** A `loadPackageDefinition` namespace holds service constructors, directly or a level down. */
 function isPackageNamespace(value: unknown, depth = 0): boolean {
   if (typeof value !== 'object' || value === null || depth > 3) return false;
-  return Object.values(value).some(
-    (v) => (typeof v === 'function' && 'service' in v) || isPackageNamespace(v, depth + 1),
-  );
+  return Object.values(value).some((v) => (typeof v === 'function' && 'service' in v) || isPackageNamespace(v, depth + 1));
 }
 
 function serviceError(value: unknown): Error {

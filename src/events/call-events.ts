@@ -104,7 +104,9 @@ export class CallEvents {
 
   /** Whether a call starting now needs a number and a start time. */
   get watchingCalls(): boolean {
-    return this.onCallStart.hasListeners || this.onCallEnd.hasListeners || this.onAttemptStart.hasListeners || this.onAttemptEnd.hasListeners;
+    return (
+      this.onCallStart.hasListeners || this.onCallEnd.hasListeners || this.onAttemptStart.hasListeners || this.onAttemptEnd.hasListeners
+    );
   }
 
   nextCallId(): number {
@@ -118,7 +120,14 @@ export class CallEvents {
   notStarted(target: string, method: MethodInfo, error: { code: number; message: string }, refused: CallRefusal | undefined): void {
     if (!this.onCallStart.hasListeners && !this.onCallEnd.hasListeners) return;
     const labels = methodLabels(method);
-    const info: CallInfo = { callId: this.nextCallId(), target, method: labels.method, service: labels.service, methodName: labels.methodName, type: labels.type };
+    const info: CallInfo = {
+      callId: this.nextCallId(),
+      target,
+      method: labels.method,
+      service: labels.service,
+      methodName: labels.methodName,
+      type: labels.type,
+    };
     this.onCallStart.emit(info);
     this.onCallEnd.emit({
       ...info,

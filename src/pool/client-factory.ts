@@ -18,7 +18,12 @@ import { mergeSwitchable } from '../config/check-helpers.js';
  * creates nothing), looks up the pool's channel for the target, and binds each method of the
  * service to it with its policy, under the proto name and the lowerCamel alias.
  */
-export function createClient<S extends ServiceLike>(engine: PoolEngine, service: S, target: string, options: ClientOptions | undefined): PoolClient<S> {
+export function createClient<S extends ServiceLike>(
+  engine: PoolEngine,
+  service: S,
+  target: string,
+  options: ClientOptions | undefined,
+): PoolClient<S> {
   const info = readService(service);
   const parsed = parseTarget(target);
   const opts = checkClientOptions(options);

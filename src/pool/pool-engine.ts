@@ -114,14 +114,28 @@ export class PoolEngine {
     return channel;
   }
 
-  #newChannel(target: string, credentials: ChannelCredentials, options: ChannelOptions, ejection: EjectionSettings | false): ManagedChannel {
+  #newChannel(
+    target: string,
+    credentials: ChannelCredentials,
+    options: ChannelOptions,
+    ejection: EjectionSettings | false,
+  ): ManagedChannel {
     try {
       return new ManagedChannel(target, credentials, options, this.#context, ejection);
     } catch (error) {
       // grpc-js validates the service config when it makes the channel, with a plain Error
       // ("Invalid service config: ...", "Invalid method config: ...", "Invalid retryPolicy ...").
       if (error instanceof Error && options['grpc.service_config'] !== undefined && /config|policy|throttling/i.test(error.message)) {
-        throw Object.assign(optionError('type', 'channelOptions["grpc.service_config"]', `a service config grpc-js accepts (${error.message})`, undefined, 'an invalid one'), { cause: error });
+        throw Object.assign(
+          optionError(
+            'type',
+            'channelOptions["grpc.service_config"]',
+            `a service config grpc-js accepts (${error.message})`,
+            undefined,
+            'an invalid one',
+          ),
+          { cause: error },
+        );
       }
       throw error;
     }
@@ -176,7 +190,14 @@ export class PoolEngine {
     this.#state = 'closed';
     for (const hook of this.#closeHooks) hook();
     this.#closeHooks.clear();
-    for (const source of [this.onRetry, this.onBreakerStateChange, this.onChannelStateChange, this.onChannelReplaced, this.onEndpointEjection]) source.clear();
+    for (const source of [
+      this.onRetry,
+      this.onBreakerStateChange,
+      this.onChannelStateChange,
+      this.onChannelReplaced,
+      this.onEndpointEjection,
+    ])
+      source.clear();
     this.callEvents.clear();
     let drained = 0;
     let cancelled = 0;

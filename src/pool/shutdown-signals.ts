@@ -21,7 +21,10 @@ export interface ClosablePool {
  */
 const DRAINS_KEY = Symbol.for('resilient-grpc.signal-drains');
 function drainsOf(signal: NodeJS.Signals): Set<Promise<unknown>> {
-  const registry = ((globalThis as Record<symbol, unknown>)[DRAINS_KEY] ??= new Map<string, Set<Promise<unknown>>>()) as Map<string, Set<Promise<unknown>>>;
+  const registry = ((globalThis as Record<symbol, unknown>)[DRAINS_KEY] ??= new Map<string, Set<Promise<unknown>>>()) as Map<
+    string,
+    Set<Promise<unknown>>
+  >;
   let drains = registry.get(signal);
   if (drains === undefined) {
     drains = new Set();
