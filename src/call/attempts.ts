@@ -1,4 +1,4 @@
-import type { Metadata, StatusObject } from '@grpc/grpc-js';
+import type { StatusObject } from '@grpc/grpc-js';
 import { CircuitOpenError, StatusError } from '../core/errors.js';
 import type { AttemptOutcome, AttemptReach } from '../core/status-meaning.js';
 import { Attempt, type AttemptOwner } from './attempt.js';
@@ -7,7 +7,7 @@ import type { BoundMethod } from './bound-method.js';
 import { CallCircuits } from './call-circuits.js';
 import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
 import type { CallObserver } from './call-observer.js';
-import type { CallHooks, PreparedCall } from './call-options.js';
+import { retryMetadata, type CallHooks, type PreparedCall } from './call-options.js';
 import { decideRetry, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-decision.js';
 import { retryLoop } from './retry-loop.js';
 
@@ -15,11 +15,8 @@ import { retryLoop } from './retry-loop.js';
 // status the retry decision (retry-decision.ts) allows, p-retry (retry-loop.ts) drives the rest,
 // with our own backoff (gRFC A6 full jitter, server pushback, the call's deadline). Each attempt
 // passes the call's circuits first (call-circuits.ts) and is an `Attempt` (attempt.ts), which
-// hears grpc-js and tells this layer once it is ready or failed. The call's lifecycle (its
-// in-flight slot, abort, parent, close, the caller's result) is the subclass's, in call.ts.
-//
-// The place where hedging goes: a strategy that keeps several `Attempt`s out at once, judged by
-// the same decision, committed by the first response.
+// hears grpc-js and tells this layer once it is ready or failed. The call's lifecycle is the
+// subclass's (call.ts). Hedging goes here: several `Attempt`s out at once, the first response commits.
 
 /** Why a call was ended from our side: see `Call`. */
 export type EndedBy = 'signal' | 'parent' | 'close' | 'consumer' | 'source';
@@ -298,11 +295,4 @@ export abstract class Attempts implements AttemptOwner {
   #callErrors(): CallErrors {
     return (this.#errors ??= new CallErrors(this.bound.method.path, this.bound.channel.target));
   }
-}
-
-/** Request metadata for a retry: grpc's `grpc-previous-rpc-attempts` header added to a copy. */
-function retryMetadata(metadata: Metadata, previousAttempts: number): Metadata {
-  const copy = metadata.clone();
-  copy.set('grpc-previous-rpc-attempts', String(previousAttempts));
-  return copy;
 }

@@ -157,3 +157,10 @@ function isPlainObject(value: object): boolean {
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;
 }
+
+/** Request metadata for a retry: grpc's `grpc-previous-rpc-attempts` header added to a copy. */
+export function retryMetadata(metadata: Metadata, previousAttempts: number): Metadata {
+  const copy = metadata.clone();
+  copy.set('grpc-previous-rpc-attempts', String(previousAttempts));
+  return copy;
+}
