@@ -12,18 +12,19 @@ const pool = new ChannelPool({ deadlineMs: 10_000 });
 
 const users = pool.client(UserService, server.address, {
   credentials: grpc.credentials.createInsecure(),
-  methods: { QueryBasicInfoByID: { deadlineMs: 500, idempotent: true } },
+  // The method's deadline covers connecting too (the first call dials the channel).
+  methods: { QueryBasicInfoByID: { deadlineMs: 2_000, idempotent: true } },
 });
 
 // The proto name and grpc-js's lowerCamel alias are the same method.
 const info = await users.QueryBasicInfoByID({ id: 1 });
-const again = await users.queryBasicInfoById({ id: 2 }, { deadlineMs: 300 });
+const again = await users.queryBasicInfoById({ id: 2 }, { deadlineMs: 1_200 });
 console.log('reply:', info, again);
 
 // Failures are typed: a numeric gRPC code, details, the method and the target.
 const offline = pool.client(UserService, '127.0.0.1:1'); // nothing listens there
 try {
-  await offline.QueryBasicInfoByID({ id: 3 }, { deadlineMs: 1_000 });
+  await offline.QueryBasicInfoByID({ id: 3 }, { deadlineMs: 5_000 });
 } catch (error) {
   if (error instanceof StatusError) console.log('failed as expected:', error.code, grpc.status[error.code]);
   else throw error;

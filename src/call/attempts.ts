@@ -267,6 +267,9 @@ export abstract class Attempts implements AttemptOwner {
       const sleptFrom = performance.now();
       await (this.backoff ??= new BackoffSleep()).sleep(decision.delayMs);
       this.observer?.slept(performance.now() - sleptFrom);
+      // A sleep that ran late (a busy event loop) may leave no time for the attempt: the call
+      // then ends with its last real failure rather than a DEADLINE_EXCEEDED of its own making.
+      if (Date.now() >= this.prepared.deadline) return false;
     }
     return this.endedBy === undefined && pool.isOpen;
   }

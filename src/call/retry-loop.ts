@@ -1,7 +1,7 @@
 import pRetry from 'p-retry';
 
 // The only file that knows p-retry. It counts and loops; the decision whether to retry, and the
-// backoff sleep, are the call's own (call-run.ts): p-retry's own defaults (10 retries, 1 s
+// backoff sleep, are the call's own (attempts.ts, retry-decision.ts): p-retry's own defaults (10 retries, 1 s
 // doubling delay without jitter, every error retried) are wrong for gRPC.
 
 /**
