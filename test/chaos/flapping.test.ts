@@ -110,11 +110,14 @@ describe('chaos: flapping backend (1 s up, 1 s down) under steady load', () => {
     const rejected = stats.perChannel.reduce((sum, c) => sum + c.breakers.reduce((n, b) => n + b.rejected, 0), 0);
 
     console.info(
-      `[chaos flapping] ${PHASES * PHASE_MS / 1000} s, ${WORKERS} workers: ${issued} calls, ` +
+      `[chaos flapping] ${(PHASES * PHASE_MS) / 1000} s, ${WORKERS} workers: ${issued} calls, ` +
         `${outcomes.filter((o) => o.ok).length} succeeded, ${failures.length} failed ${JSON.stringify(histogram(failures))} ` +
         `(by code ${JSON.stringify(codes)}); retries ${retries}, throttled retries ${throttledRetries}; ` +
         `breaker transitions ${transitions.length} ${JSON.stringify(countBy(transitions.map((t) => `${t.state}:${t.reason}`)))}, ` +
-        `first: ${transitions.slice(0, 3).map((t) => `${((t.at - startedAt) / 1000).toFixed(2)} s ${t.state}`).join(', ')}; ` +
+        `first: ${transitions
+          .slice(0, 3)
+          .map((t) => `${((t.at - startedAt) / 1000).toFixed(2)} s ${t.state}`)
+          .join(', ')}; ` +
         `calls refused by the open circuit ${rejected}; ` +
         `successes per up phase [${upPhases.join(', ')}], ${upPhasesServed}/${upPhases.length} up phases served, ` +
         `${successesByPhase.filter((_, phase) => !isUp(phase)).reduce((a, b) => a + b, 0)} successes settled in down phases; ` +

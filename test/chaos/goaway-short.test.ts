@@ -38,7 +38,9 @@ async function steady(echo: Echo, ms: number, workers = 6, slowMs = 150) {
 
 describe('graceful GOAWAY', () => {
   it('a server that ages connections out after 300 ms: no call fails, each connection is replaced', async () => {
-    const server = await startTestServer({ serverOptions: { 'grpc.max_connection_age_ms': 300, 'grpc.max_connection_age_grace_ms': 2_000 } });
+    const server = await startTestServer({
+      serverOptions: { 'grpc.max_connection_age_ms': 300, 'grpc.max_connection_age_grace_ms': 2_000 },
+    });
     cleanups.push(() => server.kill());
     const proxy = await startFaultProxy({ port: server.port });
     cleanups.push(() => proxy.close());

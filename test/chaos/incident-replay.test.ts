@@ -47,7 +47,11 @@ interface Figures {
 
 async function replay(breaker: 'on' | 'off'): Promise<Figures> {
   const port = await closedPort();
-  const child = await runNode(process.execPath, ['--expose-gc', '--import', 'tsx', SCRIPT, String(port), String(TOTAL), String(CONCURRENCY), breaker], 90_000);
+  const child = await runNode(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', SCRIPT, String(port), String(TOTAL), String(CONCURRENCY), breaker],
+    90_000,
+  );
   // It ends by itself once the pool is closed: no timer, socket or listener left behind.
   expect(child, child.stderr).toMatchObject({ code: 0, signal: null });
   const line = child.stdout.trim().split('\n').at(-1)!;

@@ -49,7 +49,12 @@ async function traffic(echo: (i: number) => Promise<unknown>, t0: number, everyM
     calls.push(
       echo(i).then(
         () => ({ startedAt, endedAt: performance.now() - t0, ok: true }),
-        (error: { code?: number }) => ({ startedAt, endedAt: performance.now() - t0, ok: false, ...(error.code === undefined ? {} : { code: error.code }) }),
+        (error: { code?: number }) => ({
+          startedAt,
+          endedAt: performance.now() - t0,
+          ok: false,
+          ...(error.code === undefined ? {} : { code: error.code }),
+        }),
       ),
     );
     await sleep(everyMs);

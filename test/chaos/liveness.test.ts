@@ -98,7 +98,9 @@ describe('chaos: liveness with pool defaults against a gRFC A8 server', () => {
 
     expect(failures).toEqual([]);
     const counters = peer.counters();
-    console.info(`[chaos liveness] 28 s of mixed traffic: peer ${JSON.stringify(counters)}; replacements ${replaced.length}, stats ${JSON.stringify({ stalls: pool.stats().perChannel[0]?.stalls, falseStalls: pool.stats().perChannel[0]?.falseStalls })}`);
+    console.info(
+      `[chaos liveness] 28 s of mixed traffic: peer ${JSON.stringify(counters)}; replacements ${replaced.length}, stats ${JSON.stringify({ stalls: pool.stats().perChannel[0]?.stalls, falseStalls: pool.stats().perChannel[0]?.falseStalls })}`,
+    );
     expect(counters).toMatchObject({ pings: 0, badPings: 0, goaways: 0 });
     // The slow call is a false alarm at most: a second connection, never a failed call.
     expect(replaced.length).toBeLessThanOrEqual(1);

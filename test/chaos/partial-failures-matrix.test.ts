@@ -13,16 +13,35 @@ import { describe, expect, it } from 'vitest';
 import { TEST_ECHO_PATH, type EndpointMode } from '../helpers/endpoint-fleet.js';
 import { describeLoad, drive } from '../helpers/load.js';
 import { TestServiceClient, UserServiceClient } from '../helpers/protos.js';
-import { afterDetectionWindow, closeScenariosAfterEach, DETECTION_WINDOW_MS, modesWith, RECOVERY_LIMIT_MS, ROUND_ROBIN, setUp, streamToEnd, type Test, type Users } from '../helpers/fleet-scenario.js';
+import {
+  afterDetectionWindow,
+  closeScenariosAfterEach,
+  DETECTION_WINDOW_MS,
+  modesWith,
+  RECOVERY_LIMIT_MS,
+  ROUND_ROBIN,
+  setUp,
+  streamToEnd,
+  type Test,
+  type Users,
+} from '../helpers/fleet-scenario.js';
 
 closeScenariosAfterEach();
 
-type SickCase = { label: string; mode: EndpointMode; method: { deadlineMs?: number; idempotent?: boolean; retry?: { perAttemptTimeoutMs: number } } };
+type SickCase = {
+  label: string;
+  mode: EndpointMode;
+  method: { deadlineMs?: number; idempotent?: boolean; retry?: { perAttemptTimeoutMs: number } };
+};
 const SICK_CASES: SickCase[] = [
   { label: 'UNAVAILABLE', mode: grpc.status.UNAVAILABLE, method: {} },
   { label: 'INTERNAL (idempotent)', mode: grpc.status.INTERNAL, method: { idempotent: true } },
   // The issue's row: hangs, 1 s deadline, perAttemptTimeoutMs 250, idempotent.
-  { label: 'hanging (1 s deadline, perAttemptTimeoutMs 250, idempotent)', mode: 'hang', method: { deadlineMs: 1_000, idempotent: true, retry: { perAttemptTimeoutMs: 250 } } },
+  {
+    label: 'hanging (1 s deadline, perAttemptTimeoutMs 250, idempotent)',
+    mode: 'hang',
+    method: { deadlineMs: 1_000, idempotent: true, retry: { perAttemptTimeoutMs: 250 } },
+  },
 ];
 const SHAPES = [
   { n: 2, position: 'first' },
@@ -58,7 +77,9 @@ describe("the user's own round_robin", () => {
 
     it(`1 of 2 answers UNAVAILABLE, sick ${position}: >= 99 % (the circuit stays closed for the healthy one)`, async () => {
       const { fleet, pool } = await setUp(modesWith(grpc.status.UNAVAILABLE, 2, position));
-      const test = pool.client(TestServiceClient, fleet.target, { channelOptions: { 'grpc.service_config': ROUND_ROBIN } }) as unknown as Test;
+      const test = pool.client(TestServiceClient, fleet.target, {
+        channelOptions: { 'grpc.service_config': ROUND_ROBIN },
+      }) as unknown as Test;
       const result = await afterDetectionWindow(() => test.Echo({ message: 'x' }));
       expect(result.successPercent, describeLoad(result)).toBeGreaterThanOrEqual(99);
     });
@@ -80,7 +101,10 @@ describe('a sick endpoint that recovers', () => {
       },
       { durationMs: RECOVERY_LIMIT_MS, maxCalls: 20_000, concurrency: 2 },
     );
-    expect(sick.arrived, `recovered endpoint got no traffic within ${RECOVERY_LIMIT_MS} ms (${describeLoad(afterRecovery)})`).toBeGreaterThan(0);
+    expect(
+      sick.arrived,
+      `recovered endpoint got no traffic within ${RECOVERY_LIMIT_MS} ms (${describeLoad(afterRecovery)})`,
+    ).toBeGreaterThan(0);
     const later = await drive(() => test.Echo({ message: 'x' }), { durationMs: 5_000, maxCalls: 100 });
     expect(later.successPercent, describeLoad(later)).toBe(100);
   }, 40_000);
@@ -110,4 +134,3 @@ describe('one failing method of a target', () => {
     expect(otherMethod.successPercent, `another method: ${describeLoad(otherMethod)}`).toBe(100);
   });
 });
-

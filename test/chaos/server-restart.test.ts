@@ -7,18 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ChannelPool, StatusError, type BreakerStateChange } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
 import { startTestServer } from '../helpers/test-server.js';
-import {
-  collectUnhandledRejections,
-  histogram,
-  late,
-  maxMs,
-  sleep,
-  timed,
-  untyped,
-  useScene,
-  waitUntil,
-  type Outcome,
-} from './support.js';
+import { collectUnhandledRejections, histogram, late, maxMs, sleep, timed, untyped, useScene, waitUntil, type Outcome } from './support.js';
 
 const IN_FLIGHT = 1_000;
 const DEADLINE_MS = 5_000;

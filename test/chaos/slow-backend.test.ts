@@ -5,7 +5,7 @@
 // resetTimeoutMs succeeds, the circuit closes and calls succeed.
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { ChannelPool, CircuitOpenError, StatusError, type BreakerStateChange } from '../../src/index.js';
+import { ChannelPool, type CircuitOpenError, type StatusError, type BreakerStateChange } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
 import { startTestServer } from '../helpers/test-server.js';
 import {
@@ -40,7 +40,10 @@ describe('chaos: slow backend (answers in 300 ms, callers allow 100 ms)', () => 
     scene.server = await startTestServer();
     // Default retries (DEADLINE_EXCEEDED of the call's own deadline is never retried) and a
     // breaker with a smaller volume and a 1 s reset, so the scenario runs in seconds.
-    scene.pool = new ChannelPool({ deadlineMs: DEADLINE_MS, breaker: { volumeThreshold: VOLUME_THRESHOLD, resetTimeoutMs: RESET_TIMEOUT_MS } });
+    scene.pool = new ChannelPool({
+      deadlineMs: DEADLINE_MS,
+      breaker: { volumeThreshold: VOLUME_THRESHOLD, resetTimeoutMs: RESET_TIMEOUT_MS },
+    });
     const changes: Array<BreakerStateChange & { at: number }> = [];
     scene.pool.onBreakerStateChange((change) => changes.push({ ...change, at: performance.now() }));
     const echo = scene.pool.client(TestServiceClient, scene.server.address);
@@ -96,7 +99,11 @@ describe('chaos: slow backend (answers in 300 ms, callers allow 100 ms)', () => 
     expect(openForMs).toBeGreaterThanOrEqual(RESET_TIMEOUT_MS - 20);
     const probe = await call('probe', RECOVERY_DEADLINE_MS);
     expect(probe.ok, String(probe.error)).toBe(true);
-    expect(changes.map((c) => `${c.state}:${c.reason}`)).toEqual(['open:error-threshold', 'half-open:reset-timeout', 'closed:probe-succeeded']);
+    expect(changes.map((c) => `${c.state}:${c.reason}`)).toEqual([
+      'open:error-threshold',
+      'half-open:reset-timeout',
+      'closed:probe-succeeded',
+    ]);
 
     // 4. Back to normal.
     const healthy = await Promise.all(Array.from({ length: 50 }, (_, i) => call(`healthy-${i}`, RECOVERY_DEADLINE_MS)));

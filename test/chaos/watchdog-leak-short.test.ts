@@ -57,7 +57,9 @@ describe('connect watchdog against a persistent half-open peer', () => {
 
     await pool.close({ graceMs: 0 });
     expect(await settle(() => proxy.live, 2_000)).toBe(0);
-    console.info(`[watchdog-leak] ${replaced.length} replacements in 2.5 s, ${proxy.accepted} connections accepted, at most ${maxLive} open at once, 0 after close()`);
+    console.info(
+      `[watchdog-leak] ${replaced.length} replacements in 2.5 s, ${proxy.accepted} connections accepted, at most ${maxLive} open at once, 0 after close()`,
+    );
   });
 
   it('pins the grpc-js leak the wrapper exists for, and the wrapper releasing it', async () => {

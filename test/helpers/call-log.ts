@@ -2,7 +2,7 @@
 // per-call context its handlers work with: the script, an abort signal for cancellation and
 // kill(), and the attempt number. Streaming calls' records count, as they go, the messages
 // written and received and the writes that had to wait.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { header, readScript, type Script } from './call-script.js';
 
 export interface CallRecord {

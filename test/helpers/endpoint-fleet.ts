@@ -64,7 +64,9 @@ export async function startFleet(modes: readonly EndpointMode[]): Promise<Fleet>
     endpoints,
     target: `ipv4:${endpoints.map((e) => e.address).join(',')}`,
     arrived: () => endpoints.reduce((sum, e) => sum + e.arrived, 0),
-    resetCounts: () => endpoints.forEach((e) => e.resetCounts()),
+    resetCounts: () => {
+      for (const e of endpoints) e.resetCounts();
+    },
     close: async () => {
       await Promise.all(endpoints.map((e) => e.server.kill()));
     },

@@ -238,7 +238,14 @@ function blackhole(socket: net.Socket): void {
  * Once the bridge is frozen, chunks and ends are dropped; only the client leaving still tears
  * down the upstream side (fromClient), so nothing ever reaches the client.
  */
-function forward(from: net.Socket, to: net.Socket, delayMs: () => number, onDelayed: () => void, bridge: Bridge, fromClient: boolean): void {
+function forward(
+  from: net.Socket,
+  to: net.Socket,
+  delayMs: () => number,
+  onDelayed: () => void,
+  bridge: Bridge,
+  fromClient: boolean,
+): void {
   const queue: Array<{ chunk: Buffer; at: number }> = [];
   let timer: NodeJS.Timeout | undefined;
   let ended = false;

@@ -65,5 +65,3 @@ export async function streamToEnd(stream: AsyncIterable<unknown>): Promise<{ mes
     return { messages, error };
   }
 }
-
-

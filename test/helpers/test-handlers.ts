@@ -95,10 +95,7 @@ export function testServiceHandlers(log: CallLog): grpc.UntypedServiceImplementa
       const context = log.begin(call, 'ServerStream');
       void serverStream(context, call).catch((error: unknown) => failStream(context, call, error));
     },
-    ClientStream: (
-      call: grpc.ServerReadableStream<EchoRequest, EchoResponse>,
-      callback: grpc.sendUnaryData<EchoResponse>,
-    ) => {
+    ClientStream: (call: grpc.ServerReadableStream<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) => {
       const context = log.begin(call, 'ClientStream');
       void clientStream(context, call, callback).catch((error: unknown) => {
         context.finish();
@@ -142,10 +139,7 @@ function failStream(context: CallContext, call: NodeJS.EventEmitter, error: unkn
 }
 
 // Messages are numbered from 0: message `${message}-${i}`, count i.
-async function serverStream(
-  context: CallContext,
-  call: grpc.ServerWritableStream<StreamRequest, EchoResponse>,
-): Promise<void> {
+async function serverStream(context: CallContext, call: grpc.ServerWritableStream<StreamRequest, EchoResponse>): Promise<void> {
   if (!(await startStream(context, (error) => call.emit('error', error)))) return;
   const { message, count, intervalMs, failCode } = call.request;
   const { signal, record, script } = context;

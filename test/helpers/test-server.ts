@@ -43,11 +43,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const log = new CallLog(options.keepRecords !== false);
   server.addService(testServiceDefinition, testServiceHandlers(log));
   server.addService(userServiceDefinition, userServiceHandlers(log));
-  const port = await bind(
-    server,
-    formatAddress(host, options.port ?? 0),
-    options.credentials ?? grpc.ServerCredentials.createInsecure(),
-  );
+  const port = await bind(server, formatAddress(host, options.port ?? 0), options.credentials ?? grpc.ServerCredentials.createInsecure());
 
   let stopping: Promise<void> | undefined;
   let killed = false;

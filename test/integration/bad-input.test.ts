@@ -100,7 +100,9 @@ async function rejectionOf(fn: () => unknown): Promise<unknown> {
 /** A good call on a fresh client of the shared pool: the pool still works. */
 async function expectPoolWorks(p: ChannelPool = pool): Promise<void> {
   const before = server.calls.length;
-  await expect(p.client(TestServiceClient, server.address).Echo({ message: 'still fine' })).resolves.toMatchObject({ message: 'still fine' });
+  await expect(p.client(TestServiceClient, server.address).Echo({ message: 'still fine' })).resolves.toMatchObject({
+    message: 'still fine',
+  });
   expect(server.calls.length).toBe(before + 1);
 }
 
@@ -115,38 +117,138 @@ const RANGE_DEADLINE = 'TypeError or RangeError' as const;
 
 const poolCases: PoolCase[] = [
   { input: 'options 5000 (not an object)', options: 5000, expected: { kind: 'TypeError', option: 'ChannelPoolOptions', got: '5000' } },
-  { input: 'unknown key deadlinMs', options: { deadlinMs: 1000 }, expected: { kind: 'TypeError', option: 'ChannelPoolOptions.deadlinMs', got: 'an unknown option', mentions: /deadlineMs/ } },
-  { input: 'client option credentials on the pool', options: { credentials: grpc.credentials.createInsecure() }, expected: { kind: 'TypeError', option: 'ChannelPoolOptions.credentials', got: 'an unknown option' } },
+  {
+    input: 'unknown key deadlinMs',
+    options: { deadlinMs: 1000 },
+    expected: { kind: 'TypeError', option: 'ChannelPoolOptions.deadlinMs', got: 'an unknown option', mentions: /deadlineMs/ },
+  },
+  {
+    input: 'client option credentials on the pool',
+    options: { credentials: grpc.credentials.createInsecure() },
+    expected: { kind: 'TypeError', option: 'ChannelPoolOptions.credentials', got: 'an unknown option' },
+  },
   { input: 'deadlineMs -1', options: { deadlineMs: -1 }, expected: { kind: 'RangeError', option: 'deadlineMs', got: '-1' } },
   { input: 'deadlineMs 0', options: { deadlineMs: 0 }, expected: { kind: 'RangeError', option: 'deadlineMs', got: '0' } },
   { input: 'deadlineMs NaN', options: { deadlineMs: Number.NaN }, expected: { kind: RANGE_DEADLINE, option: 'deadlineMs', got: 'NaN' } },
-  { input: 'deadlineMs Infinity', options: { deadlineMs: Number.POSITIVE_INFINITY }, expected: { kind: 'RangeError', option: 'deadlineMs', got: 'Infinity' } },
+  {
+    input: 'deadlineMs Infinity',
+    options: { deadlineMs: Number.POSITIVE_INFINITY },
+    expected: { kind: 'RangeError', option: 'deadlineMs', got: 'Infinity' },
+  },
   { input: "deadlineMs '1000'", options: { deadlineMs: '1000' }, expected: { kind: 'TypeError', option: 'deadlineMs', got: '"1000"' } },
-  { input: 'deadlineMs 2**31', options: { deadlineMs: 2 ** 31 }, expected: { kind: 'RangeError', option: 'deadlineMs', got: '2147483648' } },
+  {
+    input: 'deadlineMs 2**31',
+    options: { deadlineMs: 2 ** 31 },
+    expected: { kind: 'RangeError', option: 'deadlineMs', got: '2147483648' },
+  },
   { input: "idempotent 'yes'", options: { idempotent: 'yes' }, expected: { kind: 'TypeError', option: 'idempotent', got: '"yes"' } },
   { input: "retry 'always'", options: { retry: 'always' }, expected: { kind: 'TypeError', option: 'retry', got: '"always"' } },
   { input: 'retry true', options: { retry: true }, expected: { kind: 'TypeError', option: 'retry', got: 'true' } },
-  { input: 'retry.maxAttempts 0', options: { retry: { maxAttempts: 0 } }, expected: { kind: 'RangeError', option: 'retry.maxAttempts', got: '0' } },
-  { input: 'retry.maxAttempts 1.5', options: { retry: { maxAttempts: 1.5 } }, expected: { kind: 'RangeError', option: 'retry.maxAttempts', got: '1.5' } },
-  { input: 'retry.maxAttempts 11', options: { retry: { maxAttempts: 11 } }, expected: { kind: 'RangeError', option: 'retry.maxAttempts', got: '11' } },
-  { input: "retry.maxAttempts '3'", options: { retry: { maxAttempts: '3' } }, expected: { kind: 'TypeError', option: 'retry.maxAttempts', got: '"3"' } },
-  { input: 'retry.initialDelayMs -5', options: { retry: { initialDelayMs: -5 } }, expected: { kind: 'RangeError', option: 'retry.initialDelayMs', got: '-5' } },
-  { input: "retry.maxDelayMs 'x'", options: { retry: { maxDelayMs: 'x' } }, expected: { kind: 'TypeError', option: 'retry.maxDelayMs', got: '"x"' } },
-  { input: 'retry.perAttemptTimeoutMs 0', options: { retry: { perAttemptTimeoutMs: 0 } }, expected: { kind: 'RangeError', option: 'retry.perAttemptTimeoutMs', got: '0' } },
-  { input: 'retry.retryableCodes [INVALID_ARGUMENT]', options: { retry: { retryableCodes: [grpc.status.INVALID_ARGUMENT] } }, expected: { kind: 'RangeError', option: 'retry.retryableCodes', got: 'INVALID_ARGUMENT (3)' } },
-  { input: "retry.retryableCodes ['UNAVAILABLE'] (names, not codes)", options: { retry: { retryableCodes: ['UNAVAILABLE'] } }, expected: { kind: 'TypeError or RangeError', option: 'retry.retryableCodes', got: '"UNAVAILABLE"' } },
-  { input: 'retry.retryableCodes 14 (not an array)', options: { retry: { retryableCodes: 14 } }, expected: { kind: 'TypeError', option: 'retry.retryableCodes', got: '14' } },
-  { input: 'retry unknown key backoff', options: { retry: { backoff: 100 } }, expected: { kind: 'TypeError', option: 'retry.backoff', got: 'an unknown option' } },
-  { input: 'retryThrottling true', options: { retryThrottling: true }, expected: { kind: 'TypeError', option: 'retryThrottling', got: 'true' } },
-  { input: "retryThrottling 'on'", options: { retryThrottling: 'on' }, expected: { kind: 'TypeError', option: 'retryThrottling', got: '"on"' } },
-  { input: 'retryThrottling.maxTokens 0', options: { retryThrottling: { maxTokens: 0 } }, expected: { kind: 'RangeError', option: 'retryThrottling.maxTokens', got: '0' } },
-  { input: 'retryThrottling.maxTokens 1001', options: { retryThrottling: { maxTokens: 1001 } }, expected: { kind: 'RangeError', option: 'retryThrottling.maxTokens', got: '1001' } },
-  { input: 'retryThrottling.tokenRatio 2', options: { retryThrottling: { tokenRatio: 2 } }, expected: { kind: 'RangeError', option: 'retryThrottling.tokenRatio', got: '2' } },
-  { input: "retryThrottling.tokenRatio '0.1'", options: { retryThrottling: { tokenRatio: '0.1' } }, expected: { kind: 'TypeError', option: 'retryThrottling.tokenRatio', got: '"0.1"' } },
-  { input: 'retryThrottling unknown key tokens', options: { retryThrottling: { tokens: 5 } }, expected: { kind: 'TypeError', option: 'retryThrottling.tokens', got: 'an unknown option' } },
-  { input: 'channelOptions a string', options: { channelOptions: 'grpc.keepalive_time_ms=1' }, expected: { kind: 'TypeError', option: 'channelOptions', got: '"grpc.keepalive_time_ms=1"' } },
-  { input: 'channelOptions an array', options: { channelOptions: [['grpc.keepalive_time_ms', 1]] }, expected: { kind: 'TypeError', option: 'channelOptions', got: 'an array' } },
-  { input: 'channelOptions null', options: { channelOptions: null }, expected: { kind: 'TypeError', option: 'channelOptions', got: 'null' } },
+  {
+    input: 'retry.maxAttempts 0',
+    options: { retry: { maxAttempts: 0 } },
+    expected: { kind: 'RangeError', option: 'retry.maxAttempts', got: '0' },
+  },
+  {
+    input: 'retry.maxAttempts 1.5',
+    options: { retry: { maxAttempts: 1.5 } },
+    expected: { kind: 'RangeError', option: 'retry.maxAttempts', got: '1.5' },
+  },
+  {
+    input: 'retry.maxAttempts 11',
+    options: { retry: { maxAttempts: 11 } },
+    expected: { kind: 'RangeError', option: 'retry.maxAttempts', got: '11' },
+  },
+  {
+    input: "retry.maxAttempts '3'",
+    options: { retry: { maxAttempts: '3' } },
+    expected: { kind: 'TypeError', option: 'retry.maxAttempts', got: '"3"' },
+  },
+  {
+    input: 'retry.initialDelayMs -5',
+    options: { retry: { initialDelayMs: -5 } },
+    expected: { kind: 'RangeError', option: 'retry.initialDelayMs', got: '-5' },
+  },
+  {
+    input: "retry.maxDelayMs 'x'",
+    options: { retry: { maxDelayMs: 'x' } },
+    expected: { kind: 'TypeError', option: 'retry.maxDelayMs', got: '"x"' },
+  },
+  {
+    input: 'retry.perAttemptTimeoutMs 0',
+    options: { retry: { perAttemptTimeoutMs: 0 } },
+    expected: { kind: 'RangeError', option: 'retry.perAttemptTimeoutMs', got: '0' },
+  },
+  {
+    input: 'retry.retryableCodes [INVALID_ARGUMENT]',
+    options: { retry: { retryableCodes: [grpc.status.INVALID_ARGUMENT] } },
+    expected: { kind: 'RangeError', option: 'retry.retryableCodes', got: 'INVALID_ARGUMENT (3)' },
+  },
+  {
+    input: "retry.retryableCodes ['UNAVAILABLE'] (names, not codes)",
+    options: { retry: { retryableCodes: ['UNAVAILABLE'] } },
+    expected: { kind: 'TypeError or RangeError', option: 'retry.retryableCodes', got: '"UNAVAILABLE"' },
+  },
+  {
+    input: 'retry.retryableCodes 14 (not an array)',
+    options: { retry: { retryableCodes: 14 } },
+    expected: { kind: 'TypeError', option: 'retry.retryableCodes', got: '14' },
+  },
+  {
+    input: 'retry unknown key backoff',
+    options: { retry: { backoff: 100 } },
+    expected: { kind: 'TypeError', option: 'retry.backoff', got: 'an unknown option' },
+  },
+  {
+    input: 'retryThrottling true',
+    options: { retryThrottling: true },
+    expected: { kind: 'TypeError', option: 'retryThrottling', got: 'true' },
+  },
+  {
+    input: "retryThrottling 'on'",
+    options: { retryThrottling: 'on' },
+    expected: { kind: 'TypeError', option: 'retryThrottling', got: '"on"' },
+  },
+  {
+    input: 'retryThrottling.maxTokens 0',
+    options: { retryThrottling: { maxTokens: 0 } },
+    expected: { kind: 'RangeError', option: 'retryThrottling.maxTokens', got: '0' },
+  },
+  {
+    input: 'retryThrottling.maxTokens 1001',
+    options: { retryThrottling: { maxTokens: 1001 } },
+    expected: { kind: 'RangeError', option: 'retryThrottling.maxTokens', got: '1001' },
+  },
+  {
+    input: 'retryThrottling.tokenRatio 2',
+    options: { retryThrottling: { tokenRatio: 2 } },
+    expected: { kind: 'RangeError', option: 'retryThrottling.tokenRatio', got: '2' },
+  },
+  {
+    input: "retryThrottling.tokenRatio '0.1'",
+    options: { retryThrottling: { tokenRatio: '0.1' } },
+    expected: { kind: 'TypeError', option: 'retryThrottling.tokenRatio', got: '"0.1"' },
+  },
+  {
+    input: 'retryThrottling unknown key tokens',
+    options: { retryThrottling: { tokens: 5 } },
+    expected: { kind: 'TypeError', option: 'retryThrottling.tokens', got: 'an unknown option' },
+  },
+  {
+    input: 'channelOptions a string',
+    options: { channelOptions: 'grpc.keepalive_time_ms=1' },
+    expected: { kind: 'TypeError', option: 'channelOptions', got: '"grpc.keepalive_time_ms=1"' },
+  },
+  {
+    input: 'channelOptions an array',
+    options: { channelOptions: [['grpc.keepalive_time_ms', 1]] },
+    expected: { kind: 'TypeError', option: 'channelOptions', got: 'an array' },
+  },
+  {
+    input: 'channelOptions null',
+    options: { channelOptions: null },
+    expected: { kind: 'TypeError', option: 'channelOptions', got: 'null' },
+  },
   {
     input: 'channelOptions grpc.keepalive_time_ms an object',
     options: { channelOptions: { 'grpc.keepalive_time_ms': { ms: 30_000 } } },
@@ -198,17 +300,53 @@ const clientCases: ClientCase[] = [
     client: (p, t) => p.client(packageNamespace as never, t),
     expected: { kind: 'TypeError', option: 'service', got: 'an object', mentions: /package namespace/ },
   },
-  { input: "service 'TestService' (a string)", client: (p, t) => p.client('TestService' as never, t), expected: { kind: 'TypeError', option: 'service', got: '"TestService"' } },
+  {
+    input: "service 'TestService' (a string)",
+    client: (p, t) => p.client('TestService' as never, t),
+    expected: { kind: 'TypeError', option: 'service', got: '"TestService"' },
+  },
   { input: "target ''", client: (p) => p.client(TestService, ''), expected: { kind: 'TypeError', option: 'target', got: '""' } },
-  { input: "target ' host:1'", client: (p) => p.client(TestService, ' host:1'), expected: { kind: 'TypeError', option: 'target', got: '" host:1"' } },
+  {
+    input: "target ' host:1'",
+    client: (p) => p.client(TestService, ' host:1'),
+    expected: { kind: 'TypeError', option: 'target', got: '" host:1"' },
+  },
   { input: 'target 42', client: (p) => p.client(TestService, 42 as never), expected: { kind: 'TypeError', option: 'target', got: '42' } },
-  { input: 'target undefined', client: (p) => p.client(TestService, undefined as never), expected: { kind: 'TypeError', option: 'target', got: 'undefined' } },
-  { input: "target 'https://h/path'", client: (p) => p.client(TestService, 'https://h/path'), expected: { kind: 'TypeError', option: 'target', got: '"https://h/path"' } },
-  { input: 'options 5000 (not an object)', client: (p, t) => p.client(TestService, t, 5000 as never), expected: { kind: 'TypeError', option: 'ClientOptions', got: '5000' } },
-  { input: 'unknown client option deadline', client: (p, t) => p.client(TestService, t, { deadline: 500 } as never), expected: { kind: 'TypeError', option: 'ClientOptions.deadline', got: 'an unknown option' } },
-  { input: 'deadlineMs -1', client: (p, t) => p.client(TestService, t, { deadlineMs: -1 }), expected: { kind: 'RangeError', option: 'deadlineMs', got: '-1' } },
-  { input: "credentials 'insecure' (a string)", client: (p, t) => p.client(TestService, t, { credentials: 'insecure' as never }), expected: { kind: 'TypeError', option: 'credentials', got: '"insecure"' } },
-  { input: 'credentials null', client: (p, t) => p.client(TestService, t, { credentials: null as never }), expected: { kind: 'TypeError', option: 'credentials', got: 'null' } },
+  {
+    input: 'target undefined',
+    client: (p) => p.client(TestService, undefined as never),
+    expected: { kind: 'TypeError', option: 'target', got: 'undefined' },
+  },
+  {
+    input: "target 'https://h/path'",
+    client: (p) => p.client(TestService, 'https://h/path'),
+    expected: { kind: 'TypeError', option: 'target', got: '"https://h/path"' },
+  },
+  {
+    input: 'options 5000 (not an object)',
+    client: (p, t) => p.client(TestService, t, 5000 as never),
+    expected: { kind: 'TypeError', option: 'ClientOptions', got: '5000' },
+  },
+  {
+    input: 'unknown client option deadline',
+    client: (p, t) => p.client(TestService, t, { deadline: 500 } as never),
+    expected: { kind: 'TypeError', option: 'ClientOptions.deadline', got: 'an unknown option' },
+  },
+  {
+    input: 'deadlineMs -1',
+    client: (p, t) => p.client(TestService, t, { deadlineMs: -1 }),
+    expected: { kind: 'RangeError', option: 'deadlineMs', got: '-1' },
+  },
+  {
+    input: "credentials 'insecure' (a string)",
+    client: (p, t) => p.client(TestService, t, { credentials: 'insecure' as never }),
+    expected: { kind: 'TypeError', option: 'credentials', got: '"insecure"' },
+  },
+  {
+    input: 'credentials null',
+    client: (p, t) => p.client(TestService, t, { credentials: null as never }),
+    expected: { kind: 'TypeError', option: 'credentials', got: 'null' },
+  },
   {
     input: 'credentials the grpc.credentials namespace',
     client: (p, t) => p.client(TestService, t, { credentials: grpc.credentials as never }),
@@ -217,12 +355,25 @@ const clientCases: ClientCase[] = [
   {
     input: 'credentials grpc.ServerCredentials.createInsecure() (server credentials)',
     client: (p, t) => p.client(TestService, t, { credentials: grpc.ServerCredentials.createInsecure() as never }),
-    expected: { kind: 'TypeError', option: 'credentials', got: 'an instance of InsecureServerCredentials', mentions: /server or call credentials/ },
+    expected: {
+      kind: 'TypeError',
+      option: 'credentials',
+      got: 'an instance of InsecureServerCredentials',
+      mentions: /server or call credentials/,
+    },
   },
   {
     input: 'credentials call credentials (createFromMetadataGenerator)',
-    client: (p, t) => p.client(TestService, t, { credentials: grpc.credentials.createFromMetadataGenerator((_o, cb) => cb(null, new grpc.Metadata())) as never }),
-    expected: { kind: 'TypeError', option: 'credentials', got: 'an instance of SingleCallCredentials', mentions: /server or call credentials/ },
+    client: (p, t) =>
+      p.client(TestService, t, {
+        credentials: grpc.credentials.createFromMetadataGenerator((_o, cb) => cb(null, new grpc.Metadata())) as never,
+      }),
+    expected: {
+      kind: 'TypeError',
+      option: 'credentials',
+      got: 'an instance of SingleCallCredentials',
+      mentions: /server or call credentials/,
+    },
   },
   {
     input: 'channelOptions grpc.keepalive_time_ms an object',
@@ -234,7 +385,11 @@ const clientCases: ClientCase[] = [
     client: (p, t) => p.client(TestService, t, { channelOptions: { 'grpc.service_config': '{not json' } }),
     expected: { kind: 'TypeError', option: 'channelOptions["grpc.service_config"]', got: '"{not json"' },
   },
-  { input: "methods ['Echo'] (an array)", client: (p, t) => p.client(TestService, t, { methods: ['Echo'] as never }), expected: { kind: 'TypeError', option: 'methods', got: 'an array' } },
+  {
+    input: "methods ['Echo'] (an array)",
+    client: (p, t) => p.client(TestService, t, { methods: ['Echo'] as never }),
+    expected: { kind: 'TypeError', option: 'methods', got: 'an array' },
+  },
   {
     input: 'unknown key in methods.Echo (deadlinMs)',
     client: (p, t) => p.client(TestService, t, { methods: { Echo: { deadlinMs: 5 } as never } }),
@@ -245,7 +400,11 @@ const clientCases: ClientCase[] = [
     client: (p, t) => p.client(TestService, t, { methods: { Ecoh: { deadlineMs: 5 } } }),
     expected: { kind: 'TypeError', option: 'methods.Ecoh', got: 'an unknown method', mentions: /\becho\b/i },
   },
-  { input: 'methods.Echo 500 (not an object)', client: (p, t) => p.client(TestService, t, { methods: { Echo: 500 as never } }), expected: { kind: 'TypeError', option: 'methods.Echo', got: '500' } },
+  {
+    input: 'methods.Echo 500 (not an object)',
+    client: (p, t) => p.client(TestService, t, { methods: { Echo: 500 as never } }),
+    expected: { kind: 'TypeError', option: 'methods.Echo', got: '500' },
+  },
   {
     input: 'methods.Echo.deadlineMs -1',
     client: (p, t) => p.client(TestService, t, { methods: { Echo: { deadlineMs: -1 } } }),
@@ -315,18 +474,42 @@ const callCases: CallCase[] = [
   { input: 'request undefined', request: undefined, expected: { kind: 'TypeError', option: 'request', got: 'undefined' } },
   { input: "request 'str'", request: 'str', expected: { kind: 'TypeError', option: 'request', got: '"str"' } },
   { input: 'request 42', request: 42, expected: { kind: 'TypeError', option: 'request', got: '42' } },
-  { input: 'options 500 (a timeout where the options go)', options: 500, expected: { kind: 'TypeError', option: 'CallOptions', got: '500' } },
+  {
+    input: 'options 500 (a timeout where the options go)',
+    options: 500,
+    expected: { kind: 'TypeError', option: 'CallOptions', got: '500' },
+  },
   { input: 'options null', options: null, expected: { kind: 'TypeError', option: 'CallOptions', got: 'null' } },
-  { input: 'unknown call option timeout', options: { timeout: 500 }, expected: { kind: 'TypeError', option: 'CallOptions.timeout', got: 'an unknown option' } },
-  { input: 'unknown call option deadlineMS (case typo)', options: { deadlineMS: 500 }, expected: { kind: 'TypeError', option: 'CallOptions.deadlineMS', got: 'an unknown option' } },
+  {
+    input: 'unknown call option timeout',
+    options: { timeout: 500 },
+    expected: { kind: 'TypeError', option: 'CallOptions.timeout', got: 'an unknown option' },
+  },
+  {
+    input: 'unknown call option deadlineMS (case typo)',
+    options: { deadlineMS: 500 },
+    expected: { kind: 'TypeError', option: 'CallOptions.deadlineMS', got: 'an unknown option' },
+  },
   { input: 'deadlineMs -1', options: { deadlineMs: -1 }, expected: { kind: 'RangeError', option: 'deadlineMs', got: '-1' } },
   { input: 'deadlineMs 0', options: { deadlineMs: 0 }, expected: { kind: 'RangeError', option: 'deadlineMs', got: '0' } },
   { input: 'deadlineMs NaN', options: { deadlineMs: Number.NaN }, expected: { kind: RANGE_DEADLINE, option: 'deadlineMs', got: 'NaN' } },
-  { input: 'deadlineMs Infinity', options: { deadlineMs: Number.POSITIVE_INFINITY }, expected: { kind: 'RangeError', option: 'deadlineMs', got: 'Infinity' } },
+  {
+    input: 'deadlineMs Infinity',
+    options: { deadlineMs: Number.POSITIVE_INFINITY },
+    expected: { kind: 'RangeError', option: 'deadlineMs', got: 'Infinity' },
+  },
   { input: "deadlineMs '500'", options: { deadlineMs: '500' }, expected: { kind: 'TypeError', option: 'deadlineMs', got: '"500"' } },
-  { input: 'deadlineMs 2**31', options: { deadlineMs: 2 ** 31 }, expected: { kind: 'RangeError', option: 'deadlineMs', got: '2147483648' } },
+  {
+    input: 'deadlineMs 2**31',
+    options: { deadlineMs: 2 ** 31 },
+    expected: { kind: 'RangeError', option: 'deadlineMs', got: '2147483648' },
+  },
   { input: "idempotent 'yes'", options: { idempotent: 'yes' }, expected: { kind: 'TypeError', option: 'idempotent', got: '"yes"' } },
-  { input: 'retry.maxAttempts 0', options: { retry: { maxAttempts: 0 } }, expected: { kind: 'RangeError', option: 'retry.maxAttempts', got: '0' } },
+  {
+    input: 'retry.maxAttempts 0',
+    options: { retry: { maxAttempts: 0 } },
+    expected: { kind: 'RangeError', option: 'retry.maxAttempts', got: '0' },
+  },
   {
     input: 'deadline 5000 (relative by mistake)',
     options: { deadline: 5000 },
@@ -342,24 +525,72 @@ const callCases: CallCase[] = [
     options: { deadline: PAST.getTime() },
     expected: { kind: 'RangeError', option: 'deadline', got: String(PAST.getTime()), mentions: /past/ },
   },
-  { input: 'deadline Infinity', options: { deadline: Number.POSITIVE_INFINITY }, expected: { kind: 'RangeError', option: 'deadline', got: 'Infinity' } },
-  { input: 'deadline an invalid Date', options: { deadline: new Date('not a date') }, expected: { kind: 'TypeError', option: 'deadline', got: 'Date(Invalid Date)' } },
-  { input: "deadline '2100-01-01' (a string)", options: { deadline: '2100-01-01' }, expected: { kind: 'TypeError', option: 'deadline', got: '"2100-01-01"' } },
-  { input: 'deadline in the year 2100 (beyond the timer limit)', options: { deadline: FAR }, expected: { kind: 'RangeError', option: 'deadline', got: `Date(${FAR.toISOString()})` } },
+  {
+    input: 'deadline Infinity',
+    options: { deadline: Number.POSITIVE_INFINITY },
+    expected: { kind: 'RangeError', option: 'deadline', got: 'Infinity' },
+  },
+  {
+    input: 'deadline an invalid Date',
+    options: { deadline: new Date('not a date') },
+    expected: { kind: 'TypeError', option: 'deadline', got: 'Date(Invalid Date)' },
+  },
+  {
+    input: "deadline '2100-01-01' (a string)",
+    options: { deadline: '2100-01-01' },
+    expected: { kind: 'TypeError', option: 'deadline', got: '"2100-01-01"' },
+  },
+  {
+    input: 'deadline in the year 2100 (beyond the timer limit)',
+    options: { deadline: FAR },
+    expected: { kind: 'RangeError', option: 'deadline', got: `Date(${FAR.toISOString()})` },
+  },
   {
     input: 'deadline and deadlineMs together',
     options: { deadline: FAR, deadlineMs: 500 },
     expected: { kind: 'TypeError', option: 'deadline', got: `Date(${FAR.toISOString()})`, mentions: /deadlineMs/ },
   },
-  { input: 'signal an AbortController (not its signal)', options: { signal: new AbortController() }, expected: { kind: 'TypeError', option: 'signal', got: 'an instance of AbortController' } },
+  {
+    input: 'signal an AbortController (not its signal)',
+    options: { signal: new AbortController() },
+    expected: { kind: 'TypeError', option: 'signal', got: 'an instance of AbortController' },
+  },
   { input: 'signal true', options: { signal: true }, expected: { kind: 'TypeError', option: 'signal', got: 'true' } },
-  { input: 'parent a plain object (not a server call)', options: { parent: { request: {} } }, expected: { kind: 'TypeError', option: 'parent', got: 'an object' } },
-  { input: 'parent an AbortSignal', options: { parent: new AbortController().signal }, expected: { kind: 'TypeError', option: 'parent', got: 'an instance of AbortSignal' } },
+  {
+    input: 'parent a plain object (not a server call)',
+    options: { parent: { request: {} } },
+    expected: { kind: 'TypeError', option: 'parent', got: 'an object' },
+  },
+  {
+    input: 'parent an AbortSignal',
+    options: { parent: new AbortController().signal },
+    expected: { kind: 'TypeError', option: 'parent', got: 'an instance of AbortSignal' },
+  },
   { input: 'metadata 42', options: { metadata: 42 }, expected: { kind: 'TypeError', option: 'metadata', got: '42' } },
-  { input: 'metadata a token string', options: { metadata: BEARER }, hidden: true, expected: { kind: 'TypeError', option: 'metadata', got: 'a string (value hidden)' } },
-  { input: 'metadata an array of pairs', options: { metadata: [['authorization', BEARER]] }, hidden: true, expected: { kind: 'TypeError', option: 'metadata', got: 'an array' } },
-  { input: "metadata key 'Bad Key'", options: { metadata: { 'Bad Key': BEARER } }, hidden: true, expected: { kind: 'TypeError', option: 'metadata key', got: '"Bad Key"' } },
-  { input: 'metadata value a number', options: { metadata: { 'x-retries': 3 } }, hidden: true, expected: { kind: 'TypeError', option: 'metadata["x-retries"]', got: 'a number (value hidden)' } },
+  {
+    input: 'metadata a token string',
+    options: { metadata: BEARER },
+    hidden: true,
+    expected: { kind: 'TypeError', option: 'metadata', got: 'a string (value hidden)' },
+  },
+  {
+    input: 'metadata an array of pairs',
+    options: { metadata: [['authorization', BEARER]] },
+    hidden: true,
+    expected: { kind: 'TypeError', option: 'metadata', got: 'an array' },
+  },
+  {
+    input: "metadata key 'Bad Key'",
+    options: { metadata: { 'Bad Key': BEARER } },
+    hidden: true,
+    expected: { kind: 'TypeError', option: 'metadata key', got: '"Bad Key"' },
+  },
+  {
+    input: 'metadata value a number',
+    options: { metadata: { 'x-retries': 3 } },
+    hidden: true,
+    expected: { kind: 'TypeError', option: 'metadata["x-retries"]', got: 'a number (value hidden)' },
+  },
   {
     input: 'metadata value a Buffer under a non -bin key',
     options: { metadata: { authorization: Buffer.from(BEARER) } },
@@ -456,21 +687,18 @@ describe('requests grpc-js refuses locally', () => {
     await expectPoolWorks();
   });
 
-  it(
-    'settles a request that cannot be serialized once, even for an idempotent method',
-    async () => {
-      const retries: RetryEvent[] = [];
-      pool.onRetry((event) => retries.push(event));
-      const echo = pool.client(TestServiceClient, server.address, { idempotent: true });
-      const error = await rejectionOf(() => echo.Echo({ message: 'x', payload: '%not base64%' } as never));
-      expect(error).toBeInstanceOf(StatusError);
-      expect([grpc.status.INTERNAL, grpc.status.INVALID_ARGUMENT]).toContain((error as StatusError).code);
-      expect(server.calls).toHaveLength(0);
-      // The same bytes fail the same way every time: retrying cannot help.
-      expect((error as StatusError).attempts).toBe(1);
-      expect(retries).toHaveLength(0);
-    },
-  );
+  it('settles a request that cannot be serialized once, even for an idempotent method', async () => {
+    const retries: RetryEvent[] = [];
+    pool.onRetry((event) => retries.push(event));
+    const echo = pool.client(TestServiceClient, server.address, { idempotent: true });
+    const error = await rejectionOf(() => echo.Echo({ message: 'x', payload: '%not base64%' } as never));
+    expect(error).toBeInstanceOf(StatusError);
+    expect([grpc.status.INTERNAL, grpc.status.INVALID_ARGUMENT]).toContain((error as StatusError).code);
+    expect(server.calls).toHaveLength(0);
+    // The same bytes fail the same way every time: retrying cannot help.
+    expect((error as StatusError).attempts).toBe(1);
+    expect(retries).toHaveLength(0);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -480,8 +708,16 @@ describe('close(options): rejects a bad option and stays open', () => {
   const closeCases: Array<Case & { options: unknown }> = [
     { input: 'graceMs -1', options: { graceMs: -1 }, expected: { kind: 'RangeError', option: 'graceMs', got: '-1' } },
     { input: "graceMs 'soon'", options: { graceMs: 'soon' }, expected: { kind: 'TypeError', option: 'graceMs', got: '"soon"' } },
-    { input: 'graceMs Infinity', options: { graceMs: Number.POSITIVE_INFINITY }, expected: { kind: 'RangeError', option: 'graceMs', got: 'Infinity' } },
-    { input: 'unknown key grace', options: { grace: 5 }, expected: { kind: 'TypeError', option: 'CloseOptions.grace', got: 'an unknown option' } },
+    {
+      input: 'graceMs Infinity',
+      options: { graceMs: Number.POSITIVE_INFINITY },
+      expected: { kind: 'RangeError', option: 'graceMs', got: 'Infinity' },
+    },
+    {
+      input: 'unknown key grace',
+      options: { grace: 5 },
+      expected: { kind: 'TypeError', option: 'CloseOptions.grace', got: 'an unknown option' },
+    },
     { input: 'options 5000 (not an object)', options: 5000, expected: { kind: 'TypeError', option: 'CloseOptions', got: '5000' } },
   ];
   for (const c of closeCases) {
@@ -505,7 +741,11 @@ describe('closeOnSignals(signals): throws synchronously and installs nothing', (
       signals: ['NOPE'],
       expected: { kind: 'TypeError or RangeError', option: 'signals', mentions: /\bNOPE\b/ },
     },
-    { input: "'SIGTERM' (a string, not an array)", signals: 'SIGTERM', expected: { kind: 'TypeError', option: 'signals', got: '"SIGTERM"' } },
+    {
+      input: "'SIGTERM' (a string, not an array)",
+      signals: 'SIGTERM',
+      expected: { kind: 'TypeError', option: 'signals', got: '"SIGTERM"' },
+    },
     {
       input: "['SIGTERN'] (a typo of a signal name)",
       signals: ['SIGTERN'],
@@ -586,7 +826,10 @@ describe('an invalid grpc.service_config is refused with a clear error, and leav
         (error.name === 'TypeError' || error.name === 'RangeError') &&
         (error as { code?: unknown }).code === grpc.status.INVALID_ARGUMENT &&
         /channelOptions|grpc\.service_config/.test(String((error as { option?: unknown }).option));
-      if (!clear) unclear.push(`${json} -> ${error === undefined ? 'accepted' : `${(error as Error).name} code=${String((error as { code?: unknown }).code)}: ${(error as Error).message}`}`);
+      if (!clear)
+        unclear.push(
+          `${json} -> ${error === undefined ? 'accepted' : `${(error as Error).name} code=${String((error as { code?: unknown }).code)}: ${(error as Error).message}`}`,
+        );
     }
     expect(unclear, 'service configs without a clear error').toEqual([]);
     // No channel was left for any refused key.
@@ -622,7 +865,13 @@ describe('targets that are wrong before any channel exists are refused at pool.c
     expect(accepted, 'malformed targets accepted by pool.client()').toEqual([]);
     expect(pool.stats().channelsCreated).toBe(0);
     // Valid grpc-js target forms still pass through untouched (a channel is made lazily).
-    for (const target of ['dns:///localhost:50051', 'unix:/tmp/resilient-grpc-not-there.sock', 'ipv4:127.0.0.1:1,127.0.0.1:2', '[::1]:50051', 'https://x']) {
+    for (const target of [
+      'dns:///localhost:50051',
+      'unix:/tmp/resilient-grpc-not-there.sock',
+      'ipv4:127.0.0.1:1,127.0.0.1:2',
+      '[::1]:50051',
+      'https://x',
+    ]) {
       expect(() => pool.client(TestServiceClient, target), target).not.toThrow();
     }
     await stillWorks();

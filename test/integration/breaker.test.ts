@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  ChannelPool,
+  type ChannelPool,
   CircuitOpenError,
   PoolClosedError,
   StatusError,
@@ -90,9 +90,7 @@ describe('opening and closing', () => {
 
     const seen = server.calls.length;
     // Ten calls at once in half-open: one probe (slow, so it is still out), nine refused.
-    const outcomes = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => settle(echo.Echo({ message: `probe-${i}`, delayMs: 50 }))),
-    );
+    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => settle(echo.Echo({ message: `probe-${i}`, delayMs: 50 }))));
     expect(server.calls.length - seen).toBe(1);
     expect(outcomes.filter((o) => o instanceof CircuitOpenError)).toHaveLength(9);
     expect(outcomes.filter((o) => (o as { message?: string }).message === 'probe-0')).toHaveLength(1);
@@ -127,7 +125,9 @@ describe('opening and closing', () => {
   it('counts DEADLINE_EXCEEDED of our own deadline as a failure', async () => {
     const echo = makePool().client(TestServiceClient, server.address);
     for (let i = 0; i < 5; i++) {
-      expect(await settle(echo.Echo({ message: 'slow', delayMs: 1_000 }, { deadlineMs: 50 }))).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+      expect(await settle(echo.Echo({ message: 'slow', delayMs: 1_000 }, { deadlineMs: 50 }))).toMatchObject({
+        code: grpc.status.DEADLINE_EXCEEDED,
+      });
     }
     expect(await settle(echo.Echo({ message: 'x' }))).toBeInstanceOf(CircuitOpenError);
   });
@@ -167,13 +167,17 @@ describe('opening and closing', () => {
 
   it('is never retried: an open circuit ends the retry loop', async () => {
     // resetTimeoutMs well past the backoff: the retry meets the circuit open, not half-open.
-    const echo = makePool({ retry: { maxAttempts: 5 }, breaker: { ...FAST_BREAKER, volumeThreshold: 2, resetTimeoutMs: 10_000 } }).client(TestServiceClient, server.address);
+    const echo = makePool({ retry: { maxAttempts: 5 }, breaker: { ...FAST_BREAKER, volumeThreshold: 2, resetTimeoutMs: 10_000 } }).client(
+      TestServiceClient,
+      server.address,
+    );
     // Circuits count calls: two calls without retries fail while the first call
     // waits in its backoff (the server's pushback makes it 1 s exactly); the circuit opens, and
     // the first call's retry is refused.
     const retrying = settle(echo.Echo({ message: 'x' }, { metadata: { ...UNAVAILABLE, 'x-pushback-ms': '1000' } }));
     await vi.waitFor(() => expect(server.calls).toHaveLength(1));
-    for (let i = 0; i < 2; i++) expect(await settle(echo.Echo({ message: 'y' }, { metadata: UNAVAILABLE, retry: false }))).toBeInstanceOf(StatusError);
+    for (let i = 0; i < 2; i++)
+      expect(await settle(echo.Echo({ message: 'y' }, { metadata: UNAVAILABLE, retry: false }))).toBeInstanceOf(StatusError);
     const error = await retrying;
     expect(error).toBeInstanceOf(CircuitOpenError);
     expect((error as CircuitOpenError).cause).toMatchObject({ code: grpc.status.UNAVAILABLE, attempts: 1 });

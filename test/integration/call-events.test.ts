@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
-  ChannelPool,
+  type ChannelPool,
   CircuitOpenError,
   PoolClosedError,
   type AttemptEndEvent,
@@ -33,7 +33,12 @@ const SERVICE = 'resilient.test.v1.TestService';
 let server: TestServer;
 let newPool: ServerAndPools['newPool'];
 let pool: ChannelPool;
-let log: { starts: CallStartEvent[]; ends: CallEndEvent[]; attemptStarts: Omit<AttemptStartEvent, 'metadata' | 'scope'>[]; attemptEnds: AttemptEndEvent[] };
+let log: {
+  starts: CallStartEvent[];
+  ends: CallEndEvent[];
+  attemptStarts: Omit<AttemptStartEvent, 'metadata' | 'scope'>[];
+  attemptEnds: AttemptEndEvent[];
+};
 let callIds = 0;
 
 function makePool(options: ChannelPoolOptions = {}): Echo {
@@ -75,20 +80,34 @@ describe('call events', () => {
     expect(log.attemptStarts).toEqual([{ ...info, attempt: 1 }]);
     expect(log.attemptEnds).toEqual([{ ...info, attempt: 1, code: 0, durationMs: expect.any(Number), peer: server.address }]);
     expect(log.ends).toEqual([
-      { ...info, code: 0, durationMs: expect.any(Number), attempts: 1, backoffMs: 0, messagesSent: 1, messagesReceived: 1, refused: undefined, details: undefined },
+      {
+        ...info,
+        code: 0,
+        durationMs: expect.any(Number),
+        attempts: 1,
+        backoffMs: 0,
+        messagesSent: 1,
+        messagesReceived: 1,
+        refused: undefined,
+        details: undefined,
+      },
     ]);
     expect(log.ends[0]!.durationMs).toBeGreaterThan(0);
     expect(server.calls[0]!.metadata.get('x-added-by-listener')).toEqual(['attempt-1']);
   });
 
-  it('a retried call: every attempt reported, the backoff counted, listener headers on every attempt, the caller\'s Metadata untouched', async () => {
+  it("a retried call: every attempt reported, the backoff counted, listener headers on every attempt, the caller's Metadata untouched", async () => {
     const echo = makePool();
     const { id, metadata } = script({ 'fail-times': 2 });
     const own = new grpc.Metadata();
     for (const [key, value] of Object.entries(metadata)) own.set(key, value);
     await echo.Echo({ message: 'hi' }, { metadata: own });
     expect(own.get('x-added-by-listener')).toEqual([]);
-    expect(server.calls.filter((c) => c.callId === id).map((c) => c.metadata.get('x-added-by-listener')[0])).toEqual(['attempt-1', 'attempt-2', 'attempt-3']);
+    expect(server.calls.filter((c) => c.callId === id).map((c) => c.metadata.get('x-added-by-listener')[0])).toEqual([
+      'attempt-1',
+      'attempt-2',
+      'attempt-3',
+    ]);
     expect(log.attemptEnds.map((e) => [e.attempt, e.code, e.peer])).toEqual([
       [1, grpc.status.UNAVAILABLE, server.address],
       [2, grpc.status.UNAVAILABLE, server.address],
@@ -104,8 +123,19 @@ describe('call events', () => {
 
   it('a failed call ends with its code and details', async () => {
     const echo = makePool({ retry: false });
-    await expect(echo.Echo({ message: 'x' }, { metadata: script({ 'fail-code': grpc.status.NOT_FOUND }).metadata })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
-    expect(log.ends).toEqual([expect.objectContaining({ code: grpc.status.NOT_FOUND, attempts: 1, messagesSent: 1, messagesReceived: 0, details: 'scripted failure', refused: undefined })]);
+    await expect(echo.Echo({ message: 'x' }, { metadata: script({ 'fail-code': grpc.status.NOT_FOUND }).metadata })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
+    expect(log.ends).toEqual([
+      expect.objectContaining({
+        code: grpc.status.NOT_FOUND,
+        attempts: 1,
+        messagesSent: 1,
+        messagesReceived: 0,
+        details: 'scripted failure',
+        refused: undefined,
+      }),
+    ]);
   });
 
   it('each streaming shape counts its messages', async () => {
@@ -139,11 +169,21 @@ describe('call events', () => {
   });
 
   it('an open circuit refuses the call: refused "circuit", no attempt', async () => {
-    const echo = makePool({ retry: false, breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, windowMs: 10_000, resetTimeoutMs: 60_000 } });
+    const echo = makePool({
+      retry: false,
+      breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, windowMs: 10_000, resetTimeoutMs: 60_000 },
+    });
     const failing = script({ 'fail-code': grpc.status.UNAVAILABLE }).metadata;
-    for (let i = 0; i < 2; i++) await expect(echo.Echo({ message: 'x' }, { metadata: failing })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    for (let i = 0; i < 2; i++)
+      await expect(echo.Echo({ message: 'x' }, { metadata: failing })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     await expect(echo.Echo({ message: 'x' })).rejects.toBeInstanceOf(CircuitOpenError);
-    expect(log.ends.at(-1)).toMatchObject({ code: grpc.status.UNAVAILABLE, attempts: 0, refused: 'circuit', messagesSent: 0, messagesReceived: 0 });
+    expect(log.ends.at(-1)).toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+      attempts: 0,
+      refused: 'circuit',
+      messagesSent: 0,
+      messagesReceived: 0,
+    });
     expect(log.attemptStarts).toHaveLength(2);
     expect(log.starts).toHaveLength(3);
   });

@@ -37,7 +37,12 @@ describe('one channel per key', () => {
       await pool.client(TestServiceClient, other.address).Echo({ message: 'y' });
       await pool.client(UserServiceClient, other.address).QueryBasicInfoByID({ id: 2 });
       expect(pool.stats().channels).toBe(2);
-      expect(pool.stats().perChannel.map((c) => c.target).sort()).toEqual([server.address, other.address].sort());
+      expect(
+        pool
+          .stats()
+          .perChannel.map((c) => c.target)
+          .sort(),
+      ).toEqual([server.address, other.address].sort());
     } finally {
       await other.kill();
     }

@@ -90,7 +90,11 @@ describe('deadline cascade', () => {
     const error = await echo.Echo({ message: 'slow', delayMs: 5_000 }, { deadlineMs: 1_000 }).catch((e: unknown) => e);
     const elapsed = performance.now() - startedAt;
     expect(error).toBeInstanceOf(StatusError);
-    expect(error).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED, method: '/resilient.test.v1.TestService/Echo', target: server.address });
+    expect(error).toMatchObject({
+      code: grpc.status.DEADLINE_EXCEEDED,
+      method: '/resilient.test.v1.TestService/Echo',
+      target: server.address,
+    });
     // It did not wait for the server, which would have answered after 5 s.
     expect(elapsed).toBeLessThan(5_000);
     await expect.poll(() => server.calls.at(-1)!.cancelled).toBe(true);
@@ -229,7 +233,9 @@ describe('perAttemptTimeoutMs does not cut a stream once it can no longer be ret
     // 8 messages 300 ms apart: about 2.1 s, well past 1 s, well within 10 s. The first message
     // arrives at once, so the stream is committed (never retried) from then on.
     const { items, error } = await collect(
-      client.ServerStream({ message: 'tick', count: 8, intervalMs: 300, failCode: 0 }, { deadlineMs: 10_000 }) as AsyncIterable<{ message: string }>,
+      client.ServerStream({ message: 'tick', count: 8, intervalMs: 300, failCode: 0 }, { deadlineMs: 10_000 }) as AsyncIterable<{
+        message: string;
+      }>,
     );
     expect(error, 'the stream must not end DEADLINE_EXCEEDED after the per-attempt limit').toBeUndefined();
     expect(items.map((m) => m.message)).toEqual(Array.from({ length: 8 }, (_, i) => `tick-${i}`));
@@ -240,7 +246,10 @@ describe('a stream deadline and admission start when the method is called (as th
   it('deadline: a stream made 3 s before its first next() with a 2 s deadline is already out of time', async () => {
     const pool = newPool({ deadlineMs: 10_000, breaker: false });
     const client = pool.client(TestServiceClient, server.address);
-    const stream = client.ServerStream({ message: 'tick', count: 100, intervalMs: 50, failCode: 0 }, { deadlineMs: 2_000 }) as AsyncIterable<unknown>;
+    const stream = client.ServerStream(
+      { message: 'tick', count: 100, intervalMs: 50, failCode: 0 },
+      { deadlineMs: 2_000 },
+    ) as AsyncIterable<unknown>;
     await sleep(3_000);
     const readAt = Date.now();
     const { error } = await collect(stream);

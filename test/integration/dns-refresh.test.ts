@@ -46,12 +46,20 @@ type Counts = Record<'a' | 'b' | 'c' | 'failed' | 'calls', number>;
  * 5,000 calls); returns those counts. Each phase ends on what the servers saw, not after a set
  * time, which a loaded machine fills with fewer calls.
  */
-async function spread(echo: { Echo(request: { message: string }): Promise<unknown> }, servers: Record<string, TestServer>, done: (counts: Counts) => boolean): Promise<Counts> {
+async function spread(
+  echo: { Echo(request: { message: string }): Promise<unknown> },
+  servers: Record<string, TestServer>,
+  done: (counts: Counts) => boolean,
+): Promise<Counts> {
   const before = Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, server.calls.length]));
   let failed = 0;
   let calls = 0;
   const counts = (): Counts =>
-    ({ ...Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, server.calls.length - before[name]!])), failed, calls }) as Counts;
+    ({
+      ...Object.fromEntries(Object.entries(servers).map(([name, server]) => [name, server.calls.length - before[name]!])),
+      failed,
+      calls,
+    }) as Counts;
   while (calls < 5_000 && !done(counts())) {
     calls++;
     await echo.Echo({ message: 'x' }).catch(() => failed++);
@@ -85,7 +93,9 @@ describe('DNS re-resolution', () => {
     expect(after.b).toBeGreaterThan(0);
     expect(after.c).toBeGreaterThan(0);
     expect(before.failed + switching.failed + after.failed).toBe(0);
-    console.info(`[dns-refresh] before: ${JSON.stringify(before)}, switching: ${JSON.stringify(switching)}, after [B, C]: ${JSON.stringify(after)}, lookups ${answer.lookups}`);
+    console.info(
+      `[dns-refresh] before: ${JSON.stringify(before)}, switching: ${JSON.stringify(switching)}, after [B, C]: ${JSON.stringify(after)}, lookups ${answer.lookups}`,
+    );
   });
 
   it('without it (dnsRefreshMs: false) an added endpoint gets nothing: grpc-js alone does not look again', async () => {

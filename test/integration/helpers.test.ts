@@ -5,7 +5,14 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { TestServiceClient, UserServiceClient, type BasicInfo, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
+import {
+  TestServiceClient,
+  UserServiceClient,
+  type BasicInfo,
+  type EchoRequest,
+  type EchoResponse,
+  type StreamRequest,
+} from '../helpers/protos.js';
 import { startTestServerProcess } from '../helpers/test-server-process.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
@@ -78,15 +85,10 @@ function callOptions({ deadlineMs }: CallInput): grpc.CallOptions {
 function unary<Req, Res>(target: grpc.Client, method: string, request: Req, input: CallInput = {}): Promise<UnaryResult<Res>> {
   return new Promise((resolve, reject) => {
     let response: Res | undefined;
-    const call = rpc<Unary<Req, Res>>(target, method)(
-      request,
-      toMetadata(input.metadata),
-      callOptions(input),
-      (error, value) => {
-        if (error) reject(error);
-        else response = value;
-      },
-    );
+    const call = rpc<Unary<Req, Res>>(target, method)(request, toMetadata(input.metadata), callOptions(input), (error, value) => {
+      if (error) reject(error);
+      else response = value;
+    });
     // Trailers arrive on 'status', after the callback has the response.
     call.on('status', (status: grpc.StatusObject) => {
       if (status.code === grpc.status.OK && response !== undefined) resolve({ response, trailers: status.metadata });
@@ -110,7 +112,11 @@ async function failure(promise: Promise<unknown>): Promise<grpc.ServiceError> {
 }
 
 function serverStream(target: grpc.Client, request: Partial<StreamRequest>, input: CallInput = {}) {
-  type Open = (request: Partial<StreamRequest>, metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientReadableStream<EchoResponse>;
+  type Open = (
+    request: Partial<StreamRequest>,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+  ) => grpc.ClientReadableStream<EchoResponse>;
   return rpc<Open>(target, 'ServerStream')(request, toMetadata(input.metadata), callOptions(input));
 }
 
@@ -175,9 +181,7 @@ describe('test server: unary scripting', () => {
     expect(response.count).toBe(3);
     expect(srv.callsFor('retry-me')).toBe(3);
     // Another call id has its own budget.
-    expect((await failure(echo(c, 'b', { metadata: { ...metadata, 'x-call-id': 'other' } }))).code).toBe(
-      grpc.status.UNAVAILABLE,
-    );
+    expect((await failure(echo(c, 'b', { metadata: { ...metadata, 'x-call-id': 'other' } }))).code).toBe(grpc.status.UNAVAILABLE);
   });
 
   it('puts pushback and echo trailers on failures, and echo trailers on success', async () => {
@@ -381,9 +385,7 @@ describe('fault proxy', () => {
     const srv = await server();
     const proxy = await proxyTo(srv, { blackholeFirst: 1 });
 
-    expect((await failure(echo(client(proxy.address), 'x', { deadlineMs: 300 }))).code).toBe(
-      grpc.status.DEADLINE_EXCEEDED,
-    );
+    expect((await failure(echo(client(proxy.address), 'x', { deadlineMs: 300 }))).code).toBe(grpc.status.DEADLINE_EXCEEDED);
     const { response } = await echo(client(proxy.address), 'second connection');
     expect(response.message).toBe('second connection');
     expect(proxy.accepted).toBe(2);

@@ -58,7 +58,7 @@ async function unimplementedCall(on: http2.ClientHttp2Session): Promise<void> {
 
 function echo(client: grpc.Client, deadlineMs: number): Promise<EchoResponse> {
   return new Promise((resolve, reject) => {
-    const method = (client as unknown as Record<string, Function>)['Echo']!;
+    const method = (client as unknown as Record<string, (...args: unknown[]) => unknown>).Echo!;
     method.call(
       client,
       { message: 'hi' },

@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ChannelPool, PoolClosedError, StatusError } from '../../src/index.js';
+import { type ChannelPool, PoolClosedError, StatusError } from '../../src/index.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { TestServiceClient } from '../helpers/protos.js';
 import { startServerAndPools } from '../helpers/server-and-pools.js';
@@ -76,7 +76,9 @@ describe('a cut connection never makes the server run a call twice when it must 
     await proxy.setMode('refuse');
     const { id, metadata } = script({});
     const retried = new Promise<void>((resolve) => pool.onRetry(() => resolve()));
-    const call = settle(echo(false).Echo({ message: 'hi' }, { metadata, retry: { maxAttempts: 10, initialDelayMs: 150, maxDelayMs: 300 } }));
+    const call = settle(
+      echo(false).Echo({ message: 'hi' }, { metadata, retry: { maxAttempts: 10, initialDelayMs: 150, maxDelayMs: 300 } }),
+    );
     await retried;
     await proxy.setMode('pass');
     const result = await call;

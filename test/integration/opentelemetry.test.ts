@@ -6,11 +6,31 @@ import * as grpc from '@grpc/grpc-js';
 import { context, propagation, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, type HistogramMetricData, type MetricData } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import {
+  AggregationTemporality,
+  DataPointType,
+  MeterProvider,
+  MetricReader,
+  type HistogramMetricData,
+  type MetricData,
+} from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+} from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ChannelPool, CircuitOpenError, type ServerStreamMethod, type UnaryMethod } from '../../src/index.js';
-import { canonicalTarget, GRPC_LATENCY_BUCKETS, openTelemetry, RPC_DURATION_BUCKETS, serverAddress } from '../../src/adapters/opentelemetry.js';
+import { type ChannelPool, CircuitOpenError, type ServerStreamMethod, type UnaryMethod } from '../../src/index.js';
+import {
+  canonicalTarget,
+  GRPC_LATENCY_BUCKETS,
+  openTelemetry,
+  RPC_DURATION_BUCKETS,
+  serverAddress,
+} from '../../src/adapters/opentelemetry.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
 import { startServerAndPools, type ServerAndPools } from '../helpers/server-and-pools.js';
 import type { TestServer } from '../helpers/test-server.js';
@@ -102,7 +122,9 @@ describe('openTelemetry metrics', () => {
       const echo = pool.client(TestServiceClient, server.address, { breaker: false }) as unknown as Echo;
       const started = async (): Promise<unknown> => {
         const { resourceMetrics } = await deltaReader.collect();
-        const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'grpc.client.attempt.started');
+        const metric = resourceMetrics.scopeMetrics
+          .flatMap((s) => s.metrics)
+          .find((m) => m.descriptor.name === 'grpc.client.attempt.started');
         return points(metric);
       };
       const grpcBase = { 'grpc.method': METHOD, 'grpc.target': canonicalTarget(server.address) };
@@ -122,7 +144,9 @@ describe('openTelemetry metrics', () => {
     const echo = pool.client(TestServiceClient, server.address, { breaker: false }) as unknown as Echo;
     await echo.Echo({ message: 'ok' });
     await echo.Echo({ message: 'retried' }, { metadata: script({ 'fail-times': 1 }) });
-    await expect(echo.Echo({ message: 'x' }, { metadata: script({ 'fail-code': grpc.status.NOT_FOUND }) })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(echo.Echo({ message: 'x' }, { metadata: script({ 'fail-code': grpc.status.NOT_FOUND }) })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
 
     const metrics = await collected();
     const target = `dns:///${server.address}`;
@@ -162,7 +186,9 @@ describe('openTelemetry metrics', () => {
     // gRFC A96: one call retried once; calls without retries record nothing.
     const retries = metrics.get('grpc.client.call.retries') as HistogramMetricData;
     expect(retries.descriptor.unit).toBe('{retry}');
-    expect(retries.dataPoints.map((p) => [p.attributes, p.value.count, p.value.sum, p.value.buckets.boundaries])).toEqual([[grpcBase, 1, 1, [1, 2, 3, 4, 5]]]);
+    expect(retries.dataPoints.map((p) => [p.attributes, p.value.count, p.value.sum, p.value.buckets.boundaries])).toEqual([
+      [grpcBase, 1, 1, [1, 2, 3, 4, 5]],
+    ]);
     const delay = metrics.get('grpc.client.call.retry_delay') as HistogramMetricData;
     expect(delay.descriptor.unit).toBe('s');
     expect(delay.dataPoints.map((p) => [p.attributes, p.value.count])).toEqual([[grpcBase, 1]]);
@@ -181,14 +207,17 @@ describe('openTelemetry metrics', () => {
     const echo = pool.client(TestServiceClient, server.address, {
       retry: false,
       // One circuit per channel, as these expectations were written (the default scope is 'method').
-    breaker: { scope: 'channel', volumeThreshold: 2, errorThresholdPercentage: 50, windowMs: 10_000, resetTimeoutMs: 60_000 },
+      breaker: { scope: 'channel', volumeThreshold: 2, errorThresholdPercentage: 50, windowMs: 10_000, resetTimeoutMs: 60_000 },
     }) as unknown as Echo;
     const failing = script({ 'fail-code': grpc.status.UNAVAILABLE });
-    for (let i = 0; i < 2; i++) await expect(echo.Echo({ message: 'x' }, { metadata: failing })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    for (let i = 0; i < 2; i++)
+      await expect(echo.Echo({ message: 'x' }, { metadata: failing })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     await expect(echo.Echo({ message: 'x' })).rejects.toBeInstanceOf(CircuitOpenError);
     const metrics = await collected();
     const target = `dns:///${server.address}`;
-    expect(points(metrics.get('resilient_grpc.client.call.refused'))).toEqual([{ attributes: { 'grpc.method': METHOD, 'grpc.target': target, 'resilient_grpc.refusal': 'circuit' }, value: 1 }]);
+    expect(points(metrics.get('resilient_grpc.client.call.refused'))).toEqual([
+      { attributes: { 'grpc.method': METHOD, 'grpc.target': target, 'resilient_grpc.refusal': 'circuit' }, value: 1 },
+    ]);
     expect(points(metrics.get('resilient_grpc.client.circuit.opened'))).toEqual([{ attributes: { 'grpc.target': target }, value: 1 }]);
     expect(points(metrics.get('resilient_grpc.client.circuit.state'))).toEqual([
       { attributes: { 'grpc.target': target, 'resilient_grpc.circuit.state': 'closed' }, value: 0 },
@@ -202,15 +231,21 @@ describe('openTelemetry metrics', () => {
     expect(serverAddress('dns://1.2.3.4/grpc.io:50051')).toEqual({ address: 'grpc.io', port: 50051 });
     expect(serverAddress('dns:///grpc.io:50051')).toEqual({ address: 'grpc.io', port: 50051 });
     expect(serverAddress('[::1]:50051')).toEqual({ address: '::1', port: 50051 });
-    expect(serverAddress('unix:///run/containerd/containerd.sock')).toEqual({ address: '/run/containerd/containerd.sock', port: undefined });
-    expect(serverAddress('ipv4:198.51.100.123:50051,198.51.100.124:50051')).toEqual({ address: 'ipv4:198.51.100.123:50051,198.51.100.124:50051', port: undefined });
+    expect(serverAddress('unix:///run/containerd/containerd.sock')).toEqual({
+      address: '/run/containerd/containerd.sock',
+      port: undefined,
+    });
+    expect(serverAddress('ipv4:198.51.100.123:50051,198.51.100.124:50051')).toEqual({
+      address: 'ipv4:198.51.100.123:50051,198.51.100.124:50051',
+      port: undefined,
+    });
     expect(canonicalTarget('localhost:50051')).toBe('dns:///localhost:50051');
     expect(canonicalTarget('xds:///helloworld:8000')).toBe('xds:///helloworld:8000');
   });
 });
 
 describe('openTelemetry traces', () => {
-  it('one call span with a child span per attempt under the caller\'s span; the server gets each attempt\'s traceparent', async () => {
+  it("one call span with a child span per attempt under the caller's span; the server gets each attempt's traceparent", async () => {
     using _ = openTelemetry(pool, { tracerProvider, metrics: false });
     const echo = pool.client(TestServiceClient, server.address, { breaker: false }) as unknown as Echo;
     const tracer = tracerProvider.getTracer('test');
@@ -237,16 +272,30 @@ describe('openTelemetry traces', () => {
       'resilient_grpc.backoff_ms': expect.any(Number),
     });
     expect(call!.status.code).toBe(SpanStatusCode.UNSET);
-    expect(call!.events.map((e) => [e.name, e.attributes?.['resilient_grpc.retry.failed_attempt'], e.attributes?.['rpc.status_code']])).toEqual([
+    expect(
+      call!.events.map((e) => [e.name, e.attributes?.['resilient_grpc.retry.failed_attempt'], e.attributes?.['rpc.status_code']]),
+    ).toEqual([
       ['resilient_grpc.retry', 1, 'UNAVAILABLE'],
       ['resilient_grpc.retry', 2, 'UNAVAILABLE'],
     ]);
-    expect(attempts.map((a) => [a.kind, a.parentSpanContext?.spanId, a.attributes['previous-rpc-attempts'], a.attributes['rpc.status_code'], a.status.code])).toEqual([
+    expect(
+      attempts.map((a) => [
+        a.kind,
+        a.parentSpanContext?.spanId,
+        a.attributes['previous-rpc-attempts'],
+        a.attributes['rpc.status_code'],
+        a.status.code,
+      ]),
+    ).toEqual([
       [SpanKind.CLIENT, call!.spanContext().spanId, 0, 'UNAVAILABLE', SpanStatusCode.ERROR],
       [SpanKind.CLIENT, call!.spanContext().spanId, 1, 'UNAVAILABLE', SpanStatusCode.ERROR],
       [SpanKind.CLIENT, call!.spanContext().spanId, 2, 'OK', SpanStatusCode.UNSET],
     ]);
-    expect(attempts[0]!.attributes).toMatchObject({ 'network.peer.address': '127.0.0.1', 'network.peer.port': server.port, 'transparent-retry': false });
+    expect(attempts[0]!.attributes).toMatchObject({
+      'network.peer.address': '127.0.0.1',
+      'network.peer.port': server.port,
+      'transparent-retry': false,
+    });
     for (const span of spans) expect(span.spanContext().traceId).toBe(caller!.spanContext().traceId);
     // The server joined each attempt's span: traceparent 00-<trace>-<attempt span>-01.
     const received = server.calls.filter((c) => c.callId === metadata['x-call-id']).map((c) => c.metadata.get('traceparent')[0]);
@@ -261,13 +310,23 @@ describe('openTelemetry traces', () => {
     }) as unknown as Echo;
     const plain = pool.client(TestServiceClient, server.address, { breaker: false }) as unknown as Echo;
     for await (const _m of plain.ServerStream({ message: 's', count: 2 }));
-    await expect(echo.Echo({ message: 'x' }, { metadata: script({ 'fail-code': grpc.status.UNAVAILABLE }) })).rejects.toMatchObject({ code: 14 });
+    await expect(echo.Echo({ message: 'x' }, { metadata: script({ 'fail-code': grpc.status.UNAVAILABLE }) })).rejects.toMatchObject({
+      code: 14,
+    });
     await expect(echo.Echo({ message: 'x' })).rejects.toBeInstanceOf(CircuitOpenError);
     const calls = exporter.getFinishedSpans().filter((s) => !s.name.startsWith('Attempt.'));
-    expect(calls.map((s) => [s.name, s.attributes['rpc.status_code'], s.attributes['error.type'], s.status, s.events.map((e) => e.name)])).toEqual([
+    expect(
+      calls.map((s) => [s.name, s.attributes['rpc.status_code'], s.attributes['error.type'], s.status, s.events.map((e) => e.name)]),
+    ).toEqual([
       ['resilient.test.v1.TestService/ServerStream', 'OK', undefined, { code: SpanStatusCode.UNSET }, []],
       [METHOD, 'UNAVAILABLE', 'UNAVAILABLE', { code: SpanStatusCode.ERROR, message: 'UNAVAILABLE, scripted failure' }, []],
-      [METHOD, 'UNAVAILABLE', 'UNAVAILABLE', { code: SpanStatusCode.ERROR, message: expect.stringMatching(/^UNAVAILABLE, /) }, ['resilient_grpc.circuit_open']],
+      [
+        METHOD,
+        'UNAVAILABLE',
+        'UNAVAILABLE',
+        { code: SpanStatusCode.ERROR, message: expect.stringMatching(/^UNAVAILABLE, /) },
+        ['resilient_grpc.circuit_open'],
+      ],
     ]);
     // No orphans: every attempt span's parent is a call span that was exported.
     const ids = new Set(calls.map((s) => s.spanContext().spanId));
@@ -278,7 +337,10 @@ describe('openTelemetry traces', () => {
 
   it('an unsampled call makes no attempt span; the server still gets its traceparent, flags 00, and its attempts are counted', async () => {
     const unsampledExporter = new InMemorySpanExporter();
-    const unsampled = new BasicTracerProvider({ sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0) }), spanProcessors: [new SimpleSpanProcessor(unsampledExporter)] });
+    const unsampled = new BasicTracerProvider({
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0) }),
+      spanProcessors: [new SimpleSpanProcessor(unsampledExporter)],
+    });
     try {
       using _ = openTelemetry(pool, { tracerProvider: unsampled, meterProvider });
       const echo = pool.client(TestServiceClient, server.address, { breaker: false }) as unknown as Echo;
@@ -290,7 +352,9 @@ describe('openTelemetry traces', () => {
       for (const value of received) expect(value).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
       // Both attempts carry the call span's context: one trace, one parent.
       expect(new Set(received).size).toBe(1);
-      expect(points((await collected()).get('grpc.client.attempt.started'))).toEqual([{ attributes: { 'grpc.method': METHOD, 'grpc.target': canonicalTarget(server.address) }, value: 2 }]);
+      expect(points((await collected()).get('grpc.client.attempt.started'))).toEqual([
+        { attributes: { 'grpc.method': METHOD, 'grpc.target': canonicalTarget(server.address) }, value: 2 },
+      ]);
     } finally {
       await unsampled.shutdown();
     }

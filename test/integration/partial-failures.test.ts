@@ -12,7 +12,14 @@ import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { describeLoad, drive } from '../helpers/load.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { afterDetectionWindow, closeScenariosAfterEach, RECOVERY_LIMIT_MS, setUp, streamToEnd, type Test } from '../helpers/fleet-scenario.js';
+import {
+  afterDetectionWindow,
+  closeScenariosAfterEach,
+  RECOVERY_LIMIT_MS,
+  setUp,
+  streamToEnd,
+  type Test,
+} from '../helpers/fleet-scenario.js';
 import { CircuitOpenError, type ChannelPoolOptions, type EndpointEjection } from '../../src/index.js';
 
 closeScenariosAfterEach();
@@ -24,7 +31,7 @@ describe('every endpoint failing', () => {
       const test = pool.client(TestServiceClient, fleet.target) as unknown as Test;
       const result = await afterDetectionWindow(() => test.Echo({ message: 'x' }));
       expect(result.ok, describeLoad(result)).toBe(0);
-      const refused = result.names['CircuitOpenError'] ?? 0;
+      const refused = result.names.CircuitOpenError ?? 0;
       expect(refused / result.calls, describeLoad(result)).toBeGreaterThanOrEqual(0.8);
     });
   }
@@ -37,7 +44,9 @@ describe('what a status means, per call shape', () => {
     // A 2 s deadline: time for each of the 30 streams to get messages before it, also on a loaded
     // machine where connecting and starting 30 streams at once takes a while.
     const streams = await Promise.all(
-      Array.from({ length: 30 }, () => streamToEnd(test.ServerStream({ message: 's', count: 10_000, intervalMs: 20 }, { deadlineMs: 2_000 }))),
+      Array.from({ length: 30 }, () =>
+        streamToEnd(test.ServerStream({ message: 's', count: 10_000, intervalMs: 20 }, { deadlineMs: 2_000 })),
+      ),
     );
     for (const { messages, error } of streams) {
       expect(messages).toBeGreaterThan(0);
@@ -98,14 +107,21 @@ describe('what a status means, per call shape', () => {
 describe('visibility', () => {
   it('stats() lists each endpoint: address, ejected, attempts, failures; an event reports the ejection and the return', async () => {
     // Short intervals and ejections, so the test sees both the ejection and the return quickly.
-    const { fleet, pool } = await setUp(['healthy', grpc.status.UNAVAILABLE, 'healthy'], { endpointEjection: { intervalMs: 250, baseEjectionTimeMs: 750 } });
+    const { fleet, pool } = await setUp(['healthy', grpc.status.UNAVAILABLE, 'healthy'], {
+      endpointEjection: { intervalMs: 250, baseEjectionTimeMs: 750 },
+    });
     const ejections: EndpointEjection[] = [];
     pool.onEndpointEjection((event) => ejections.push(event));
     const test = pool.client(TestServiceClient, fleet.target) as unknown as Test;
     const sick = fleet.endpoints[1]!.address;
     // Until the ejection: how soon it comes is the subject of the detection-window tests above;
     // here the bound is only slack for a loaded machine, which makes fewer calls per interval.
-    await drive(() => test.Echo({ message: 'x' }), { durationMs: RECOVERY_LIMIT_MS, maxCalls: 20_000, concurrency: 4, until: () => ejections.length > 0 });
+    await drive(() => test.Echo({ message: 'x' }), {
+      durationMs: RECOVERY_LIMIT_MS,
+      maxCalls: 20_000,
+      concurrency: 4,
+      until: () => ejections.length > 0,
+    });
     expect(ejections[0]).toMatchObject({ target: fleet.target, address: sick, ejected: true, failurePercentage: 100, ejectedForMs: 750 });
     const channel = pool.stats().perChannel[0]!;
     expect(channel.endpoints.map((e) => e.address)).toEqual(fleet.endpoints.map((e) => e.address).sort());
@@ -125,7 +141,7 @@ describe('visibility', () => {
     expect(pool.stats().perChannel[0]!.endpoints.find((e) => e.address === sick)).toMatchObject({ ejected: false });
   });
 
-  it('single-address targets keep grpc-js\'s default LB and list no endpoints', async () => {
+  it("single-address targets keep grpc-js's default LB and list no endpoints", async () => {
     const { fleet, pool } = await setUp(['healthy']);
     const test = pool.client(TestServiceClient, fleet.endpoints[0]!.address) as unknown as Test;
     await test.Echo({ message: 'x' });

@@ -4,7 +4,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ChannelPool, CircuitOpenError, type BidiStreamMethod, type ClientStreamMethod, type ServerStreamMethod, type UnaryMethod } from '../../src/index.js';
+import {
+  type ChannelPool,
+  CircuitOpenError,
+  type BidiStreamMethod,
+  type ClientStreamMethod,
+  type ServerStreamMethod,
+  type UnaryMethod,
+} from '../../src/index.js';
 import { goCodeName, prometheusMetrics } from '../../src/adapters/prometheus.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse, type StreamRequest } from '../helpers/protos.js';
 import { startServerAndPools } from '../helpers/server-and-pools.js';
@@ -42,7 +49,9 @@ async function scriptedTraffic(): Promise<void> {
   const a = pool.client(TestServiceClient, servers[0]!.address, { breaker: false }) as unknown as Echo;
   await a.Echo({ message: 'one' });
   await a.Echo({ message: 'two' });
-  await expect(a.Echo({ message: 'x' }, { metadata: script({ 'fail-code': grpc.status.NOT_FOUND }) })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+  await expect(a.Echo({ message: 'x' }, { metadata: script({ 'fail-code': grpc.status.NOT_FOUND }) })).rejects.toMatchObject({
+    code: grpc.status.NOT_FOUND,
+  });
   await a.Echo({ message: 'retried' }, { metadata: script({ 'fail-times': 2 }) });
   await drain(a.ServerStream({ message: 's', count: 3 }));
   await a.ClientStream([{ message: 'a' }, { message: 'b' }]);
@@ -54,7 +63,8 @@ async function scriptedTraffic(): Promise<void> {
     breaker: { scope: 'channel', volumeThreshold: 2, errorThresholdPercentage: 50, windowMs: 10_000, resetTimeoutMs: 60_000 },
   }) as unknown as Echo;
   const failing = script({ 'fail-code': grpc.status.UNAVAILABLE });
-  for (let i = 0; i < 2; i++) await expect(b.Echo({ message: 'x' }, { metadata: failing })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+  for (let i = 0; i < 2; i++)
+    await expect(b.Echo({ message: 'x' }, { metadata: failing })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
   await expect(b.Echo({ message: 'x' })).rejects.toBeInstanceOf(CircuitOpenError);
 }
 
@@ -176,7 +186,9 @@ describe('prometheusMetrics', () => {
     const text = await registry.metrics();
     const les = [...text.matchAll(/grpc_client_handling_seconds_bucket\{le="([^"]+)"/g)].map((m) => m[1]);
     expect(les).toEqual(['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']);
-    expect(text).toMatch(/grpc_client_handling_seconds_bucket\{le="\+Inf",grpc_type="unary",grpc_service="resilient.test.v1.TestService",grpc_method="Echo"\} 1/);
+    expect(text).toMatch(
+      /grpc_client_handling_seconds_bucket\{le="\+Inf",grpc_type="unary",grpc_service="resilient.test.v1.TestService",grpc_method="Echo"\} 1/,
+    );
   });
 
   it('dispose() unregisters every metric and stops counting; a second adapter on the same registry is refused', async () => {
@@ -195,7 +207,14 @@ describe('prometheusMetrics', () => {
   });
 
   it('names codes as Go does', () => {
-    expect([0, 1, 4, 14, 16, 17].map(goCodeName)).toEqual(['OK', 'Canceled', 'DeadlineExceeded', 'Unavailable', 'Unauthenticated', 'Code(17)']);
+    expect([0, 1, 4, 14, 16, 17].map(goCodeName)).toEqual([
+      'OK',
+      'Canceled',
+      'DeadlineExceeded',
+      'Unavailable',
+      'Unauthenticated',
+      'Code(17)',
+    ]);
   });
 });
 
@@ -204,7 +223,8 @@ describe('prometheusMetrics between scrapes', () => {
     const registry = new Registry();
     using _ = prometheusMetrics(pool, { registry });
     const echo = pool.client(TestServiceClient, servers[0]!.address) as unknown as Echo;
-    const handled = async (): Promise<string | undefined> => (await registry.metrics()).split('\n').find((l) => l.startsWith('grpc_client_handled_total{'));
+    const handled = async (): Promise<string | undefined> =>
+      (await registry.metrics()).split('\n').find((l) => l.startsWith('grpc_client_handled_total{'));
     await echo.Echo({ message: 'a' });
     expect(await handled()).toMatch(/grpc_code="OK"\} 1$/);
     expect(await handled()).toMatch(/grpc_code="OK"\} 1$/);

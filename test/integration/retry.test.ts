@@ -70,22 +70,19 @@ describe('which failures are retried', () => {
     }
   });
 
-  it.each([grpc.status.ABORTED, grpc.status.INTERNAL, grpc.status.UNKNOWN])(
-    'retries code %i only for idempotent methods',
-    async (code) => {
-      const plain = script({ 'fail-times': 1, 'fail-code': code });
-      await failure(echo().Echo({ message: 'x' }, { metadata: plain.metadata }));
-      expect(server.callsFor(plain.id)).toBe(1);
+  it.each([grpc.status.ABORTED, grpc.status.INTERNAL, grpc.status.UNKNOWN])('retries code %i only for idempotent methods', async (code) => {
+    const plain = script({ 'fail-times': 1, 'fail-code': code });
+    await failure(echo().Echo({ message: 'x' }, { metadata: plain.metadata }));
+    expect(server.callsFor(plain.id)).toBe(1);
 
-      const byMethod = script({ 'fail-times': 1, 'fail-code': code });
-      await echo({ methods: { Echo: { idempotent: true } } }).Echo({ message: 'x' }, { metadata: byMethod.metadata });
-      expect(server.callsFor(byMethod.id)).toBe(2);
+    const byMethod = script({ 'fail-times': 1, 'fail-code': code });
+    await echo({ methods: { Echo: { idempotent: true } } }).Echo({ message: 'x' }, { metadata: byMethod.metadata });
+    expect(server.callsFor(byMethod.id)).toBe(2);
 
-      const byCall = script({ 'fail-times': 1, 'fail-code': code });
-      await echo().Echo({ message: 'x' }, { metadata: byCall.metadata, idempotent: true });
-      expect(server.callsFor(byCall.id)).toBe(2);
-    },
-  );
+    const byCall = script({ 'fail-times': 1, 'fail-code': code });
+    await echo().Echo({ message: 'x' }, { metadata: byCall.metadata, idempotent: true });
+    expect(server.callsFor(byCall.id)).toBe(2);
+  });
 
   it('retries RESOURCE_EXHAUSTED only when the server sends pushback', async () => {
     const without = script({ 'fail-times': 1, 'fail-code': grpc.status.RESOURCE_EXHAUSTED });
@@ -190,7 +187,13 @@ describe('server pushback', () => {
     expect(gap).toBeGreaterThanOrEqual(1_000);
     expect(gap).toBeLessThan(2 * 1_000);
     expect(events).toEqual([
-      expect.objectContaining({ attempt: 1, code: grpc.status.UNAVAILABLE, delayMs: 1_000, pushback: true, method: '/resilient.test.v1.TestService/Echo' }),
+      expect.objectContaining({
+        attempt: 1,
+        code: grpc.status.UNAVAILABLE,
+        delayMs: 1_000,
+        pushback: true,
+        method: '/resilient.test.v1.TestService/Echo',
+      }),
     ]);
   });
 
@@ -216,7 +219,11 @@ describe('server pushback', () => {
 
 describe('retry throttling per channel', () => {
   it('stops retrying under sustained failure and resumes after successes', async () => {
-    const throttled = new ChannelPool({ retry: { initialDelayMs: 1, maxDelayMs: 1 }, retryThrottling: { maxTokens: 10, tokenRatio: 1 }, breaker: false });
+    const throttled = new ChannelPool({
+      retry: { initialDelayMs: 1, maxDelayMs: 1 },
+      retryThrottling: { maxTokens: 10, tokenRatio: 1 },
+      breaker: false,
+    });
     try {
       const client = throttled.client(TestServiceClient, server.address);
       const failing = async (): Promise<number> => {
@@ -306,10 +313,12 @@ describe('abort and close during a backoff', () => {
         resolve();
       });
     });
-    const pending = echo().Echo({ message: 'x' }, { ...options, metadata, deadlineMs: 30_000 }).then(
-      () => 'resolved',
-      (e: unknown) => e,
-    );
+    const pending = echo()
+      .Echo({ message: 'x' }, { ...options, metadata, deadlineMs: 30_000 })
+      .then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
     await retried;
     return { pending, id };
   }

@@ -87,7 +87,10 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
  * A request source that counts what it hands out: `pulled` requests so far, `released` once
  * its finally block ran (ended, or closed by the consumer), `completed` when it ran to the end.
  */
-function source(count: number, options: { intervalMs?: number; payloadBytes?: number; throwAfter?: { n: number; error: unknown; before?: () => Promise<unknown> } } = {}) {
+function source(
+  count: number,
+  options: { intervalMs?: number; payloadBytes?: number; throwAfter?: { n: number; error: unknown; before?: () => Promise<unknown> } } = {},
+) {
   const state = { pulled: 0, released: false, completed: false };
   const payload = Buffer.alloc(options.payloadBytes ?? 0, 0x62);
   async function* requests(): AsyncGenerator<Req> {
@@ -174,7 +177,10 @@ describe('server stream', () => {
 
   it('cancels the call on the server when the loop breaks early', async () => {
     const { id, metadata } = script();
-    const { messages, error } = await collect(streams().ServerStream({ message: 'b', count: 1_000, intervalMs: 10 }, { metadata }), (_, n) => n === 3);
+    const { messages, error } = await collect(
+      streams().ServerStream({ message: 'b', count: 1_000, intervalMs: 10 }, { metadata }),
+      (_, n) => n === 3,
+    );
     expect(error).toBeUndefined();
     expect(messages.map((m) => m.message)).toEqual(names('b', 3));
     await expect.poll(() => recordOf(id)?.cancelled).toBe(true);
@@ -185,7 +191,9 @@ describe('server stream', () => {
   it('fails with DEADLINE_EXCEEDED after the messages that arrived in time', async () => {
     const { id, metadata } = script();
     const startedAt = performance.now();
-    const { messages, error } = await collect(streams().ServerStream({ message: 'd', count: 1_000, intervalMs: 20 }, { deadlineMs: 1_000, metadata }));
+    const { messages, error } = await collect(
+      streams().ServerStream({ message: 'd', count: 1_000, intervalMs: 20 }, { deadlineMs: 1_000, metadata }),
+    );
     // Ignoring the 1 s deadline would take 20 s (half of that is slack for a loaded machine), and
     // deliver 1,000 messages: the server's own pace, one per 20 ms, bounds the count instead.
     expect(performance.now() - startedAt).toBeLessThan(10_000);
@@ -202,9 +210,12 @@ describe('server stream', () => {
     const controller = new AbortController();
     const reason = new Error('user went away');
     // 100 ms between messages: none is buffered when the reader aborts (see the KNOWN BUG below).
-    const { messages, error } = await collect(streams().ServerStream({ message: 'a', count: 1_000, intervalMs: 100 }, { signal: controller.signal, metadata }), (_, n) => {
-      if (n === 3) controller.abort(reason);
-    });
+    const { messages, error } = await collect(
+      streams().ServerStream({ message: 'a', count: 1_000, intervalMs: 100 }, { signal: controller.signal, metadata }),
+      (_, n) => {
+        if (n === 3) controller.abort(reason);
+      },
+    );
     expect(error).toBe(reason);
     expect(messages.map((m) => m.message)).toEqual(names('a', 3));
     await expect.poll(() => recordOf(id)?.cancelled).toBe(true);
@@ -217,13 +228,16 @@ describe('server stream', () => {
     // 200 messages arrive at once; the reader aborts after the first and asks for more.
     const controller = new AbortController();
     const reason = new Error('stop now');
-    const { messages, error } = await collect(streams().ServerStream({ message: 'x', count: 200 }, { signal: controller.signal }), async (_, n) => {
-      if (n === 1) {
-        await expect.poll(() => server.calls.at(-1)?.written).toBe(200);
-        await sleep(100);
-        controller.abort(reason);
-      }
-    });
+    const { messages, error } = await collect(
+      streams().ServerStream({ message: 'x', count: 200 }, { signal: controller.signal }),
+      async (_, n) => {
+        if (n === 1) {
+          await expect.poll(() => server.calls.at(-1)?.written).toBe(200);
+          await sleep(100);
+          controller.abort(reason);
+        }
+      },
+    );
     expect(error).toBe(reason);
     expect(messages).toHaveLength(1);
   });
@@ -245,7 +259,9 @@ describe('server stream', () => {
 
   it('delivers the messages sent before a server error, then the StatusError with its code', async () => {
     const { metadata } = script({ 'trailer-echo': 'why' });
-    const { messages, error } = await collect(streams().ServerStream({ message: 'e', count: 7, failCode: grpc.status.DATA_LOSS }, { metadata }));
+    const { messages, error } = await collect(
+      streams().ServerStream({ message: 'e', count: 7, failCode: grpc.status.DATA_LOSS }, { metadata }),
+    );
     expect(messages.map((m) => m.message)).toEqual(names('e', 7));
     expect(error).toBeInstanceOf(StatusError);
     const failure = error as StatusError;
@@ -261,7 +277,9 @@ describe('server stream', () => {
     const record = recordOf(id)!;
     // Flow control stops the server after a bounded number of ~1 KB messages.
     const writtenWhileStalled = await whenSettled(() => record.written);
-    console.info(`server stream backpressure: ${writtenWhileStalled} of 100,000 messages written while the reader paused, ${record.heldWrites} writes held`);
+    console.info(
+      `server stream backpressure: ${writtenWhileStalled} of 100,000 messages written while the reader paused, ${record.heldWrites} writes held`,
+    );
     expect(writtenWhileStalled).toBeLessThan(5_000);
     expect(record.heldWrites).toBeGreaterThan(0);
     // Reading again lets the server go on: it was held back, not stuck.
@@ -282,7 +300,9 @@ describe('server stream', () => {
     const listeners = countListeners(controller.signal);
     // A 1 s deadline (the first message must come before it, connection included), far from the
     // pool's 10 s: the stream is over within 5 s only if its own deadline ended it.
-    const iterator = streams().ServerStream({ message: 'z', count: 1_000, intervalMs: 10 }, { deadlineMs: 1_000, metadata, signal: controller.signal })[Symbol.asyncIterator]();
+    const iterator = streams()
+      .ServerStream({ message: 'z', count: 1_000, intervalMs: 10 }, { deadlineMs: 1_000, metadata, signal: controller.signal })
+      [Symbol.asyncIterator]();
     expect((await iterator.next()).value).toMatchObject({ message: 'z-0' });
     expect(pool.stats().inFlight).toBe(1);
     // Never touched again.
@@ -304,7 +324,9 @@ describe('server stream', () => {
 
   it('is not retried once a message has arrived', async () => {
     const { id, metadata } = script();
-    const { messages, error } = await collect(streams().ServerStream({ message: 'n', count: 3, failCode: grpc.status.UNAVAILABLE }, { metadata }));
+    const { messages, error } = await collect(
+      streams().ServerStream({ message: 'n', count: 3, failCode: grpc.status.UNAVAILABLE }, { metadata }),
+    );
     expect(messages.map((m) => m.message)).toEqual(names('n', 3));
     expect(error).toBeInstanceOf(StatusError);
     expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE, attempts: 1 });
@@ -317,7 +339,10 @@ describe('server stream', () => {
     const headers: grpc.Metadata[] = [];
     const trailers: grpc.Metadata[] = [];
     const { messages } = await collect(
-      streams().ServerStream({ message: 'h', count: 3 }, { metadata, onHeader: (m) => headers.push(m), onTrailer: (m) => trailers.push(m) }),
+      streams().ServerStream(
+        { message: 'h', count: 3 },
+        { metadata, onHeader: (m) => headers.push(m), onTrailer: (m) => trailers.push(m) },
+      ),
     );
     expect(messages).toHaveLength(3);
     expect(headers).toHaveLength(1);
@@ -327,7 +352,10 @@ describe('server stream', () => {
   });
 
   it('is refused with CircuitOpenError on its first next() while the circuit is open, without a server call', async () => {
-    const breakerPool = new ChannelPool({ retry: false, breaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 10_000 } });
+    const breakerPool = new ChannelPool({
+      retry: false,
+      breaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 10_000 },
+    });
     try {
       const ss = streams(breakerPool);
       for (let i = 0; i < 3; i++) {
@@ -449,7 +477,9 @@ describe('client stream', () => {
   it('rejects with the very error its source throws, and the server sees the call cancelled', async () => {
     const { id, metadata } = script();
     const thrown = new Error('source broke');
-    const { state, requests } = source(1_000, { throwAfter: { n: 3, error: thrown, before: () => expect.poll(() => recordOf(id)?.received).toBe(3) } });
+    const { state, requests } = source(1_000, {
+      throwAfter: { n: 3, error: thrown, before: () => expect.poll(() => recordOf(id)?.received).toBe(3) },
+    });
     const error = await rejection(streams().ClientStream(requests, { metadata }));
     expect(error).toBe(thrown);
     expect(state.pulled).toBe(3);
@@ -483,7 +513,9 @@ describe('client stream', () => {
       },
     };
     const startedAt = performance.now();
-    const { result: error, unhandled } = await capturingUnhandledRejections(() => rejection(streams().ClientStream(requests, { deadlineMs: AT_ONCE_DEADLINE_MS })));
+    const { result: error, unhandled } = await capturingUnhandledRejections(() =>
+      rejection(streams().ClientStream(requests, { deadlineMs: AT_ONCE_DEADLINE_MS })),
+    );
     expect(unhandled).toEqual([]);
     expect(error).toBe(thrown);
     expect(performance.now() - startedAt).toBeLessThan(AT_ONCE_DEADLINE_MS / 2);
@@ -578,7 +610,9 @@ describe('bidi stream', () => {
     const record = recordOf(id)!;
     // Flow control stops the server's echoes, then the server's reads, then the source.
     const { pulled, written } = await whenSettled(() => ({ pulled: state.pulled, written: record.written }));
-    console.info(`bidi backpressure: ${pulled} requests pulled, ${written} echoes written, ${record.heldWrites} writes held while the reader paused`);
+    console.info(
+      `bidi backpressure: ${pulled} requests pulled, ${written} echoes written, ${record.heldWrites} writes held while the reader paused`,
+    );
     expect(pulled).toBeLessThan(10_000);
     expect(written).toBeLessThan(10_000);
     expect(record.heldWrites).toBeGreaterThan(0);
@@ -606,7 +640,9 @@ describe('bidi stream', () => {
   it('throws the very error its source throws, and the server sees the call cancelled', async () => {
     const { id, metadata } = script();
     const thrown = new Error('source broke');
-    const { requests } = source(1_000, { throwAfter: { n: 3, error: thrown, before: () => expect.poll(() => recordOf(id)?.received).toBe(3) } });
+    const { requests } = source(1_000, {
+      throwAfter: { n: 3, error: thrown, before: () => expect.poll(() => recordOf(id)?.received).toBe(3) },
+    });
     const { messages, error } = await collect(streams().Bidi(requests, { metadata }));
     expect(error).toBe(thrown);
     expect(messages.length).toBeLessThanOrEqual(3);
@@ -637,7 +673,9 @@ describe('bidi stream', () => {
       },
     };
     const startedAt = performance.now();
-    const { result, unhandled } = await capturingUnhandledRejections(() => collect(streams().Bidi(requests, { deadlineMs: AT_ONCE_DEADLINE_MS })));
+    const { result, unhandled } = await capturingUnhandledRejections(() =>
+      collect(streams().Bidi(requests, { deadlineMs: AT_ONCE_DEADLINE_MS })),
+    );
     expect(unhandled).toEqual([]);
     expect(result.error).toBe(thrown);
     expect(result.messages).toHaveLength(0);
@@ -649,7 +687,9 @@ describe('bidi stream', () => {
     const { metadata } = script({ 'trailer-echo': 'bidi' });
     const headers: grpc.Metadata[] = [];
     const trailers: grpc.Metadata[] = [];
-    const { messages } = await collect(streams().Bidi([{ message: 'x' }], { metadata, onHeader: (m) => headers.push(m), onTrailer: (m) => trailers.push(m) }));
+    const { messages } = await collect(
+      streams().Bidi([{ message: 'x' }], { metadata, onHeader: (m) => headers.push(m), onTrailer: (m) => trailers.push(m) }),
+    );
     expect(messages.map((m) => m.message)).toEqual(['x']);
     expect(headers).toHaveLength(1);
     expect(trailers.map((t) => t.get('x-trailer-echo'))).toEqual([['bidi']]);
@@ -712,7 +752,10 @@ describe('streams and the pool', () => {
   });
 
   it('does not open the circuit for streams the caller ended: early exits, aborts, throwing sources', async () => {
-    const breakerPool = new ChannelPool({ retry: false, breaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 10_000 } });
+    const breakerPool = new ChannelPool({
+      retry: false,
+      breaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 10_000 },
+    });
     try {
       const s = streams(breakerPool);
       for (let i = 0; i < 4; i++) {
@@ -743,7 +786,11 @@ describe('streams and the pool', () => {
       await rejection(s.ClientStream([{ message: 'bad' }], { metadata: { 'x-fail-code': String(grpc.status.PERMISSION_DENIED) } })),
       (await collect(s.Bidi([{ message: 'bad' }], { metadata: { 'x-fail-code': String(grpc.status.NOT_FOUND) } }))).error,
     ];
-    expect(failed.map((e) => (e as StatusError).code)).toEqual([grpc.status.INTERNAL, grpc.status.PERMISSION_DENIED, grpc.status.NOT_FOUND]);
+    expect(failed.map((e) => (e as StatusError).code)).toEqual([
+      grpc.status.INTERNAL,
+      grpc.status.PERMISSION_DENIED,
+      grpc.status.NOT_FOUND,
+    ]);
     expect(pool.stats()).toMatchObject({ inFlight: 0 });
     expect(pool.stats().perChannel[0]).toMatchObject({ started: 7, succeeded: 4, failed: 3, inFlight: 0 });
   });

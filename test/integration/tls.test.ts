@@ -73,7 +73,23 @@ function makeCerts(dir: string): Certs {
   const newCa = (name: string): { key: string; cert: string } => {
     const key = newKey(name);
     const cert = join(dir, `${name}.crt`);
-    openssl('req', '-config', config, '-x509', '-new', '-key', key, '-subj', `/CN=${name}`, '-days', '1', '-extensions', 'ca_ext', '-out', cert);
+    openssl(
+      'req',
+      '-config',
+      config,
+      '-x509',
+      '-new',
+      '-key',
+      key,
+      '-subj',
+      `/CN=${name}`,
+      '-days',
+      '1',
+      '-extensions',
+      'ca_ext',
+      '-out',
+      cert,
+    );
     return { key, cert };
   };
   let serial = 1000;
@@ -83,8 +99,24 @@ function makeCerts(dir: string): Certs {
     const cert = join(dir, `${name}.crt`);
     openssl('req', '-config', config, '-new', '-key', key, '-subj', `/CN=${name}`, '-out', csr);
     openssl(
-      'x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, '-set_serial', String(serial++),
-      '-days', '1', '-extfile', config, '-extensions', extensions, '-out', cert,
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      issuer.cert,
+      '-CAkey',
+      issuer.key,
+      '-set_serial',
+      String(serial++),
+      '-days',
+      '1',
+      '-extfile',
+      config,
+      '-extensions',
+      extensions,
+      '-out',
+      cert,
     );
     return { key: readFileSync(key), cert: readFileSync(cert) };
   };
@@ -344,14 +376,18 @@ describe('metadata values never appear in errors', () => {
       code: grpc.status.UNAVAILABLE,
       reachesServer: false,
       run: () =>
-        pool.client(TestServiceClient, tls.address, { credentials: grpc.credentials.createSsl(certs.otherCa) }).Echo({ message: 'x' }, { metadata: metadata() }),
+        pool
+          .client(TestServiceClient, tls.address, { credentials: grpc.credentials.createSsl(certs.otherCa) })
+          .Echo({ message: 'x' }, { metadata: metadata() }),
     },
     {
       name: 'mutual TLS without a client certificate',
       code: grpc.status.UNAVAILABLE,
       reachesServer: false,
       run: () =>
-        pool.client(TestServiceClient, mtls.address, { credentials: grpc.credentials.createSsl(certs.ca) }).Echo({ message: 'x' }, { metadata: metadata() }),
+        pool
+          .client(TestServiceClient, mtls.address, { credentials: grpc.credentials.createSsl(certs.ca) })
+          .Echo({ message: 'x' }, { metadata: metadata() }),
     },
     {
       name: 'plaintext client against a TLS server',

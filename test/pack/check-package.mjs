@@ -36,7 +36,11 @@ const CONSUMER_DEPS = ['@grpc/grpc-js@1.14', 'typescript@5', '@types/node@20', '
 
 // Files the tarball must have, and the only places files may come from.
 const ENTRIES = ['index', 'prometheus', 'opentelemetry'];
-const REQUIRED_FILES = ['package.json', 'README.md', ...ENTRIES.flatMap((e) => [`dist/${e}.js`, `dist/${e}.cjs`, `dist/${e}.d.ts`, `dist/${e}.d.cts`])];
+const REQUIRED_FILES = [
+  'package.json',
+  'README.md',
+  ...ENTRIES.flatMap((e) => [`dist/${e}.js`, `dist/${e}.cjs`, `dist/${e}.d.ts`, `dist/${e}.d.cts`]),
+];
 const ALLOWED_FILE = /^(package\.json|README\.md|CHANGELOG\.md|LICEN[CS]E(\.md|\.txt)?|dist\/.+)$/;
 
 const started = performance.now();
@@ -161,7 +165,9 @@ try {
   const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work]).stdout)[0];
   const tarball = join(work, packed.filename);
   const files = packed.files.map((f) => f.path).sort();
-  log(`${packed.filename}: ${files.length} files, ${(packed.size / 1024).toFixed(1)} kB packed, ${(packed.unpackedSize / 1024).toFixed(1)} kB unpacked`);
+  log(
+    `${packed.filename}: ${files.length} files, ${(packed.size / 1024).toFixed(1)} kB packed, ${(packed.unpackedSize / 1024).toFixed(1)} kB unpacked`,
+  );
   for (const file of files) log(`  ${file}`);
   const missing = REQUIRED_FILES.filter((f) => !files.includes(f));
   if (missing.length > 0) fail(`the tarball lacks ${missing.join(', ')}`);
@@ -177,26 +183,29 @@ try {
   const project = join(work, 'consumer');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), `${JSON.stringify({ name: 'consumer', version: '0.0.0', private: true }, null, 2)}\n`);
-  const install = run(
-    'npm',
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball, ...CONSUMER_DEPS],
-    { cwd: project },
-  );
+  const install = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball, ...CONSUMER_DEPS], {
+    cwd: project,
+  });
   process.stdout.write(install.stdout);
   const installed = JSON.parse(readFileSync(join(project, 'node_modules/resilient-grpc/package.json'), 'utf8'));
   if (installed.version !== pkg.version) fail(`installed resilient-grpc ${installed.version}, expected ${pkg.version}`);
   const versionOf = (name) => JSON.parse(readFileSync(join(project, 'node_modules', name, 'package.json'), 'utf8')).version;
-  log(`installed resilient-grpc ${installed.version}, @grpc/grpc-js ${versionOf('@grpc/grpc-js')}, typescript ${versionOf('typescript')}, @types/node ${versionOf('@types/node')}`);
+  log(
+    `installed resilient-grpc ${installed.version}, @grpc/grpc-js ${versionOf('@grpc/grpc-js')}, typescript ${versionOf('typescript')}, @types/node ${versionOf('@types/node')}`,
+  );
   if (existsSync(join(project, 'node_modules/resilient-grpc/node_modules/@grpc/grpc-js'))) {
     fail('npm installed a second @grpc/grpc-js under resilient-grpc: the peer dependency did not dedupe');
   }
   const runtimeDeps = Object.keys(installed.dependencies ?? {});
-  const distText = ['dist/index.js', 'dist/index.cjs'].map((f) => readFileSync(join(project, 'node_modules/resilient-grpc', f), 'utf8')).join('\n');
+  const distText = ['dist/index.js', 'dist/index.cjs']
+    .map((f) => readFileSync(join(project, 'node_modules/resilient-grpc', f), 'utf8'))
+    .join('\n');
   const unused = runtimeDeps.filter((d) => !distText.includes(`"${d}"`) && !distText.includes(`'${d}'`));
   if (unused.length > 0) log(`NOTE: dependencies that dist/ never imports (installed by every user for nothing): ${unused.join(', ')}`);
 
   // 4. Load and use it from Node, ESM and CJS, on every Node we have.
-  for (const fixture of ['checks.mjs', 'esm-consumer.mjs', 'cjs-consumer.cjs', 'adapters-consumer.mjs']) copyFileSync(join(FIXTURES, fixture), join(project, fixture));
+  for (const fixture of ['checks.mjs', 'esm-consumer.mjs', 'cjs-consumer.cjs', 'adapters-consumer.mjs'])
+    copyFileSync(join(FIXTURES, fixture), join(project, fixture));
   for (const node of nodeBinaries()) {
     for (const entry of ['esm-consumer.mjs', 'cjs-consumer.cjs', 'adapters-consumer.mjs']) {
       const t0 = performance.now();
@@ -210,7 +219,8 @@ try {
       });
       const ms = Math.round(performance.now() - t0);
       const label = `${entry} on node ${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()}`;
-      if (result.signal === 'SIGKILL') fail(`${label}: did not exit by itself within 20 s after closing its pools\n${result.stdout}${result.stderr}`);
+      if (result.signal === 'SIGKILL')
+        fail(`${label}: did not exit by itself within 20 s after closing its pools\n${result.stdout}${result.stderr}`);
       if (result.status !== 0 || result.stderr !== '') fail(`${label}: exit ${result.status}\n${result.stdout}${result.stderr}`);
       log(`ok ${label} (${ms} ms): ${result.stdout.trim()}`);
     }
@@ -224,9 +234,12 @@ try {
   const listed = run(process.execPath, [tsc, '-p', 'tsconfig.json', '--listFiles'], { cwd: project }).stdout.split('\n');
   const typesFile = (name) => realpathSync(join(project, 'node_modules/resilient-grpc/dist', name));
   for (const name of ENTRIES.flatMap((e) => [`${e}.d.ts`, `${e}.d.cts`])) {
-    if (!listed.some((f) => f && realpathSync(f) === typesFile(name))) fail(`tsc did not load dist/${name} (NodeNext should pick it for one consumer)`);
+    if (!listed.some((f) => f && realpathSync(f) === typesFile(name)))
+      fail(`tsc did not load dist/${name} (NodeNext should pick it for one consumer)`);
   }
-  log(`ok tsc ${versionOf('typescript')} (module NodeNext, strict, skipLibCheck off): consumer.mts -> dist/*.d.ts, consumer.cts -> dist/*.d.cts (index, prometheus, opentelemetry)`);
+  log(
+    `ok tsc ${versionOf('typescript')} (module NodeNext, strict, skipLibCheck off): consumer.mts -> dist/*.d.ts, consumer.cts -> dist/*.d.cts (index, prometheus, opentelemetry)`,
+  );
 
   if (process.env.KEEP_PACK_DIR) log(`kept ${work} (KEEP_PACK_DIR is set)`);
   else rmSync(work, { recursive: true, force: true });

@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BUILT = ['dist/index.js', 'dist/index.cjs', 'dist/prometheus.js', 'dist/prometheus.cjs', 'dist/opentelemetry.js', 'dist/opentelemetry.cjs'];
+const BUILT = [
+  'dist/index.js',
+  'dist/index.cjs',
+  'dist/prometheus.js',
+  'dist/prometheus.cjs',
+  'dist/opentelemetry.js',
+  'dist/opentelemetry.cjs',
+];
 
 /** The newest file under `dir` whose name ends in `.ts`, with its mtime in ms. */
 function newestSource(dir: string): { path: string; mtimeMs: number } | undefined {

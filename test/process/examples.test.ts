@@ -53,7 +53,9 @@ describe.concurrent('examples', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
     expect(result.stdout).toContain(`grpc_client_handled_total{${labels},grpc_code="OK"} 100`);
     // Ids 20, 40, 60, 80 and 100 fail once and are retried.
     expect(result.stdout).toContain(`grpc_client_attempts_total{${labels},grpc_code="Unavailable"} 5`);
-    expect(result.stdout).toContain('grpc_client_retries_total{grpc_service="users.v1.UserService",grpc_method="QueryBasicInfoByID",grpc_code="Unavailable"} 5');
+    expect(result.stdout).toContain(
+      'grpc_client_retries_total{grpc_service="users.v1.UserService",grpc_method="QueryBasicInfoByID",grpc_code="Unavailable"} 5',
+    );
     expect(result.stdout).toContain('closed');
   });
 

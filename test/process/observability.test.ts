@@ -22,7 +22,8 @@ beforeAll(async () => {
   mkdirSync(pkg);
   cpSync(join(ROOT, 'dist'), join(pkg, 'dist'), { recursive: true });
   writeFileSync(join(pkg, 'package.json'), readFileSync(join(ROOT, 'package.json')));
-  for (const name of ['@grpc/grpc-js', '@grpc/proto-loader', 'opossum']) symlinkSync(join(ROOT, 'node_modules', name), join(modules, name), 'dir');
+  for (const name of ['@grpc/grpc-js', '@grpc/proto-loader', 'opossum'])
+    symlinkSync(join(ROOT, 'node_modules', name), join(modules, name), 'dir');
   cpSync(join(FIXTURES, 'without-peers.mjs'), join(dir, 'without-peers.mjs'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
 });
@@ -35,7 +36,11 @@ afterAll(async () => {
 // Each test runs a child process with runNode's limit; the timeout leaves room for it.
 describe('optional peer dependencies', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('the main entry loads and works (ESM and CJS) with neither prom-client nor @opentelemetry/api resolvable', async () => {
-    const result = await runNode(process.execPath, [join(dir, 'without-peers.mjs'), server.address, join(ROOT, 'protos/test_service.proto')]);
+    const result = await runNode(process.execPath, [
+      join(dir, 'without-peers.mjs'),
+      server.address,
+      join(ROOT, 'protos/test_service.proto'),
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({
@@ -104,7 +109,7 @@ describe('beside @opentelemetry/instrumentation-grpc', { timeout: CHILD_TEST_TIM
     expect(received.sort()).toEqual(grpcClients.map((s) => `00-${s.traceId}-${s.spanId}-01`).sort());
   });
 
-  it('with attemptSpans: false, the instrumentation\'s span is the attempt span: no two spans for one attempt', async () => {
+  it("with attemptSpans: false, the instrumentation's span is the attempt span: no two spans for one attempt", async () => {
     const { spans } = await traced('no-attempt-spans');
     expect(paths(spans).sort()).toEqual(
       [

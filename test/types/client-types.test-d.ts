@@ -3,15 +3,7 @@
 // `@ts-expect-error` that stops erroring fails the run, so each one guards a real type error.
 import type * as grpc from '@grpc/grpc-js';
 import { describe, expectTypeOf, test } from 'vitest';
-import {
-  ChannelPool,
-  type CallOptions,
-  type MetadataInit,
-  type ParentCall,
-  type RetryOptions,
-  type UntypedClient,
-  type UntypedMethod,
-} from '../../src/index.js';
+import type { ChannelPool, CallOptions, MetadataInit, ParentCall, RetryOptions, UntypedClient, UntypedMethod } from '../../src/index.js';
 
 // (a) proto-loader-gen-types output (generated .ts, see fixtures/README.md).
 import type { ProtoGrpcType as PlUserProto } from './fixtures/proto-loader/user_service.js';
@@ -41,7 +33,11 @@ import {
 import { UserServiceClient as GtUserClient, UserServiceService as GtUserService } from './fixtures/grpc-tools/user_service_grpc_pb.js';
 import { TestServiceClient as GtTestClient } from './fixtures/grpc-tools/test_service_grpc_pb.js';
 import type { QueryBasicInfoByIDRequest as GtUserReq, BasicInfo as GtBasicInfo } from './fixtures/grpc-tools/user_service_pb.js';
-import type { EchoRequest as GtEchoReq, EchoResponse as GtEchoRes, StreamRequest as GtStreamReq } from './fixtures/grpc-tools/test_service_pb.js';
+import type {
+  EchoRequest as GtEchoReq,
+  EchoResponse as GtEchoRes,
+  StreamRequest as GtStreamReq,
+} from './fixtures/grpc-tools/test_service_pb.js';
 
 declare const pool: ChannelPool;
 declare const plUserProto: PlUserProto;

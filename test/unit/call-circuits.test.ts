@@ -19,13 +19,21 @@ let method: Breaker;
 let target: Breaker;
 
 function makeBreaker(name: string, options: BreakerOptions = OPTIONS): Breaker {
-  const breaker = new Breaker(resolveBreaker(options) as Resolved<BreakerOptions>, name, rotation, (change) => changes.push({ ...change, breaker: name }));
+  const breaker = new Breaker(resolveBreaker(options) as Resolved<BreakerOptions>, name, rotation, (change) =>
+    changes.push({ ...change, breaker: name }),
+  );
   breakers.push(breaker);
   return breaker;
 }
 
 /** One call: `failures` failed attempts (each admitted), then the call settles `ok` or not. */
-function call(circuits: CallCircuits, failures: number, ok: boolean, outcome: AttemptOutcome = 'failure', reach: AttemptReach = 'answered'): void {
+function call(
+  circuits: CallCircuits,
+  failures: number,
+  ok: boolean,
+  outcome: AttemptOutcome = 'failure',
+  reach: AttemptReach = 'answered',
+): void {
   for (let i = 0; i < failures; i++) {
     expect(circuits.admit()).toBeUndefined();
     circuits.attemptFailed(outcome, reach);
@@ -232,7 +240,13 @@ describe('the half-open probe', () => {
     probing.settle(true);
     await vi.advanceTimersByTimeAsync(0);
     expect(method.stats().state).toBe('closed');
-    expect(changes.at(-1)).toEqual({ breaker: 'method', method: 'method', state: 'closed', previous: 'half-open', reason: 'probe-succeeded' });
+    expect(changes.at(-1)).toEqual({
+      breaker: 'method',
+      method: 'method',
+      state: 'closed',
+      previous: 'half-open',
+      reason: 'probe-succeeded',
+    });
     expect(new CallCircuits(method, target).admit()).toBeUndefined();
   });
 

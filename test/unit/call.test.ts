@@ -56,8 +56,15 @@ const wire: { send: Sender | undefined } = { send: undefined };
 
 function scriptedClient(): Client {
   return {
-    makeUnaryRequest: (_path: string, _ser: unknown, _deser: unknown, _request: unknown, metadata: Metadata, options: AttemptOptions, callback: (error: unknown, value?: unknown) => void) =>
-      wire.send!(options, metadata, callback),
+    makeUnaryRequest: (
+      _path: string,
+      _ser: unknown,
+      _deser: unknown,
+      _request: unknown,
+      metadata: Metadata,
+      options: AttemptOptions,
+      callback: (error: unknown, value?: unknown) => void,
+    ) => wire.send!(options, metadata, callback),
   } as unknown as Client;
 }
 
@@ -171,7 +178,16 @@ describe('retries', () => {
     const { promise, result } = call(bind(), send);
     await vi.advanceTimersByTimeAsync(10);
     expect(retries).toEqual([
-      { target: TARGET, method: METHOD.path, attempt: 1, code: status.UNAVAILABLE, details: 'scripted 14', delayMs: 50, pushback: false, callId: 0 },
+      {
+        target: TARGET,
+        method: METHOD.path,
+        attempt: 1,
+        code: status.UNAVAILABLE,
+        details: 'scripted 14',
+        delayMs: 50,
+        pushback: false,
+        callId: 0,
+      },
     ]);
     // In the backoff: no second attempt yet.
     await vi.advanceTimersByTimeAsync(49);
@@ -218,8 +234,11 @@ describe('retries', () => {
     expect(retries).toEqual([]);
   });
 
-  test("server pushback replaces the backoff", async () => {
-    const { send, sent } = scripted({ afterMs: 0, code: status.UNAVAILABLE, trailers: { 'grpc-retry-pushback-ms': '700' } }, { afterMs: 0 });
+  test('server pushback replaces the backoff', async () => {
+    const { send, sent } = scripted(
+      { afterMs: 0, code: status.UNAVAILABLE, trailers: { 'grpc-retry-pushback-ms': '700' } },
+      { afterMs: 0 },
+    );
     const { promise, result } = call(bind(), send);
     await vi.advanceTimersByTimeAsync(699);
     expect(sent).toHaveLength(1);

@@ -29,7 +29,12 @@ async function check(files: Record<string, string>): Promise<{ code: number; std
 }
 
 /** The printed cycles, one a line. */
-const cyclesIn = (stderr: string): string[] => stderr.split('\n').slice(1).map((line) => line.trim()).filter(Boolean);
+const cyclesIn = (stderr: string): string[] =>
+  stderr
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim())
+    .filter(Boolean);
 
 describe('check-cycles', () => {
   it('passes a directory whose imports form no cycle, packages and node: modules ignored', async () => {
@@ -83,7 +88,8 @@ describe('check-cycles', () => {
         " * @example import { a } from './b.js'",
         ' */',
         "const slashes = /'\\/\\//g;",
-        "const quote = \"it's // not a comment\";",
+        'const quote = "it\'s // not a comment";',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the fixture is source text with a template literal in it
         "const template = `${quote} /* ${slashes.source} */ '`;",
         "import { c } from './c.js';",
         'export const a = [slashes, quote, template, c];',
@@ -110,7 +116,9 @@ describe('check-cycles', () => {
 
   it('exits 2 with a usage line when the directory does not exist', async () => {
     const missing = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(process.execPath, [SCRIPT, join(base, 'no-such-dir')], (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr }));
+      execFile(process.execPath, [SCRIPT, join(base, 'no-such-dir')], (error, _stdout, stderr) =>
+        resolve({ code: error ? Number(error.code) : 0, stderr }),
+      );
     });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('usage: node scripts/check-cycles.mjs');

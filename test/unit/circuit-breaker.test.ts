@@ -228,7 +228,13 @@ describe('half-open', () => {
     probe()('success');
     await vi.advanceTimersByTimeAsync(0);
     expect(breaker.stats().state).toBe('closed');
-    expect(changes.map((c) => c.reason)).toEqual(['error-threshold', 'reset-timeout', 'probe-inconclusive', 'reset-timeout', 'probe-succeeded']);
+    expect(changes.map((c) => c.reason)).toEqual([
+      'error-threshold',
+      'reset-timeout',
+      'probe-inconclusive',
+      'reset-timeout',
+      'probe-succeeded',
+    ]);
   });
 
   test('a probe that never reports keeps the circuit half-open and refusing', async () => {

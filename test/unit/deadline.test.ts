@@ -25,9 +25,7 @@ describe('checkDurationMs', () => {
     expect(error).toBeInstanceOf(RangeError);
     expect(error.code).toBe(3);
     expect(error.option).toBe('deadlineMs');
-    expect(error.message).toBe(
-      `resilient-grpc: deadlineMs must be a finite number of milliseconds > 0 and <= 2147483647, got ${shown}`,
-    );
+    expect(error.message).toBe(`resilient-grpc: deadlineMs must be a finite number of milliseconds > 0 and <= 2147483647, got ${shown}`);
   });
 
   test.each([

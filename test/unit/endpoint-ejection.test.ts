@@ -23,7 +23,12 @@ let now: number;
 let changes: EndpointEjection[];
 
 function tracker(settings: Partial<EjectionSettings> = {}, addresses: readonly string[] = [A, B]): EndpointTracker {
-  const t = new EndpointTracker(TARGET, { ...SETTINGS, ...settings }, (change) => changes.push(change), () => now);
+  const t = new EndpointTracker(
+    TARGET,
+    { ...SETTINGS, ...settings },
+    (change) => changes.push(change),
+    () => now,
+  );
   t.setAddresses(addresses);
   return t;
 }
@@ -44,7 +49,10 @@ function interval(t: EndpointTracker, traffic: Record<string, readonly [number, 
 }
 
 function ejected(t: EndpointTracker): string[] {
-  return t.stats().filter((s) => s.ejected).map((s) => s.address);
+  return t
+    .stats()
+    .filter((s) => s.ejected)
+    .map((s) => s.address);
 }
 
 beforeEach(() => {
@@ -169,7 +177,9 @@ describe('maxEjectionPercent', () => {
     ['3 of 4 failing', [A, B, C, D], [A, B, C], [A, B]],
   ])('50 %%, %s: the share is capped, and at least one ejection is allowed', (_name, addresses, failing, out) => {
     const t = tracker({ maxEjectionPercent: 50 }, addresses);
-    const traffic = Object.fromEntries(addresses.map((address) => [address, failing.includes(address) ? ([0, 10] as const) : ([10, 0] as const)]));
+    const traffic = Object.fromEntries(
+      addresses.map((address) => [address, failing.includes(address) ? ([0, 10] as const) : ([10, 0] as const)]),
+    );
     interval(t, traffic);
     expect(ejected(t)).toEqual(out);
     // The cap holds in later intervals while the ejected ones are out.

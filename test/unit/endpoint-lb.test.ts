@@ -1,7 +1,16 @@
 import { connectivityState, experimental, Metadata, status, type ChannelOptions } from '@grpc/grpc-js';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
 import { EndpointTracker, type EjectionSettings } from '../../src/channel/endpoint-ejection.js';
-import { endAttempt, linkAttempt, policyConfig, POLICY_NAME, registerTracker, unregisterTracker, withPolicy, type AttemptLink } from '../../src/channel/endpoint-lb.js';
+import {
+  endAttempt,
+  linkAttempt,
+  policyConfig,
+  POLICY_NAME,
+  registerTracker,
+  unregisterTracker,
+  withPolicy,
+  type AttemptLink,
+} from '../../src/channel/endpoint-lb.js';
 
 // The package's LB policy without a grpc-js channel. The picker is reachable only through the
 // registered policy, so the balancer is built the way grpc-js builds a child policy: an
@@ -31,7 +40,8 @@ class FakePicker implements Picker {
 
   pick(): PickResult {
     fakeChild.picks++;
-    if (fakeChild.queue) return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
+    if (fakeChild.queue)
+      return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
     const subchannel = this.subchannels[this.#next]!;
     this.#next = (this.#next + 1) % this.subchannels.length;
     return {
@@ -79,12 +89,24 @@ class FakeChildBalancer implements experimental.LoadBalancer {
 
 experimental.registerLoadBalancerType('test_fake_child', FakeChildBalancer, FakeChildConfig);
 
-const SETTINGS: EjectionSettings = { intervalMs: 1_000, failurePercentage: 50, requestVolume: 1, baseEjectionTimeMs: 10_000, maxEjectionTimeMs: 30_000, maxEjectionPercent: 50 };
+const SETTINGS: EjectionSettings = {
+  intervalMs: 1_000,
+  failurePercentage: 50,
+  requestVolume: 1,
+  baseEjectionTimeMs: 10_000,
+  maxEjectionTimeMs: 30_000,
+  maxEjectionPercent: 50,
+};
 
 let now: number;
 
 function tracker(): EndpointTracker {
-  return new EndpointTracker('dns:///svc:50051', SETTINGS, () => {}, () => now);
+  return new EndpointTracker(
+    'dns:///svc:50051',
+    SETTINGS,
+    () => {},
+    () => now,
+  );
 }
 
 function endpoint(address: string): experimental.Endpoint {
@@ -186,7 +208,10 @@ describe('policyConfig and withPolicy', () => {
 
   test("the user's child list is parsed by grpc-js: the first policy it knows is the child", () => {
     const id = registerTracker(tracker());
-    const out = withPolicy({ 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ no_such_policy: {} }, { round_robin: {} }] }) }, id);
+    const out = withPolicy(
+      { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ no_such_policy: {} }, { round_robin: {} }] }) },
+      id,
+    );
     const [entry] = (JSON.parse(out['grpc.service_config'] as string) as { loadBalancingConfig: object[] }).loadBalancingConfig;
     expect(parse(entry!).getLoadBalancerName()).toBe(POLICY_NAME);
   });
@@ -369,10 +394,21 @@ describe('the picker', () => {
     const v6b = '[::2]:50051';
     const t = tracker();
     const pickers: Picker[] = [];
-    const helper = { createSubchannel: () => null, updateState: (_s: number, p: Picker) => pickers.push(p), requestReresolution: () => {}, addChannelzChild: () => {}, removeChannelzChild: () => {} };
+    const helper = {
+      createSubchannel: () => null,
+      updateState: (_s: number, p: Picker) => pickers.push(p),
+      requestReresolution: () => {},
+      addChannelzChild: () => {},
+      removeChannelzChild: () => {},
+    };
     const handler = new experimental.ChildLoadBalancerHandler(helper as unknown as experimental.ChannelControlHelper);
     const endpoints = [{ addresses: [{ host: '::1', port: 50051 }] }, { addresses: [{ host: '::2', port: 50051 }] }];
-    handler.updateAddressList(experimental.statusOrFromValue(endpoints), parse(policyConfig(registerTracker(t), [{ test_fake_child: {} }])), {}, '');
+    handler.updateAddressList(
+      experimental.statusOrFromValue(endpoints),
+      parse(policyConfig(registerTracker(t), [{ test_fake_child: {} }])),
+      {},
+      '',
+    );
     expect(t.stats().map((s) => s.address)).toEqual([v6a, v6b]);
     eject(t, v6a, [v6b]);
     expect(addressOf(pickers.at(-1)!.pick(pickArgs()))).toBe(v6b);
@@ -382,11 +418,21 @@ describe('the picker', () => {
     const t = tracker();
     const id = registerTracker(t);
     const pickers: Picker[] = [];
-    const helper = { createSubchannel: () => null, updateState: (_s: number, p: Picker) => pickers.push(p), requestReresolution: () => {}, addChannelzChild: () => {}, removeChannelzChild: () => {} };
+    const helper = {
+      createSubchannel: () => null,
+      updateState: (_s: number, p: Picker) => pickers.push(p),
+      requestReresolution: () => {},
+      addChannelzChild: () => {},
+      removeChannelzChild: () => {},
+    };
     const handler = new experimental.ChildLoadBalancerHandler(helper as unknown as experimental.ChannelControlHelper);
     const config = parse(policyConfig(id, [{ test_fake_child: {} }]));
     handler.updateAddressList(experimental.statusOrFromValue([endpoint(A), endpoint(B)]), config, {}, '');
-    const error = experimental.statusOrFromError<experimental.Endpoint[]>({ code: status.UNAVAILABLE, details: 'resolution failed', metadata: new Metadata() });
+    const error = experimental.statusOrFromError<experimental.Endpoint[]>({
+      code: status.UNAVAILABLE,
+      details: 'resolution failed',
+      metadata: new Metadata(),
+    });
     // The fake child answers false to an error, as a policy with nothing to serve would.
     expect(handler.updateAddressList(error, config, {}, '')).toBe(false);
     expect(t.stats().map((s) => s.address)).toEqual([A, B]);

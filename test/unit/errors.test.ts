@@ -27,7 +27,12 @@ describe('statusName', () => {
 
 describe('StatusError', () => {
   test('fields and message', () => {
-    const error = new StatusError({ code: status.UNAVAILABLE, details: 'No connection established', method: METHOD, target: 'users:50051' });
+    const error = new StatusError({
+      code: status.UNAVAILABLE,
+      details: 'No connection established',
+      method: METHOD,
+      target: 'users:50051',
+    });
     expect(error).toBeInstanceOf(Error);
     expect(error).toBeInstanceOf(StatusError);
     expect(error.name).toBe('StatusError');
@@ -73,7 +78,13 @@ describe('StatusError', () => {
   });
 
   test('instanceof is false without the brand, whatever the shape', () => {
-    const lookalike = Object.assign(new Error('14 UNAVAILABLE'), { name: 'StatusError', code: 14, details: '', method: METHOD, target: 't' });
+    const lookalike = Object.assign(new Error('14 UNAVAILABLE'), {
+      name: 'StatusError',
+      code: 14,
+      details: '',
+      method: METHOD,
+      target: 't',
+    });
     expect(lookalike instanceof StatusError).toBe(false);
     expect({ [Symbol.for('resilient-grpc.StatusError')]: 'true' } instanceof StatusError).toBe(false);
     expect({ [Symbol.for('resilient-grpc.StatusErr')]: true } instanceof StatusError).toBe(false);
@@ -85,7 +96,13 @@ describe('StatusError', () => {
     const brand = Object.getOwnPropertyDescriptor(error, Symbol.for('resilient-grpc.StatusError'));
     expect(brand).toMatchObject({ value: true, enumerable: false });
     expect(inspect(error)).not.toContain('resilient-grpc.StatusError');
-    expect(JSON.parse(JSON.stringify(error))).toMatchObject({ code: 4, details: 'Deadline exceeded', method: METHOD, target: 't:1', attempts: 1 });
+    expect(JSON.parse(JSON.stringify(error))).toMatchObject({
+      code: 4,
+      details: 'Deadline exceeded',
+      method: METHOD,
+      target: 't:1',
+      attempts: 1,
+    });
   });
 });
 

@@ -17,7 +17,10 @@ let fake: FakeFactory;
 let context: ChannelContext;
 let channel: ManagedChannel;
 
-function makeChannel(overrides: Partial<ChannelContext> = {}, options: Record<string, unknown> = { 'grpc.keepalive_time_ms': 30_000 }): ManagedChannel {
+function makeChannel(
+  overrides: Partial<ChannelContext> = {},
+  options: Record<string, unknown> = { 'grpc.keepalive_time_ms': 30_000 },
+): ManagedChannel {
   context = channelContext(fake.factory, overrides);
   return new ManagedChannel(TARGET, INSECURE, options, context);
 }
@@ -166,7 +169,12 @@ describe('calls', () => {
 
 describe('breakers', () => {
   // scope 'channel' set explicitly: the default became 'method' (issue #11).
-  const options = resolveBreaker({ volumeThreshold: 1, resetTimeoutMs: 1_000, windowMs: 1_000, scope: 'channel' }) as Resolved<BreakerOptions>;
+  const options = resolveBreaker({
+    volumeThreshold: 1,
+    resetTimeoutMs: 1_000,
+    windowMs: 1_000,
+    scope: 'channel',
+  }) as Resolved<BreakerOptions>;
 
   test("one breaker per channel for scope 'channel', whatever the method", () => {
     const a = breakerOf(channel, '/pkg.Svc/A', options);
@@ -350,6 +358,10 @@ describe('the connect watchdog', () => {
 });
 
 /** The channel's breaker for a method under these options, keyed as a bound method keys it. */
-function breakerOf(channel: { breakerFor(key: string, method: string, options: Resolved<BreakerOptions>): Breaker }, method: string, options: Resolved<BreakerOptions>): Breaker {
+function breakerOf(
+  channel: { breakerFor(key: string, method: string, options: Resolved<BreakerOptions>): Breaker },
+  method: string,
+  options: Resolved<BreakerOptions>,
+): Breaker {
   return channel.breakerFor(breakerKey(method, options), method, options);
 }

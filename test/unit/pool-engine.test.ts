@@ -144,7 +144,7 @@ describe('stats()', () => {
 });
 
 describe('close()', () => {
-  test("moves open -> closing (at once) -> closed, and refuses to be open again", async () => {
+  test('moves open -> closing (at once) -> closed, and refuses to be open again', async () => {
     expect(pool.state).toBe('open');
     expect(pool.isOpen).toBe(true);
     const closing = pool.close(undefined);
@@ -230,6 +230,10 @@ describe('close()', () => {
 });
 
 /** The channel's breaker for a method under these options, keyed as a bound method keys it. */
-function breakerOf(channel: { breakerFor(key: string, method: string, options: Resolved<BreakerOptions>): Breaker }, method: string, options: Resolved<BreakerOptions>): Breaker {
+function breakerOf(
+  channel: { breakerFor(key: string, method: string, options: Resolved<BreakerOptions>): Breaker },
+  method: string,
+  options: Resolved<BreakerOptions>,
+): Breaker {
   return channel.breakerFor(breakerKey(method, options), method, options);
 }

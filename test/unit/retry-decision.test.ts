@@ -2,13 +2,7 @@ import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
 import { MAX_TIMER_MS, mergeSwitchable } from '../../src/config/check-helpers.js';
 import { checkRetryOptions, RETRY_DEFAULTS, type RetryOptions } from '../../src/config/retry-options.js';
-import {
-  backoffDelayMs,
-  NO_RETRY,
-  readPushback,
-  resolveRetry,
-  retryVerdict,
-} from '../../src/call/retry-decision.js';
+import { backoffDelayMs, NO_RETRY, readPushback, resolveRetry, retryVerdict } from '../../src/call/retry-decision.js';
 import { serviceConfigHasRetries } from '../../src/channel/service-config.js';
 import { thrown } from '../helpers/thrown.js';
 
@@ -371,7 +365,16 @@ describe('serviceConfigHasRetries', () => {
     const retry = { maxAttempts: 3, initialBackoff: '0.1s', maxBackoff: '1s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] };
     expect(serviceConfigHasRetries(JSON.stringify({ methodConfig: [{ name, retryPolicy: retry }] }))).toBe(true);
     expect(serviceConfigHasRetries(JSON.stringify({ methodConfig: [{ name, hedgingPolicy: { maxAttempts: 2 } }] }))).toBe(true);
-    expect(serviceConfigHasRetries(JSON.stringify({ methodConfig: [{ name, timeout: '1s' }, { name, retryPolicy: retry }] }))).toBe(true);
+    expect(
+      serviceConfigHasRetries(
+        JSON.stringify({
+          methodConfig: [
+            { name, timeout: '1s' },
+            { name, retryPolicy: retry },
+          ],
+        }),
+      ),
+    ).toBe(true);
   });
 
   test('no retry or hedging policy: ours apply', () => {

@@ -102,7 +102,8 @@ describe('readService on generated shapes', () => {
 });
 
 describe('readService rejections', () => {
-  const EXPECTED = 'a grpc-js ServiceClientConstructor (e.g. pkg.users.v1.UserService from loadPackageDefinition, or a generated UserServiceClient) or a ServiceDefinition';
+  const EXPECTED =
+    'a grpc-js ServiceClientConstructor (e.g. pkg.users.v1.UserService from loadPackageDefinition, or a generated UserServiceClient) or a ServiceDefinition';
 
   test('a package namespace gets a hint to pick the service inside it', () => {
     const error = thrown(() => readService(walk(userRoot, 'users.v1')));

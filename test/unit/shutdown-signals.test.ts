@@ -222,7 +222,7 @@ describe('removing the handlers', () => {
     expect(kill).not.toHaveBeenCalled();
   });
 
-  test('the handlers of one pool are removed without touching another pool\'s', () => {
+  test("the handlers of one pool are removed without touching another pool's", () => {
     const first = fakePool();
     const second = fakePool();
     const handlers = installSignalHandlers(first, [SIGNAL], { graceMs: 0 });
