@@ -16,15 +16,10 @@
 // Profile one process: node --cpu-prof --cpu-prof-dir=.tmp/prof --expose-gc --import tsx bench/unary-overhead.ts
 //   --child=resilient --address=127.0.0.1:PORT --concurrency=32 > .tmp/unary.out (a test server on PORT), then
 //   npx tsx bench/profile-summary.ts .tmp/prof/<file>.cpuprofile --rounds=.tmp/unary.out --contender=resilient-grpc
-import * as grpc from '@grpc/grpc-js';
-import { createChannel, createClientFactory } from 'nice-grpc';
-import { deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
-import { retryMiddleware } from 'nice-grpc-client-middleware-retry';
-import { TestServiceClient, testServiceDefinition } from '../test/helpers/protos.js';
-import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
 import { startTestServerProcess } from '../test/helpers/test-server-process.js';
 import { fileURLToPath } from 'node:url';
-import { ARMED, cliArg, controlNote, fmt, loadPackage, loadStats, measurePairs, median, progress, promiseCall, report, runPairChild, type Contender, type PairBuilt, type Paired, type StartCall, type Target } from './lib.js';
+import { CONTROL, NICE, NICE_OPTIONS_NOTE, niceEcho, RAW, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
+import { ARMED, cliArg, controlNote, fmt, loadPackage, loadStats, measurePairs, median, progress, report, runPairChild, type PairBuilt, type Paired, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();
 
@@ -34,87 +29,29 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.6);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 const WARMUP_SEC = 0.5;
-const DEADLINE_MS = 10_000;
-const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buffer.alloc(0) };
 
-const RAW = 'raw grpc-js';
-const CONTROL = 'raw grpc-js again (A/A control)';
 const KEYS = ['a-a', 'resilient', 'nice'] as const;
 type Key = (typeof KEYS)[number];
-const RESILIENT = 'resilient-grpc';
-const NICE = 'nice-grpc';
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 
-/** The raw grpc-js callback client's Echo (the loaded constructor is untyped). */
-interface RawTestClient extends grpc.Client {
-  Echo(
-    request: EchoRequest,
-    options: grpc.CallOptions,
-    callback: (error: grpc.ServiceError | null, response?: EchoResponse) => void,
-  ): grpc.ClientUnaryCall;
-}
-
-/** testServiceDefinition, typed for nice-grpc (the loaded one is untyped; the object is the same). */
-const echoDefinition = testServiceDefinition as unknown as {
-  Echo: grpc.MethodDefinition<EchoRequest, EchoResponse> & { requestStream: false; responseStream: false };
-};
-
+/**
+ * The baseline and one contender (bench/contenders.ts): (1) raw grpc-js, the callback client with
+ * a deadline on each call, the baseline of every process and the A/A control's contender too;
+ * (2) resilient-grpc, everything armed (ARMED in lib.ts); (3) nice-grpc with its deadline and
+ * retry middlewares.
+ */
 function build(address: string, key: Key): PairBuilt {
-  const contenders: Contender[] = [];
-  const checks: Array<() => Promise<unknown>> = [];
-  const closers: Array<() => unknown> = [];
-
-  // (1) Raw grpc-js: the generated-style callback client, a deadline on each call; the baseline
-  // of every process, and the A/A control's contender too.
-  for (const name of key === 'a-a' ? [RAW, CONTROL] : [RAW]) {
-    const raw = new TestServiceClient(address, grpc.credentials.createInsecure()) as unknown as RawTestClient;
-    const start: StartCall = (done) => {
-      raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error) => done(error === null ? undefined : error));
-    };
-    contenders.push({ name, start });
-    checks.push(
-      () =>
-        new Promise((resolve, reject) =>
-          raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (e, r) => (e ? reject(e) : resolve(r))),
-        ),
-    );
-    closers.push(() => raw.close());
-  }
-
-  if (key === 'resilient') {
-    // (2) resilient-grpc, everything armed (see ARMED in lib.ts).
-    const pool = new ChannelPool(ARMED);
-    const client = pool.client(TestServiceClient, address);
-    const call = (): Promise<EchoResponse> => client.Echo(REQUEST) as Promise<EchoResponse>;
-    contenders.push({ name: RESILIENT, start: promiseCall(call) });
-    checks.push(call);
-    closers.push(() => pool.close({ graceMs: 0 }));
-  }
-
-  if (key === 'nice') {
-    // (3) nice-grpc with its deadline and retry middlewares. The middleware attached last runs
-    // first: the deadline wraps every attempt, as resilient-grpc's does. retryMaxAttempts counts
-    // retries (nice-grpc stops once attempt index >= retryMaxAttempts): 2 means 3 attempts in
-    // all, as ARMED's maxAttempts 3.
-    const channel = createChannel(address);
-    const client = createClientFactory().use(retryMiddleware).use(deadlineMiddleware).create(echoDefinition, channel);
-    const options = { deadline: DEADLINE_MS, retry: true, retryMaxAttempts: 2 };
-    const call = (): Promise<EchoResponse> => client.Echo(REQUEST, options);
-    contenders.push({ name: NICE, start: promiseCall(call) });
-    checks.push(call);
-    closers.push(() => channel.close());
-  }
-
+  const built: EchoContender[] = [rawEcho([address], RAW)];
+  if (key === 'a-a') built.push(rawEcho([address], CONTROL));
+  if (key === 'resilient') built.push(resilientEcho(ChannelPool, [address], ARMED));
+  if (key === 'nice') built.push(niceEcho([address]));
   return {
-    contenders,
+    contenders: built.map(({ name, start }) => ({ name, start })),
     async check() {
-      for (const [i, check] of checks.entries()) {
-        const response = (await check()) as EchoResponse;
-        if (response.message !== REQUEST.message) throw new Error(`${contenders[i]!.name}: unexpected response ${JSON.stringify(response)}`);
-      }
+      for (const c of built) await c.check();
     },
     async close() {
-      for (const close of closers) await close();
+      for (const c of built) await c.close();
     },
   };
 }
@@ -198,7 +135,7 @@ report({
   notes: [
     'CPU is the client process only (user + system, all threads, GC included); the server runs in its own process, restarted for each concurrency level.',
     'raw grpc-js is driven through its callback API with no promise; the other two return promises (.then on each).',
-    `resilient-grpc: new ChannelPool(${JSON.stringify(ARMED)}); nice-grpc: deadline ${DEADLINE_MS} ms (middleware timer), retry: true, retryMaxAttempts: 2 (3 attempts).`,
+    `resilient-grpc: new ChannelPool(${JSON.stringify(ARMED)}); nice-grpc: ${NICE_OPTIONS_NOTE}.`,
     'resilient-grpc is the tsup build in dist/ (what users run; npm run bench builds it first).',
     controlNote(levels, CONTROL, 'raw grpc-js beside raw grpc-js'),
   ],
