@@ -54,6 +54,8 @@ export interface AttemptPlan {
   perAttemptTimeoutMs: number | undefined;
   /** The attempt has a time limit of its own, earlier than the call's deadline. */
   ownDeadline: boolean;
+  /** When it starts, epoch ms (the first attempt's is the call's admission time: one clock read less). */
+  startedAt: number;
   metadata: Metadata;
   /** `metadata` may be written to (it is not the caller's own object). */
   ownMetadata: boolean;
@@ -93,7 +95,7 @@ export class Attempt implements QueueListener {
   readonly ownDeadline: boolean;
   readonly #owner: AttemptOwner;
   readonly #plan: AttemptPlan;
-  readonly #startedAt = Date.now();
+  readonly #startedAt: number;
   /** performance.now() at the start, when somebody listens to the attempt events. */
   #eventsAt = 0;
   /** The grpc-js channel generation it runs on: a replaced channel fails it through no fault of the backend. */
@@ -125,6 +127,7 @@ export class Attempt implements QueueListener {
     this.#plan = plan;
     this.number = plan.number;
     this.ownDeadline = plan.ownDeadline;
+    this.#startedAt = plan.startedAt;
     const { channel } = owner.bound;
     this.#generation = channel.generation;
     this.#watch = channel.liveness;
@@ -163,7 +166,7 @@ export class Attempt implements QueueListener {
     } catch (error) {
       // grpc-js throws synchronously when its channel is already closed: never retried. What
       // grpc-js threw says nothing about the backend.
-      clearTimeout(this.#limitTimer);
+      if (this.#limitTimer !== undefined) clearTimeout(this.#limitTimer);
       this.#ended = true;
       this.#threw = true;
       this.#judge(error);
@@ -285,7 +288,7 @@ export class Attempt implements QueueListener {
   /** A unary or client-stream call's callback: its response, or its failure. */
   #responded(error: WireStatus | null, response: unknown): void {
     this.#ended = true;
-    clearTimeout(this.#limitTimer);
+    if (this.#limitTimer !== undefined) clearTimeout(this.#limitTimer);
     if (this.#watch !== undefined) {
       if (this.#pump === undefined) this.#watch.unaryEnded(this.#unheard, error === null ? undefined : error.code);
       else this.#watch.streamEnded(error === null ? status.OK : error.code);
@@ -305,7 +308,7 @@ export class Attempt implements QueueListener {
   /** A stream's first message (QueueListener): a stream is healthy, and ready, at its first message. */
   firstMessage(): void {
     this.#committed = true;
-    clearTimeout(this.#limitTimer);
+    if (this.#limitTimer !== undefined) clearTimeout(this.#limitTimer);
     this.#judge(null);
     this.#tell(null, this.#queue);
   }
@@ -313,7 +316,7 @@ export class Attempt implements QueueListener {
   /** A stream's status (QueueListener): the attempt is over. */
   statusArrived(final: StatusObject): void {
     this.#ended = true;
-    clearTimeout(this.#limitTimer);
+    if (this.#limitTimer !== undefined) clearTimeout(this.#limitTimer);
     this.#pump?.stop();
     this.#watch?.streamEnded(final.code);
     const failure = final.code === status.OK ? null : this.#asTimeout(final);

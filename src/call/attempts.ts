@@ -116,17 +116,19 @@ export abstract class Attempts implements AttemptOwner {
     const number = ++this.attempts;
     const { deadline, metadata, callerMetadata } = this.prepared;
     const perAttempt = this.retry.perAttemptTimeoutMs;
-    const limited = perAttempt !== undefined && Date.now() + perAttempt < deadline;
+    const startedAt = number === 1 ? this.prepared.admittedAt : Date.now();
+    const limited = perAttempt !== undefined && startedAt + perAttempt < deadline;
     // A unary attempt's own limit goes on the wire; a stream's is kept by a timer that runs only
     // until it is ready (its first message): after that it cannot be retried, and only the
     // call's deadline applies.
     const onWire = this.bound.method.kind === 'unary';
     const attempt = new Attempt(this, {
       number,
-      wireDeadline: limited && onWire ? Date.now() + perAttempt : deadline,
+      wireDeadline: limited && onWire ? startedAt + perAttempt : deadline,
       readyWithinMs: limited && !onWire ? perAttempt : undefined,
       perAttemptTimeoutMs: perAttempt,
       ownDeadline: limited,
+      startedAt,
       metadata: number === 1 ? metadata : retryMetadata(metadata, number - 1),
       // The first attempt's metadata is the caller's own object when they passed a Metadata: a
       // copy is made before anything is written to it.

@@ -22,6 +22,8 @@ export const MAX_WIRE_TIMEOUT_MS = 2_147_483_000;
 export interface PreparedCall {
   /** Absolute deadline of the whole call, epoch ms; always finite. */
   deadline: number;
+  /** When the call was admitted, epoch ms: the clock read its deadline is relative to. */
+  admittedAt: number;
   metadata: Metadata;
   /** `metadata` is the caller's own object, never to be written to. */
   callerMetadata: boolean;
@@ -47,6 +49,7 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
   if (options === undefined) {
     return {
       deadline: now + Math.min(policy.deadlineMs, MAX_WIRE_TIMEOUT_MS),
+      admittedAt: now,
       metadata: new Metadata(),
       callerMetadata: false,
       signal: undefined,
@@ -84,6 +87,7 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
 
   return {
     deadline,
+    admittedAt: now,
     metadata: toMetadata(options.metadata),
     callerMetadata: options.metadata instanceof Metadata,
     signal: checkSignal(options.signal),
