@@ -1,32 +1,13 @@
 // scripts/check-cycles.mjs (npm run check:cycles, run by CI before the tests) on tiny fixture
 // directories: the exit status and the cycles it prints, for value and type-only imports,
 // re-exports, multi-line and dynamic imports, index files, and imports that must not count.
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-
-const SCRIPT = fileURLToPath(new URL('../../scripts/check-cycles.mjs', import.meta.url));
-const base = mkdtempSync(join(tmpdir(), 'check-cycles-'));
-let fixtures = 0;
-
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+import { join } from 'node:path';
+import { runScript, scriptOnFixtures } from '../helpers/script-on-fixtures.js';
 
 /** Writes the files into a fresh directory and runs the checker on it. */
-async function check(files: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const dir = join(base, `fixture-${++fixtures}`);
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SCRIPT, dir], (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-    });
-  });
-}
+const check = scriptOnFixtures('check-cycles');
 
 /** The printed cycles, one a line. */
 const cyclesIn = (stderr: string): string[] =>
@@ -115,11 +96,7 @@ describe('check-cycles', () => {
   });
 
   it('exits 2 with a usage line when the directory does not exist', async () => {
-    const missing = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(process.execPath, [SCRIPT, join(base, 'no-such-dir')], (error, _stdout, stderr) =>
-        resolve({ code: error ? Number(error.code) : 0, stderr }),
-      );
-    });
+    const missing = await runScript('check-cycles', join(tmpdir(), 'check-cycles-no-such-dir'));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('usage: node scripts/check-cycles.mjs');
   });

@@ -1,29 +1,11 @@
 // scripts/check-layers.mjs (part of npm run check:cycles, run by CI before the tests) on tiny
 // fixture trees: an import down the layers passes, one up the layers, an adapter reaching past
 // the public surface, and a file outside every layer fail with the path named.
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { scriptOnFixtures } from '../helpers/script-on-fixtures.js';
 
-const SCRIPT = fileURLToPath(new URL('../../scripts/check-layers.mjs', import.meta.url));
-const base = mkdtempSync(join(tmpdir(), 'check-layers-'));
-let fixtures = 0;
-
-afterAll(() => rmSync(base, { recursive: true, force: true }));
-
-async function check(files: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const dir = join(base, `fixture-${++fixtures}`);
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SCRIPT, dir], (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }));
-  });
-}
+/** Writes the files into a fresh directory and runs the checker on it. */
+const check = scriptOnFixtures('check-layers');
 
 describe('check-layers', () => {
   it('passes imports that go down the layers or stay in one folder', async () => {
