@@ -29,8 +29,8 @@ export interface AttemptOwner extends PumpOwner {
   readonly observer: CallObserver | undefined;
   /** The call was ended from our side (abort, parent, close, the reader left, the source failed). */
   readonly isEnded: boolean;
-  /** The caller's `onHeader` / `onTrailer` hooks, when given. */
-  readonly hooks: CallHooks | undefined;
+  /** The call's options (its `hooks`: the caller's `onHeader` / `onTrailer`, when given). */
+  readonly prepared: { readonly hooks: CallHooks | undefined };
   /**
    * The attempt is ready (`error` null: a unary or client-stream response, a server stream's
    * first message or its clean end, a bidi stream at once) or it failed before being ready.
@@ -224,14 +224,9 @@ export class Attempt implements QueueListener {
     }
     (call as unknown as { [ATTEMPT]: Attempt })[ATTEMPT] = this;
     call.on('metadata', onHeaders);
-    const hooks = this.#owner.hooks;
+    const hooks = this.#owner.prepared.hooks;
     if (hooks !== undefined) watchHooks(call, hooks);
     return call;
-  }
-
-  /** A stream's responses. */
-  get queue(): MessageQueue | undefined {
-    return this.#queue;
   }
 
   /** What a client or bidi stream's request source threw, if it did: what the caller sees. */

@@ -7,7 +7,7 @@ import type { BoundMethod } from './bound-method.js';
 import { CallCircuits } from './call-circuits.js';
 import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
 import type { CallObserver } from './call-observer.js';
-import { retryMetadata, type CallHooks, type PreparedCall } from './call-options.js';
+import { retryMetadata, type PreparedCall } from './call-options.js';
 import { decideRetry, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-decision.js';
 import { retryLoop } from './retry-loop.js';
 
@@ -60,10 +60,6 @@ export abstract class Attempts implements AttemptOwner {
     /** The request message (unary, server stream) or the request source (client and bidi streams). */
     readonly request: unknown,
   ) {}
-
-  get hooks(): CallHooks | undefined {
-    return this.prepared.hooks;
-  }
 
   /** Whether the call was ended from our side (abort, parent, close, a stream's reader or source). */
   get isEnded(): boolean {
