@@ -93,8 +93,8 @@ export const NODE_FLAGS = [
 
 const CHILD_MARKER = '@@instructions-child@@ ';
 const BUNDLE = join(REPO_DIR, '.tmp', 'instructions', 'child.mjs');
-/** Per child; far above what one takes, only so that a hung one cannot hang the run. */
-const CHILD_TIMEOUT_MS = 600_000;
+/** Per child; far above what one takes (~4 min idle, ~10 min on a loaded machine), only so that a hung one cannot hang the run. */
+const CHILD_TIMEOUT_MS = 1_800_000;
 
 /** One window as the child saw it: its calls, and the old generation's size around it. */
 interface ChildWindow {
