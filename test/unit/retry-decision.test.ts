@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { MAX_TIMER_MS, mergeSwitchable } from '../../src/config/check-helpers.js';
 import { checkRetryOptions, RETRY_DEFAULTS, type RetryOptions } from '../../src/config/retry-options.js';
 import { backoffDelayMs, NO_RETRY, readPushback, resolveRetry, retryVerdict } from '../../src/call/retry-decision.js';
-import { serviceConfigHasRetries } from '../../src/channel/service-config.js';
+import { grpcOwnsRetries, serviceConfigHasRetries } from '../../src/channel/service-config.js';
 import { thrown } from '../helpers/thrown.js';
 
 const mergeRetry = mergeSwitchable<RetryOptions>;
@@ -389,5 +389,44 @@ describe('serviceConfigHasRetries', () => {
 
   test.each([undefined, 1, { methodConfig: [{ retryPolicy: {} }] }])('a non-string value %j: false', (config) => {
     expect(serviceConfigHasRetries(config)).toBe(false);
+  });
+});
+
+describe('grpcOwnsRetries: one retry owner for every target form', () => {
+  const retrying = JSON.stringify({
+    methodConfig: [
+      {
+        name: [{ service: 'users.v1.UserService' }],
+        retryPolicy: {
+          maxAttempts: 3,
+          initialBackoff: '0.1s',
+          maxBackoff: '1s',
+          backoffMultiplier: 2,
+          retryableStatusCodes: ['UNAVAILABLE'],
+        },
+      },
+    ],
+  });
+
+  // Found by this test (fixed): an xDS route retry policy of 2 retries under our 3 attempts made
+  // 9 attempts on the wire, and grpcOwnsRetries stayed false.
+  test.each(['xds:listener1', 'xds:///listener1', 'xds://control.example/listener1', 'XDS:///listener1'])(
+    '%s: the mesh (grpc-js) owns retries',
+    (target) => {
+      expect(grpcOwnsRetries(target, {})).toBe(true);
+    },
+  );
+
+  test.each(['h:1', 'dns:///h:1', 'ipv4:1.2.3.4:1,1.2.3.5:1', 'unix:/s', 'consul:///x'])(
+    '%s without a retry policy: the pool owns retries',
+    (target) => {
+      expect(grpcOwnsRetries(target, {})).toBe(false);
+      expect(grpcOwnsRetries(target, { 'grpc.service_config': retrying })).toBe(true);
+    },
+  );
+
+  test.each(['xds:///listener1', 'h:1'])('%s with grpc.enable_retries 0: grpc-js retries nothing, the pool owns retries', (target) => {
+    expect(grpcOwnsRetries(target, { 'grpc.enable_retries': 0 })).toBe(false);
+    expect(grpcOwnsRetries(target, { 'grpc.enable_retries': 0, 'grpc.service_config': retrying })).toBe(false);
   });
 });
