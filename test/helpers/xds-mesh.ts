@@ -11,7 +11,7 @@ import * as xds from '@grpc/grpc-js-xds';
 import { onTestFinished } from 'vitest';
 import { ChannelPool, type ChannelPoolOptions, type ClientOptions } from '../../src/index.js';
 import { startFleet, type EndpointMode, type Fleet } from './endpoint-fleet.js';
-import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.js';
 import { startControlPlane, XDS_BOOTSTRAP_OPTION, type ControlPlane, type RouteRetryPolicy } from './xds-control-plane.js';
 
 export const LISTENER = 'listener1';
@@ -31,8 +31,8 @@ export interface Mesh {
 
 export interface MeshOptions {
   retryPolicy?: RouteRetryPolicy;
-  /** Put a fault proxy in front of each backend. Default: false. */
-  proxied?: boolean;
+  /** Put a fault proxy in front of each backend (with these options, when an object). Default: false. */
+  proxied?: boolean | FaultProxyOptions;
 }
 
 export async function startMesh(modes: readonly EndpointMode[], options: MeshOptions = {}): Promise<Mesh> {
@@ -47,8 +47,12 @@ export async function startMesh(modes: readonly EndpointMode[], options: MeshOpt
     await Promise.all(proxies.map((proxy) => proxy.close()));
     await fleet.close();
   });
-  if (options.proxied === true) for (const endpoint of fleet.endpoints) proxies.push(await startFaultProxy({ port: portOf(endpoint) }));
-  const backends = options.proxied === true ? proxies.map((proxy) => proxy.port) : fleet.endpoints.map(portOf);
+  const proxied = options.proxied ?? false;
+  if (proxied !== false) {
+    for (const endpoint of fleet.endpoints)
+      proxies.push(await startFaultProxy({ port: portOf(endpoint) }, proxied === true ? {} : proxied));
+  }
+  const backends = proxied !== false ? proxies.map((proxy) => proxy.port) : fleet.endpoints.map(portOf);
   plane = await startControlPlane({ listeners: [LISTENER], backends, retryPolicy: options.retryPolicy });
   return {
     fleet,
