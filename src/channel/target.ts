@@ -42,7 +42,8 @@ export function isXdsRegistered(): boolean {
  * plugin's `scheme:///path` or `scheme://authority/path`. What can be known to be wrong before a
  * channel exists is refused with a RangeError naming `target`: a port that is not a number from
  * 1 to 65535, an unclosed or empty `[`, an empty address after a scheme, `unix-abstract:` (no
- * grpc-js resolver), an `xds:` target while no xDS resolver is registered, and userinfo
+ * grpc-js resolver), a known scheme not in lower case (grpc-js would not find its resolver), an
+ * `xds:` target while no xDS resolver is registered, and userinfo
  * (`user:password@`), shown with the password replaced by `***`.
  *
  * @param xdsRegistered whether `xds:` targets can resolve (a parameter for tests).
@@ -115,13 +116,18 @@ function readUri(target: string): { scheme: string | undefined; authority: strin
 
 function checkGrpcTarget(target: string, xdsRegistered: boolean, refuse: Refuse): void {
   // `scheme:` alone: grpc-js's path needs a character, so it would read the whole as a DNS name.
-  const bare = /^([A-Za-z0-9+.-]+):\/*$/.exec(target)?.[1]?.toLowerCase();
+  const bare = /^([a-z0-9+.-]+):\/*$/.exec(target)?.[1];
   if (bare !== undefined && KNOWN_SCHEMES.has(bare)) throw refuse(emptyAfter(bare));
   if (/^unix-abstract:/i.test(target)) {
     throw refuse('a target grpc-js can resolve: grpc-js has no resolver for "unix-abstract:" (use "unix:/path")');
   }
   const uri = GRPC_URI.exec(target)!;
   const scheme = uri[1]?.toLowerCase();
+  // grpc-js looks resolvers up by the scheme as written: `XDS:` or `DNS:` finds none, and the
+  // whole target becomes a DNS name that fails every call.
+  if (scheme !== undefined && KNOWN_SCHEMES.has(scheme) && uri[1] !== scheme) {
+    throw refuse(`a scheme in lower case, as grpc-js matches it ("${scheme}:")`);
+  }
   if (scheme === undefined || !KNOWN_SCHEMES.has(scheme)) {
     // No scheme, or one grpc-js has no resolver for: grpc-js reads the whole target as a DNS
     // name. A plugin's own scheme is passed through when written `scheme:///path` or

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { mayHaveSeveralEndpoints, parseTarget, redactTarget } from '../../src/channel/target.js';
+import { isXdsRegistered, mayHaveSeveralEndpoints, parseTarget, redactTarget } from '../../src/channel/target.js';
 import { thrown } from '../helpers/thrown.js';
 
 // parseTarget's refusals of what can be known to be wrong before a channel exists, its
@@ -50,7 +50,6 @@ describe('parseTarget: empty addresses after a scheme', () => {
     ['dns:', 'dns'],
     ['dns:///', 'dns'],
     ['dns://8.8.8.8/', 'dns'],
-    ['DNS:///', 'dns'],
   ])('%s is refused', (input, scheme) => {
     const error = thrown(() => parseTarget(input));
     expect(error).toBeInstanceOf(RangeError);
@@ -134,7 +133,7 @@ describe('mayHaveSeveralEndpoints', () => {
 describe('parseTarget: targets read as grpc-js reads them', () => {
   // Found by this test (fixed): `xds:listener1` was split as host "xds", port "listener1" and
   // refused, though grpc-js with @grpc/grpc-js-xds registered resolves it and calls succeed.
-  test.each(['xds:listener1', 'xds:///listener1', 'xds://control.example/listener1', 'XDS:///listener1', 'xds:///a/b'])(
+  test.each(['xds:listener1', 'xds:///listener1', 'xds://control.example/listener1', 'xds:///a/b'])(
     '%s passes through once the xDS resolver is registered',
     (input) => {
       expect(parseTarget(input, true)).toEqual({ target: input, isTls: false });
@@ -176,6 +175,19 @@ describe('parseTarget: targets read as grpc-js reads them', () => {
     const error = thrown(() => parseTarget(input, true));
     expect(error).toBeInstanceOf(RangeError);
     expect(error.message).toContain('port is a number from 1 to 65535');
+  });
+
+  // grpc-js looks resolvers up by the scheme as written (`'XDS' in registeredResolvers` is false).
+  test.each([
+    ['XDS:///listener1', 'xds'],
+    ['DNS:///', 'dns'],
+    ['Dns:///h:1', 'dns'],
+    ['IPV4:1.2.3.4:1', 'ipv4'],
+    ['UNIX:/run/a.sock', 'unix'],
+  ])('%s is refused: grpc-js matches schemes in lower case', (input, scheme) => {
+    const error = thrown(() => parseTarget(input, true));
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error.message).toContain(`a scheme in lower case, as grpc-js matches it ("${scheme}:")`);
   });
 
   test.each(['unix-abstract:name', 'unix-abstract:', 'UNIX-ABSTRACT:x'])('%s is refused: grpc-js has no resolver for it', (input) => {
@@ -255,5 +267,16 @@ describe('parseTarget: userinfo is refused and never echoed', () => {
     ['dns:///a:b@h', 'dns:///a:***@h'],
   ])('redactTarget(%s) → %s', (input, shown) => {
     expect(redactTarget(input)).toBe(shown);
+  });
+});
+
+describe('isXdsRegistered', () => {
+  // Last in this file: register() cannot be undone, and each test file runs with its own grpc-js.
+  test('reads false until @grpc/grpc-js-xds registers with this copy of grpc-js, then true', async () => {
+    expect(isXdsRegistered()).toBe(false);
+    expect(thrown(() => parseTarget('xds:///listener1')).message).toContain('call register() from @grpc/grpc-js-xds');
+    (await import('@grpc/grpc-js-xds')).register();
+    expect(isXdsRegistered()).toBe(true);
+    expect(parseTarget('xds:///listener1')).toEqual({ target: 'xds:///listener1', isTls: false });
   });
 });
