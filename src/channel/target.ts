@@ -50,7 +50,9 @@ export function isXdsRegistered(): boolean {
  */
 export function parseTarget(target: unknown, xdsRegistered: boolean = isXdsRegistered()): ParsedTarget {
   if (typeof target !== 'string') throw optionError('type', 'target', 'a string such as "host:port"', target);
-  const shown = JSON.stringify(redactTarget(target.length > 200 ? `${target.slice(0, 197)}...` : target));
+  // Redacted before it is cut: a cut could leave a password without the `@` that marks it.
+  const redacted = redactTarget(target);
+  const shown = JSON.stringify(redacted.length > 200 ? `${redacted.slice(0, 197)}...` : redacted);
   const refuse = (expected: string, kind: 'type' | 'range' = 'range') => optionError(kind, 'target', expected, target, shown);
   if (target.length === 0 || target.trim() !== target || /\s/.test(target)) {
     throw refuse('a non-empty string without spaces, such as "host:port"', 'type');

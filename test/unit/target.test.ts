@@ -247,7 +247,8 @@ describe('parseTarget: userinfo is refused and never echoed', () => {
   });
 
   test('a password never shows in the refusal of an otherwise malformed target either', () => {
-    for (const input of ['http://admin:S3CRET@h/path', 'admin:S3CRET@h:0', 'admin:S3CRET@[::1', 'admin:S3CRET@h 1']) {
+    const long = `http://admin:S3CRET${'x'.repeat(300)}@h`;
+    for (const input of ['http://admin:S3CRET@h/path', 'admin:S3CRET@h:0', 'admin:S3CRET@[::1', 'admin:S3CRET@h 1', long]) {
       const error = thrown(() => parseTarget(input, true));
       expect(error.message, input).not.toContain('S3CRET');
     }
