@@ -468,10 +468,10 @@ const SCHEMES = /^(dns|ipv4|ipv6|unix|unix-abstract|xds|vsock|google-c2p):/;
 
 /**
  * gRFC A66's `grpc.target`: the target URI with its scheme (`dns:///host:port` when the target
- * had none; a scheme-qualified target as it is).
+ * had none; a scheme-qualified target as it is, a resolver plugin's `scheme://...` included).
  */
 export function canonicalTarget(target: string): string {
-  return SCHEMES.test(target) ? target : `dns:///${target}`;
+  return SCHEMES.test(target) || /^[a-z][a-z0-9+.-]*:\/\//.test(target) ? target : `dns:///${target}`;
 }
 
 /**

@@ -8,7 +8,7 @@ import { CallCircuits } from './call-circuits.js';
 import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
 import type { CallObserver } from './call-observer.js';
 import { retryMetadata, type PreparedCall } from './call-options.js';
-import { decideRetry, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-decision.js';
+import { decideRetry, resendsAfterReplacement, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-decision.js';
 import { retryLoop } from './retry-loop.js';
 
 // The attempts of one call, one after another: the first goes out directly; when it fails with a
@@ -50,6 +50,8 @@ export abstract class Attempts implements AttemptOwner {
   #circuits: CallCircuits | undefined;
   /** The retry backoff, made at the first retry: a healthy call never needs one. */
   protected backoff: BackoffSleep | undefined;
+  /** An attempt failed by a channel replacement was sent again (once per call). */
+  #resent = false;
   /** Resolves or rejects the attempt the retry loop waits for. */
   #waiter: { resolve(value: unknown): void; reject(error: unknown): void } | undefined;
 
@@ -149,8 +151,23 @@ export abstract class Attempts implements AttemptOwner {
       this.#lastAttemptMs = attempt.durationMs;
       this.#avoid = attempt.failedAt ?? this.#avoid;
       error = this.#attemptFailed(attempt, error);
+      if (this.#resendAfterReplacement(attempt, error)) return;
     }
     this.#settleAttempt(error, value);
+  }
+
+  /** A never-sent attempt failed by our channel replacement goes once more (resendsAfterReplacement). */
+  #resendAfterReplacement(attempt: Attempt, error: unknown): boolean {
+    if (!(error instanceof StatusError) || attempt.threw || !attempt.channelReplaced) return false;
+    const state = {
+      resent: this.#resent,
+      ended: this.endedBy !== undefined || !this.bound.pool.isOpen,
+      msLeft: this.prepared.deadline - Date.now(),
+    };
+    if (!resendsAfterReplacement(this.#verdict, error.code, attempt.reachOf(error.metadata), this.bound.method.kind, state)) return false;
+    this.#resent = true;
+    this.#next();
+    return true;
   }
 
   /** Hands an attempt's result to the retry loop waiting for it, or settles the first attempt. */

@@ -1,6 +1,7 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import { retryWithDefaults, type RetryOptions } from '../config/retry-options.js';
 import { IDEMPOTENT_RETRYABLE, isLocalMessageFailure, type AttemptReach } from '../core/status-meaning.js';
+import type { MethodKind } from '../core/service-methods.js';
 import { MAX_TIMER_MS } from '../config/check-helpers.js';
 
 // The retry decision: which failed attempts may be retried and after how long. Pure functions of
@@ -144,4 +145,24 @@ export function decideRetry(policy: ResolvedRetry, verdict: RetryVerdict, state:
   const nextAttemptMs = Math.min(state.lastAttemptMs, policy.perAttemptTimeoutMs ?? Number.POSITIVE_INFINITY);
   if (delayMs + nextAttemptMs >= state.msLeft) return { retry: false, reason: 'no-time' };
   return { retry: true, delayMs, pushback: verdict.pushbackMs !== undefined };
+}
+
+/**
+ * Whether an attempt that failed because the connect watchdog or the stall detector closed its
+ * channel is sent once more, on the new channel, though the retry policy does not retry it
+ * (retries off, or grpc-js owns them: an `xds:` target, a service config retry policy). Only
+ * an UNAVAILABLE attempt that never left the client ('not-sent'): it reached no server, so this
+ * is a transparent retry (gRFC A6), which grpc-js cannot make for a call whose channel was
+ * closed under it; the replacement was ours. Once per call, while it is wanted and has time
+ * left, and not for client and bidi streams, whose request source may already be read.
+ */
+export function resendsAfterReplacement(
+  verdict: RetryVerdict,
+  code: number,
+  reach: AttemptReach,
+  kind: MethodKind,
+  state: { resent: boolean; ended: boolean; msLeft: number },
+): boolean {
+  if (verdict.retry || state.resent || state.ended || state.msLeft <= 0) return false;
+  return code === status.UNAVAILABLE && reach === 'not-sent' && (kind === 'unary' || kind === 'server-stream');
 }

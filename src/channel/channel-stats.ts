@@ -32,7 +32,11 @@ export interface ChannelStats {
   throttledRetries: number;
   /** Tokens in the channel's retry-throttling bucket; undefined when throttling is off. */
   retryTokens: number | undefined;
-  /** grpc-js owns retries on this channel (its service config has a retry or hedging policy): ours are off. */
+  /**
+   * grpc-js owns retries on this channel, and ours are off: an `xds:` target (the mesh's route
+   * retry policies), or a service config with a retry or hedging policy; false when the channel
+   * options set `grpc.enable_retries: 0` (grpc-js retries nothing, the pool owns retries).
+   */
   grpcOwnsRetries: boolean;
   /** The channel's circuit breakers: one, or one per method with `scope: 'method'`. */
   breakers: BreakerStats[];

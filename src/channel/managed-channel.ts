@@ -13,7 +13,7 @@ import type { EventSource } from '../events/events.js';
 import type { BreakerOptions } from '../config/breaker-options.js';
 import type { RetryThrottlingOptions } from '../config/throttling-options.js';
 import { releasingCredentials } from './releasing-credentials.js';
-import { serviceConfigHasRetries } from './service-config.js';
+import { grpcOwnsRetries } from './service-config.js';
 import { RetryThrottle } from './retry-throttle.js';
 import { StallDetector, type Watch } from './stall-detector.js';
 import { InFlightCalls, type InFlight } from './in-flight.js';
@@ -113,7 +113,7 @@ export class ManagedChannel {
     }
     this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
     this.#breakers = new ChannelBreakers(context.rotation, (change) => context.onBreakerStateChange.emit({ target, ...change }));
-    this.grpcOwnsRetries = serviceConfigHasRetries(options['grpc.service_config']);
+    this.grpcOwnsRetries = grpcOwnsRetries(target, options);
     const releasing = releasingCredentials(credentials);
     this.#wireCredentials = releasing ?? credentials;
     const { stallTimeoutMs } = context;

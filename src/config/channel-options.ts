@@ -25,6 +25,11 @@ export function checkChannelOptions(option: string, value: unknown): void {
     }
     if (t === 'number' && !Number.isFinite(v)) throw optionError('range', `${option}["${key}"]`, 'a finite number', v);
     if (key === 'grpc.service_config') checkServiceConfig(`${option}["${key}"]`, v);
+    // grpc-js reads only the number 0 as "off" (retrying-call.ts): `false` would leave its
+    // retries on while the pool took them for off, and both layers would retry.
+    if (key === 'grpc.enable_retries' && v !== 0 && v !== 1) {
+      throw optionError('range', `${option}["${key}"]`, '0 (grpc-js retries off: the pool owns retries) or 1', v);
+    }
   }
 }
 

@@ -25,7 +25,10 @@ export interface PolicyOptions {
   /**
    * How failed calls are retried, or `false` for never. Default: 3 attempts in all, for
    * UNAVAILABLE only (more codes for idempotent methods), full-jitter exponential backoff from
-   * 100 ms up to 2 s, all within the call's deadline. See {@link RetryOptions}.
+   * 100 ms up to 2 s, all within the call's deadline. See {@link RetryOptions}. Not applied on a
+   * channel where grpc-js owns retries (an `xds:` target, whose mesh routes carry retry policies,
+   * or a service config with a retry policy) unless its channel options set
+   * `'grpc.enable_retries': 0`: never two retry layers.
    */
   retry?: RetryOptions | false | undefined;
 }

@@ -104,10 +104,12 @@ export class ChannelPool implements AsyncDisposable {
    *
    * @param service A grpc-js client constructor (generated, or from `loadPackageDefinition`) or a
    *   `ServiceDefinition`.
-   * @param target `host:port`, any grpc-js target (`dns:`, `ipv4:`, `unix:`, `xds:` ...), or
-   *   `https://host[:port]` (TLS) / `http://host[:port]` (plaintext).
-   * @throws TypeError or RangeError naming the option for a bad argument; `PoolClosedError` once
-   *   the pool is closing.
+   * @param target `host:port`, any grpc-js target (`dns:`, `ipv4:`, `unix:`, `xds:` once
+   *   `@grpc/grpc-js-xds` is registered ...), read as grpc-js reads it, or `https://host[:port]`
+   *   (TLS) / `http://host[:port]` (plaintext). On an `xds:` target the mesh owns retries.
+   * @throws TypeError or RangeError naming the option for a bad argument (a target with a
+   *   password is refused, the password shown as `***`); `PoolClosedError` once the pool is
+   *   closing.
    */
   client<S extends ServiceLike>(service: S, target: string, options?: ClientOptions): PoolClient<S> {
     if (!this.#engine.isOpen) throw new PoolClosedError();

@@ -269,6 +269,12 @@ const poolCases: PoolCase[] = [
     options: { channelOptions: { 'grpc.service_config': '{not json' } },
     expected: { kind: 'TypeError', option: 'channelOptions["grpc.service_config"]', got: '"{not json"' },
   },
+  {
+    // grpc-js reads only the number 0 as off: `false` would leave its retries on under ours.
+    input: 'channelOptions grpc.enable_retries false',
+    options: { channelOptions: { 'grpc.enable_retries': false } },
+    expected: { kind: 'RangeError', option: 'channelOptions["grpc.enable_retries"]', got: 'false' },
+  },
 ];
 
 describe('new ChannelPool(options): throws synchronously', () => {
@@ -874,6 +880,35 @@ describe('targets that are wrong before any channel exists are refused at pool.c
     ]) {
       expect(() => pool.client(TestServiceClient, target), target).not.toThrow();
     }
+    await stillWorks();
+  });
+
+  // Found by this test (fixed): `[::1` was accepted and each call failed UNAVAILABLE "Failed to
+  // parse DNS address" after about 300 ms; an `xds:` target before @grpc/grpc-js-xds's
+  // register() was accepted and each call made 3 attempts against `dns:xds:///listener1`.
+  it('an unclosed "[" and an xds: target with no xDS resolver registered throw, saying what to do; nothing is created', async () => {
+    const bracket = thrownIfAny(() => pool.client(TestServiceClient, '[::1'));
+    expect(bracket).toBeInstanceOf(RangeError);
+    expect(bracket).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, option: 'target' });
+    expect((bracket as Error | undefined)?.message).toContain('an address whose "[" is closed');
+    for (const target of ['xds:///listener1', 'xds:listener1']) {
+      const error = thrownIfAny(() => pool.client(TestServiceClient, target));
+      expect(error, target).toBeInstanceOf(RangeError);
+      expect(error, target).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, option: 'target' });
+      expect((error as Error | undefined)?.message, target).toContain('call register() from @grpc/grpc-js-xds before pool.client()');
+    }
+    expect(pool.stats().channelsCreated).toBe(0);
+    await stillWorks();
+  });
+
+  it('a target with a password is refused with the password replaced, and no channel carries it', async () => {
+    const target = `http://admin:S3CRET@${server.address}`;
+    const error = thrownIfAny(() => pool.client(TestServiceClient, target));
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, option: 'target' });
+    expect((error as Error | undefined)?.message).toContain(`"http://admin:***@${server.address}"`);
+    expect((error as Error | undefined)?.message).not.toContain('S3CRET');
+    expect(pool.stats().channelsCreated).toBe(0);
     await stillWorks();
   });
 });

@@ -241,6 +241,10 @@ describe('openTelemetry metrics', () => {
     });
     expect(canonicalTarget('localhost:50051')).toBe('dns:///localhost:50051');
     expect(canonicalTarget('xds:///helloworld:8000')).toBe('xds:///helloworld:8000');
+    expect(canonicalTarget('xds:helloworld')).toBe('xds:helloworld');
+    // A resolver plugin's scheme, which pool.client() passes through when written with `//`.
+    expect(canonicalTarget('consul:///users')).toBe('consul:///users');
+    expect(canonicalTarget('consul://agent:8500/users')).toBe('consul://agent:8500/users');
   });
 });
 

@@ -290,6 +290,32 @@ describe('one retry owner', () => {
     expect(pool.stats().perChannel[0]).toMatchObject({ grpcOwnsRetries: true, retries: 0 });
   });
 
+  it("gives retries to the pool with grpc.enable_retries 0, even beside a service config's retryPolicy", async () => {
+    const serviceConfig = {
+      methodConfig: [
+        {
+          name: [{ service: 'resilient.test.v1.TestService' }],
+          retryPolicy: {
+            maxAttempts: 4,
+            initialBackoff: '0.01s',
+            maxBackoff: '0.05s',
+            backoffMultiplier: 2,
+            retryableStatusCodes: ['UNAVAILABLE'],
+          },
+        },
+      ],
+    };
+    const client = echo({
+      channelOptions: { 'grpc.service_config': JSON.stringify(serviceConfig), 'grpc.enable_retries': 0 },
+      retry: { maxAttempts: 3 },
+    });
+    const { id, metadata } = script({ 'fail-code': grpc.status.UNAVAILABLE });
+    await failure(client.Echo({ message: 'x' }, { metadata }));
+    // Our 3 attempts, not 3 x 4: grpc-js applies no retry policy on this channel.
+    expect(server.callsFor(id)).toBe(3);
+    expect(pool.stats().perChannel[0]).toMatchObject({ grpcOwnsRetries: false, retries: 2 });
+  });
+
   it('turns off service config lookup in DNS on every pool channel', async () => {
     // grpc-js reads this option when it resolves the target; it is part of the channel key too.
     const client = echo();

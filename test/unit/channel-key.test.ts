@@ -20,7 +20,6 @@ describe('parseTarget', () => {
     ['dns:///users.internal:50051', 'dns:///users.internal:50051', false],
     ['ipv4:10.0.0.1:50051,10.0.0.2:50051', 'ipv4:10.0.0.1:50051,10.0.0.2:50051', false],
     ['unix:/var/run/users.sock', 'unix:/var/run/users.sock', false],
-    ['xds:///users', 'xds:///users', false],
   ])('%s → %s (TLS: %s)', (input, target, isTls) => {
     expect(parseTarget(input)).toEqual({ target, isTls });
   });

@@ -3,7 +3,8 @@ import { describe, expect, test } from 'vitest';
 import { MAX_TIMER_MS, mergeSwitchable } from '../../src/config/check-helpers.js';
 import { checkRetryOptions, RETRY_DEFAULTS, type RetryOptions } from '../../src/config/retry-options.js';
 import { backoffDelayMs, NO_RETRY, readPushback, resolveRetry, retryVerdict } from '../../src/call/retry-decision.js';
-import { serviceConfigHasRetries } from '../../src/channel/service-config.js';
+import { grpcOwnsRetries, serviceConfigHasRetries } from '../../src/channel/service-config.js';
+import { resendsAfterReplacement } from '../../src/call/retry-decision.js';
 import { thrown } from '../helpers/thrown.js';
 
 const mergeRetry = mergeSwitchable<RetryOptions>;
@@ -389,5 +390,76 @@ describe('serviceConfigHasRetries', () => {
 
   test.each([undefined, 1, { methodConfig: [{ retryPolicy: {} }] }])('a non-string value %j: false', (config) => {
     expect(serviceConfigHasRetries(config)).toBe(false);
+  });
+});
+
+describe('grpcOwnsRetries: one retry owner for every target form', () => {
+  const retrying = JSON.stringify({
+    methodConfig: [
+      {
+        name: [{ service: 'users.v1.UserService' }],
+        retryPolicy: {
+          maxAttempts: 3,
+          initialBackoff: '0.1s',
+          maxBackoff: '1s',
+          backoffMultiplier: 2,
+          retryableStatusCodes: ['UNAVAILABLE'],
+        },
+      },
+    ],
+  });
+
+  // Found by this test (fixed): an xDS route retry policy of 2 retries under our 3 attempts made
+  // 9 attempts on the wire, and grpcOwnsRetries stayed false.
+  test.each(['xds:listener1', 'xds:///listener1', 'xds://control.example/listener1', 'XDS:///listener1'])(
+    '%s: the mesh (grpc-js) owns retries',
+    (target) => {
+      expect(grpcOwnsRetries(target, {})).toBe(true);
+    },
+  );
+
+  test.each(['h:1', 'dns:///h:1', 'ipv4:1.2.3.4:1,1.2.3.5:1', 'unix:/s', 'consul:///x'])(
+    '%s without a retry policy: the pool owns retries',
+    (target) => {
+      expect(grpcOwnsRetries(target, {})).toBe(false);
+      expect(grpcOwnsRetries(target, { 'grpc.service_config': retrying })).toBe(true);
+    },
+  );
+
+  test.each(['xds:///listener1', 'h:1'])('%s with grpc.enable_retries 0: grpc-js retries nothing, the pool owns retries', (target) => {
+    expect(grpcOwnsRetries(target, { 'grpc.enable_retries': 0 })).toBe(false);
+    expect(grpcOwnsRetries(target, { 'grpc.enable_retries': 0, 'grpc.service_config': retrying })).toBe(false);
+  });
+});
+
+describe('resendsAfterReplacement: a never-sent attempt failed by our own channel replacement', () => {
+  const notRetried = { retry: false, reason: 'not-retryable' } as const;
+  const fresh = { resent: false, ended: false, msLeft: 1_000 };
+
+  test('goes once more when the retry policy does not retry it (retries off, or grpc-js owns them)', () => {
+    expect(resendsAfterReplacement(notRetried, status.UNAVAILABLE, 'not-sent', 'unary', fresh)).toBe(true);
+    expect(resendsAfterReplacement(notRetried, status.UNAVAILABLE, 'not-sent', 'server-stream', fresh)).toBe(true);
+  });
+
+  test('not when the policy retries it anyway: one retry, not two', () => {
+    expect(resendsAfterReplacement({ retry: true, pushbackMs: undefined }, status.UNAVAILABLE, 'not-sent', 'unary', fresh)).toBe(false);
+  });
+
+  test.each(['answered', 'unknown', 'committed'] as const)('not when it may have reached a server (%s)', (reach) => {
+    expect(resendsAfterReplacement(notRetried, status.UNAVAILABLE, reach, 'unary', fresh)).toBe(false);
+  });
+
+  test.each([status.DEADLINE_EXCEEDED, status.CANCELLED, status.INTERNAL])('not for another status (%i)', (code) => {
+    expect(resendsAfterReplacement(notRetried, code, 'not-sent', 'unary', fresh)).toBe(false);
+  });
+
+  test.each(['client-stream', 'bidi'] as const)('not for a %s call, whose request source may be read already', (kind) => {
+    expect(resendsAfterReplacement(notRetried, status.UNAVAILABLE, 'not-sent', kind, fresh)).toBe(false);
+  });
+
+  test('once per call, and not when the call was ended, the pool closes, or no time is left', () => {
+    expect(resendsAfterReplacement(notRetried, status.UNAVAILABLE, 'not-sent', 'unary', { ...fresh, resent: true })).toBe(false);
+    expect(resendsAfterReplacement(notRetried, status.UNAVAILABLE, 'not-sent', 'unary', { ...fresh, ended: true })).toBe(false);
+    expect(resendsAfterReplacement(notRetried, status.UNAVAILABLE, 'not-sent', 'unary', { ...fresh, msLeft: 0 })).toBe(false);
   });
 });
