@@ -38,6 +38,7 @@ export type {
 export type { SignalHandlers } from './pool/shutdown-signals.js';
 export type {
   PoolClient,
+  MethodName,
   ServiceLike,
   UnaryMethod,
   ServerStreamMethod,
