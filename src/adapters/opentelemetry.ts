@@ -41,13 +41,21 @@ import type {
 
 /** What the adapter needs of a pool: its events and `stats()` (a `ChannelPool` has them all). */
 export interface ObservablePool {
+  /** `pool.onCallStart`: each call as it is admitted. */
   onCallStart: Event<CallStartEvent>;
+  /** `pool.onCallEnd`: each call's outcome. */
   onCallEnd: Event<CallEndEvent>;
+  /** `pool.onAttemptStart`: each attempt before it goes on the wire. */
   onAttemptStart: Event<AttemptStartEvent>;
+  /** `pool.onAttemptEnd`: each attempt's outcome. */
   onAttemptEnd: Event<AttemptEndEvent>;
+  /** `pool.onRetry`: each retry before its backoff. */
   onRetry: Event<RetryEvent>;
+  /** `pool.onBreakerStateChange`: each circuit state change. */
   onBreakerStateChange: Event<BreakerStateChange>;
+  /** `pool.onChannelReplaced`: each channel replaced by the watchdog or the stall detector. */
   onChannelReplaced: Event<ChannelReplaced>;
+  /** `pool.stats()`: read at collection time. */
   stats(): PoolStats;
 }
 
@@ -479,7 +487,12 @@ export function canonicalTarget(target: string): string {
  * says: host and port of `host:port` and `dns:[//authority/]host:port`; the socket path of
  * `unix:`; the whole target (and no port) otherwise.
  */
-export function serverAddress(target: string): { address: string; port: number | undefined } {
+export function serverAddress(target: string): {
+  /** `server.address`: the host, the socket path, or the whole target. */
+  address: string;
+  /** `server.port`, when the target has one. */
+  port: number | undefined;
+} {
   if (target.startsWith('unix:')) return { address: target.replace(/^unix:(\/\/)?/, ''), port: undefined };
   let rest = target;
   if (rest.startsWith('dns:')) {

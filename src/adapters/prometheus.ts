@@ -22,13 +22,21 @@ import type {
 
 /** What the adapter needs of a pool: its events and `stats()` (a `ChannelPool` has them all). */
 export interface ObservablePool {
+  /** `pool.onCallStart`: each call as it is admitted. */
   onCallStart: Event<CallStartEvent>;
+  /** `pool.onCallEnd`: each call's outcome. */
   onCallEnd: Event<CallEndEvent>;
+  /** `pool.onAttemptEnd`: each attempt's outcome. */
   onAttemptEnd: Event<AttemptEndEvent>;
+  /** `pool.onRetry`: each retry before its backoff. */
   onRetry: Event<RetryEvent>;
+  /** `pool.onBreakerStateChange`: each circuit state change. */
   onBreakerStateChange: Event<BreakerStateChange>;
+  /** `pool.onChannelReplaced`: each channel replaced by the watchdog or the stall detector. */
   onChannelReplaced: Event<ChannelReplaced>;
+  /** `pool.onEndpointEjection`: each endpoint ejected and returned. */
   onEndpointEjection: Event<EndpointEjection>;
+  /** `pool.stats()`: read at collection time. */
   stats(): PoolStats;
 }
 

@@ -64,9 +64,13 @@ type ServiceMethodKeys<C> = {
 
 /** The promise-based method shape of one `MethodDefinition`. */
 export type DefinitionMethod<D> = D extends {
+  /** The request type is read from the serializer's parameter. */
   requestSerialize: (value: infer Req) => any;
+  /** The response type is read from the deserializer's result. */
   responseDeserialize: (bytes: any) => infer Res;
+  /** Literal `true` / `false`: with `responseStream`, picks the call shape. */
   requestStream: infer RS;
+  /** Literal `true` / `false`: with `requestStream`, picks the call shape. */
   responseStream: infer SS;
 }
   ? [RS, SS] extends [false, false]
