@@ -1,3 +1,8 @@
+/**
+ * The pool's calls as Prometheus metrics (prom-client), with go-grpc-middleware's names: {@link prometheusMetrics}.
+ * @module resilient-grpc/prometheus
+ */
+
 // `resilient-grpc/prometheus`: the pool's calls as Prometheus metrics, with the names and labels
 // of go-grpc-middleware v2's prometheus provider (providers/prometheus/client_metrics.go), so
 // dashboards made for Go and Java gRPC clients work as they are, plus the resilience layer's
