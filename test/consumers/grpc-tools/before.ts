@@ -9,7 +9,7 @@ export function userName(address: string, id: number): Promise<string> {
   const client = new UserServiceClient(address, grpc.credentials.createInsecure());
   const request = new QueryBasicInfoByIDRequest().setId(id);
   return new Promise((resolve, reject) => {
-    client.queryBasicInfoByID(request, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (error, reply) => {
+    client.queryBasicInfoByID(request, new grpc.Metadata(), { deadline: Date.now() + 20_000 }, (error, reply) => {
       client.close();
       if (error) reject(error);
       else resolve(reply.getName());

@@ -12,7 +12,7 @@ const { UserService } = require('./service.cjs');
 function usersClient(pool, address) {
   return pool.client(UserService, address, {
     credentials: grpc.credentials.createInsecure(),
-    methods: { QueryBasicInfoByID: { deadlineMs: 2_000, idempotent: true } },
+    methods: { QueryBasicInfoByID: { deadlineMs: 20_000, idempotent: true } },
   });
 }
 

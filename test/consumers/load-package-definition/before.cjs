@@ -13,7 +13,7 @@ const { UserService } = require('./service.cjs');
 function userName(address, id) {
   const client = new UserService(address, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    client.QueryBasicInfoByID({ id }, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (/** @type {grpc.ServiceError | null} */ error, /** @type {{ name: string }} */ reply) => {
+    client.QueryBasicInfoByID({ id }, new grpc.Metadata(), { deadline: Date.now() + 20_000 }, (/** @type {grpc.ServiceError | null} */ error, /** @type {{ name: string }} */ reply) => {
       client.close();
       if (error) reject(error);
       else resolve(reply.name);

@@ -8,7 +8,7 @@ import { proto } from './service.js';
 export function usersClient(pool: ChannelPool, address: string) {
   return pool.client(proto.users.v1.UserService, address, {
     credentials: grpc.credentials.createInsecure(),
-    methods: { QueryBasicInfoByID: { deadlineMs: 2_000, idempotent: true } },
+    methods: { QueryBasicInfoByID: { deadlineMs: 20_000, idempotent: true } },
   });
 }
 

@@ -6,7 +6,7 @@ import { proto } from './service.js';
 export function userName(address: string, id: number): Promise<string> {
   const client = new proto.users.v1.UserService(address, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    client.QueryBasicInfoByID({ id }, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (error, reply) => {
+    client.QueryBasicInfoByID({ id }, new grpc.Metadata(), { deadline: Date.now() + 20_000 }, (error, reply) => {
       client.close();
       if (error || reply === undefined) reject(error);
       else resolve(reply.name);

@@ -8,7 +8,7 @@ export function usersClient(pool: ChannelPool, address: string) {
   return pool.client(UserServiceClient, address, {
     credentials: grpc.credentials.createInsecure(),
     // The proto name; ts-proto's `queryBasicInfoById` works too.
-    methods: { QueryBasicInfoByID: { deadlineMs: 2_000, idempotent: true } },
+    methods: { QueryBasicInfoByID: { deadlineMs: 20_000, idempotent: true } },
   });
 }
 

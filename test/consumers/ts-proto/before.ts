@@ -6,7 +6,7 @@ import { UserServiceClient } from './gen/user_service.js';
 export function userName(address: string, id: number): Promise<string> {
   const client = new UserServiceClient(address, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    client.queryBasicInfoById({ id }, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (error, reply) => {
+    client.queryBasicInfoById({ id }, new grpc.Metadata(), { deadline: Date.now() + 20_000 }, (error, reply) => {
       client.close();
       if (error) reject(error);
       else resolve(reply.name);
