@@ -1,6 +1,6 @@
-// `npm test`'s first step: the type check and the build, side by side (two processes for the
-// machine's two cores, about 5 s sooner than one after the other). Fails, with the failing step's
-// output, if either fails. Run: node scripts/typecheck-and-build.mjs
+// `npm test`'s first step: the type check, the build and the check of the docs' code blocks
+// (scripts/check-doc-snippets.mjs), side by side (about 5 s sooner than one after the other on
+// two cores). Fails, with the failing step's output, if any fails. Run: node scripts/typecheck-and-build.mjs
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -8,6 +8,7 @@ const bin = (name) => join(process.cwd(), 'node_modules', '.bin', name);
 const steps = [
   ['typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],
   ['build', bin('tsup'), []],
+  ['doc code blocks', process.execPath, [join(process.cwd(), 'scripts', 'check-doc-snippets.mjs')]],
 ];
 
 function run([name, command, args]) {

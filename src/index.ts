@@ -1,3 +1,10 @@
+/**
+ * Production-safe gRPC clients for Node.js over `@grpc/grpc-js`: a {@link ChannelPool} with one
+ * channel per target, a deadline on every call, gRPC-aware retries and circuit breaking, and a
+ * draining `close()`.
+ * @module resilient-grpc
+ */
+
 // The package's only public surface: explicit named exports, types with `export type`.
 export { ChannelPool } from './pool/channel-pool.js';
 export { KEEPALIVE_PRESETS } from './channel/keepalive-presets.js';
@@ -38,6 +45,7 @@ export type {
 export type { SignalHandlers } from './pool/shutdown-signals.js';
 export type {
   PoolClient,
+  MethodName,
   ServiceLike,
   UnaryMethod,
   ServerStreamMethod,

@@ -1,9 +1,16 @@
+/**
+ * The pool's calls as OpenTelemetry metrics and traces: {@link openTelemetry}. Register a global
+ * propagator (the API's default is a no-op) for the trace context to reach the server.
+ * @module resilient-grpc/opentelemetry
+ */
+
 // `resilient-grpc/opentelemetry`: the pool's calls as OpenTelemetry metrics and traces.
 // Metrics: the semantic conventions' `rpc.client.call.duration`, gRPC's own per-attempt and
 // per-call instruments (gRFC A66) and retry instruments (gRFC A96), and the resilience layer's
 // instruments under `resilient_grpc.`. Traces: one span per logical call with one child span per
-// attempt (gRFC A72's shape), retries and refusals as events on the call span, and the W3C trace
-// context of each attempt injected into its request metadata so the server joins the trace.
+// attempt (gRFC A72's shape), retries and refusals as events on the call span, and the trace
+// context of each attempt injected into its request metadata with the global propagator (a no-op
+// until the application registers one, e.g. W3C trace context) so the server joins the trace.
 // Built only on the pool's public events and stats(). @opentelemetry/api is an optional peer
 // dependency, loaded only by this subpath.
 // Over 300 lines on purpose: one adapter, whose metric definitions each take a few lines.
@@ -41,13 +48,21 @@ import type {
 
 /** What the adapter needs of a pool: its events and `stats()` (a `ChannelPool` has them all). */
 export interface ObservablePool {
+  /** `pool.onCallStart`: each call as it is admitted. */
   onCallStart: Event<CallStartEvent>;
+  /** `pool.onCallEnd`: each call's outcome. */
   onCallEnd: Event<CallEndEvent>;
+  /** `pool.onAttemptStart`: each attempt before it goes on the wire. */
   onAttemptStart: Event<AttemptStartEvent>;
+  /** `pool.onAttemptEnd`: each attempt's outcome. */
   onAttemptEnd: Event<AttemptEndEvent>;
+  /** `pool.onRetry`: each retry before its backoff. */
   onRetry: Event<RetryEvent>;
+  /** `pool.onBreakerStateChange`: each circuit state change. */
   onBreakerStateChange: Event<BreakerStateChange>;
+  /** `pool.onChannelReplaced`: each channel replaced by the watchdog or the stall detector. */
   onChannelReplaced: Event<ChannelReplaced>;
+  /** `pool.stats()`: read at collection time. */
   stats(): PoolStats;
 }
 
@@ -154,8 +169,10 @@ const PEER_CACHE_SIZE = 256;
  * Span shape: a CLIENT span per logical call named `pkg.Service/Method` (the semantic
  * conventions' RPC client span), a child CLIENT span per attempt named
  * `Attempt.pkg.Service.Method` (gRFC A72), whose context is injected into the attempt's
- * metadata (W3C `traceparent` with the default propagator) and is active while the grpc-js call
- * is made, so `@opentelemetry/instrumentation-grpc`'s own span nests under it.
+ * metadata with the global propagator and is active while the grpc-js call is made, so
+ * `@opentelemetry/instrumentation-grpc`'s own span nests under it. The OpenTelemetry API's
+ * default global propagator is a no-op: register one (`propagation.setGlobalPropagator(new
+ * W3CTraceContextPropagator())`, or the SDK's `register()`) for a `traceparent` to be sent.
  */
 export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOptions = {}): Subscription {
   const subscriptions: Subscription[] = [];
@@ -479,7 +496,12 @@ export function canonicalTarget(target: string): string {
  * says: host and port of `host:port` and `dns:[//authority/]host:port`; the socket path of
  * `unix:`; the whole target (and no port) otherwise.
  */
-export function serverAddress(target: string): { address: string; port: number | undefined } {
+export function serverAddress(target: string): {
+  /** `server.address`: the host, the socket path, or the whole target. */
+  address: string;
+  /** `server.port`, when the target has one. */
+  port: number | undefined;
+} {
   if (target.startsWith('unix:')) return { address: target.replace(/^unix:(\/\/)?/, ''), port: undefined };
   let rest = target;
   if (rest.startsWith('dns:')) {

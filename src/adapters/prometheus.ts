@@ -1,3 +1,8 @@
+/**
+ * The pool's calls as Prometheus metrics (prom-client), with go-grpc-middleware's names: {@link prometheusMetrics}.
+ * @module resilient-grpc/prometheus
+ */
+
 // `resilient-grpc/prometheus`: the pool's calls as Prometheus metrics, with the names and labels
 // of go-grpc-middleware v2's prometheus provider (providers/prometheus/client_metrics.go), so
 // dashboards made for Go and Java gRPC clients work as they are, plus the resilience layer's
@@ -22,13 +27,21 @@ import type {
 
 /** What the adapter needs of a pool: its events and `stats()` (a `ChannelPool` has them all). */
 export interface ObservablePool {
+  /** `pool.onCallStart`: each call as it is admitted. */
   onCallStart: Event<CallStartEvent>;
+  /** `pool.onCallEnd`: each call's outcome. */
   onCallEnd: Event<CallEndEvent>;
+  /** `pool.onAttemptEnd`: each attempt's outcome. */
   onAttemptEnd: Event<AttemptEndEvent>;
+  /** `pool.onRetry`: each retry before its backoff. */
   onRetry: Event<RetryEvent>;
+  /** `pool.onBreakerStateChange`: each circuit state change. */
   onBreakerStateChange: Event<BreakerStateChange>;
+  /** `pool.onChannelReplaced`: each channel replaced by the watchdog or the stall detector. */
   onChannelReplaced: Event<ChannelReplaced>;
+  /** `pool.onEndpointEjection`: each endpoint ejected and returned. */
   onEndpointEjection: Event<EndpointEjection>;
+  /** `pool.stats()`: read at collection time. */
   stats(): PoolStats;
 }
 

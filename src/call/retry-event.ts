@@ -2,6 +2,7 @@
 
 /** Reported by `pool.onRetry` before each retry's backoff. */
 export interface RetryEvent {
+  /** The channel's target, as given to `pool.client()`. */
   target: string;
   /** Full method path. */
   method: string;

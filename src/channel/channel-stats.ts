@@ -61,8 +61,11 @@ export interface ChannelStats {
 
 /** A channel's connectivity change, reported by `pool.onChannelStateChange`. */
 export interface ChannelStateChange {
+  /** The channel's target, as given to `pool.client()`. */
   target: string;
+  /** The connectivity state it left. */
   previous: ChannelState;
+  /** The connectivity state it is in now. */
   state: ChannelState;
 }
 
@@ -74,7 +77,9 @@ export type ChannelReplaced = ConnectTimeoutReplacement | StalledReplacement;
 
 /** The connect watchdog replaced a channel that stayed CONNECTING for `connectTimeoutMs`. */
 export interface ConnectTimeoutReplacement {
+  /** The channel's target, as given to `pool.client()`. */
   target: string;
+  /** The channel stayed CONNECTING longer than `connectTimeoutMs`. */
   reason: 'connect-timeout';
   /** How long the channel had been CONNECTING. */
   connectingMs: number;
@@ -84,7 +89,9 @@ export interface ConnectTimeoutReplacement {
 
 /** The stall detector replaced a READY channel on which unary calls heard nothing for the stall timeout. */
 export interface StalledReplacement {
+  /** The channel's target, as given to `pool.client()`. */
   target: string;
+  /** Nothing came from the server for `stallTimeoutMs` while unary calls waited on a READY channel. */
   reason: 'stalled';
   /** How long nothing had been heard while calls waited, in ms. */
   silentMs: number;

@@ -64,6 +64,7 @@ export class BucketRotation {
 export interface BreakerStats {
   /** The method path for a `'method'`-scoped breaker; undefined for a channel's breaker. */
   method: string | undefined;
+  /** `'closed'` (calls go through), `'open'` (calls refused) or `'half-open'` (one probe allowed). */
   state: BreakerState;
   /** Calls refused because the circuit was open (or its probe already out). */
   rejected: number;
@@ -75,10 +76,15 @@ export interface BreakerStats {
 
 /** A breaker's state change, reported by `pool.onBreakerStateChange`. */
 export interface BreakerStateChange {
+  /** The target of the breaker's channel, as given to `pool.client()`. */
   target: string;
+  /** The method path for a `'method'`-scoped breaker; undefined for the target's circuit. */
   method: string | undefined;
+  /** The state the breaker is in now. */
   state: BreakerState;
+  /** The state it left. */
   previous: BreakerState;
+  /** Why it changed: the failure rate, the reset timeout, or its probe's outcome. */
   reason: BreakerReason;
 }
 

@@ -34,7 +34,9 @@ export interface EndpointStats {
 
 /** Reported by `pool.onEndpointEjection` when an endpoint leaves or rejoins the rotation. */
 export interface EndpointEjection {
+  /** The channel's target, as given to `pool.client()`. */
   target: string;
+  /** The endpoint's address, `host:port`. */
   address: string;
   /** true: taken out of rotation; false: back in it. */
   ejected: boolean;

@@ -46,9 +46,13 @@ export interface CallOptions extends PolicyOptions {
  * uses: its deadline and its cancellation.
  */
 export interface ParentCall {
+  /** Whether the parent call was already cancelled: the call is then refused CANCELLED at once. */
   readonly cancelled: boolean;
+  /** The parent's deadline (`Date`, epoch ms, or `Infinity`); the call's is the earlier of both. */
   getDeadline(): Date | number;
+  /** Subscribes to the parent's cancellation, which cancels the call. */
   once(event: 'cancelled', listener: () => void): unknown;
+  /** Unsubscribes when the call has ended. */
   removeListener(event: 'cancelled', listener: () => void): unknown;
 }
 

@@ -13,8 +13,12 @@ import { checkPolicy, POLICY_KEYS, type PolicyOptions } from './policy.js';
 /** Per-method options, under `ClientOptions.methods[name]` (proto name or lowerCamel alias). */
 export type MethodOptions = PolicyOptions;
 
-/** Options of `pool.client(service, target, options)`. */
-export interface ClientOptions extends PolicyOptions {
+/**
+ * Options of `pool.client(service, target, options)`. `M` is the service's method names (see
+ * `MethodName`), so `methods` keys are checked against the generated client; `string` for a
+ * dynamic service.
+ */
+export interface ClientOptions<M extends string = string> extends PolicyOptions {
   /**
    * Channel credentials. Default: derived from the target: `https://host[:port]` uses TLS with
    * the system's root certificates (port 443 unless given), anything else is insecure
@@ -24,8 +28,12 @@ export interface ClientOptions extends PolicyOptions {
   credentials?: ChannelCredentials | undefined;
   /** grpc-js channel options for this client's channel, merged over the pool's. Default: `{}`. */
   channelOptions?: ChannelOptions | undefined;
-  /** Per-method policy, keyed by the proto method name or its lowerCamel alias. Default: `{}`. */
-  methods?: Record<string, MethodOptions> | undefined;
+  /**
+   * Per-method policy, keyed by the proto method name or the generator's lowerCamel name (any
+   * name the client has). Default: `{}`.
+   * @throws TypeError from `pool.client()` for a name the service does not have.
+   */
+  methods?: { readonly [K in M]?: MethodOptions | undefined } | undefined;
   /** Circuit breaking for this client's calls, merged field by field over the pool's; `false` for none. */
   breaker?: BreakerOptions | false | undefined;
   /** Endpoint ejection for this client's channel, merged field by field over the pool's; `false` for none. */

@@ -11,8 +11,10 @@ import { Metadata, status } from '@grpc/grpc-js';
  * instance, and `instanceof` checks it rather than the prototype chain.
  */
 abstract class BrandedError extends Error {
+  /** @internal The class's `Symbol.for` key, set on every instance. */
   static readonly brand: symbol;
 
+  /** @internal `instanceof` checks the brand, so it holds across the ESM and CJS builds. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[this.brand] === true;
   }
@@ -36,16 +38,21 @@ export function statusName(code: number): string {
 
 /** What a {@link StatusError} is built from. */
 export interface StatusErrorInit {
+  /** Numeric gRPC status code. */
   code: number;
+  /** The status message. */
   details: string;
+  /** Trailing metadata of the call. Default: empty. */
   metadata?: Metadata | undefined;
   /** Full method path, e.g. `/users.v1.UserService/QueryBasicInfoByID`. */
   method: string;
+  /** The channel's target. */
   target: string;
   /** How many attempts were made, the first one included. */
   attempts?: number | undefined;
   /** The errors of the earlier attempts, oldest first. */
   previousAttempts?: readonly StatusError[] | undefined;
+  /** The underlying error (a grpc-js `ServiceError`), kept as the error's `cause`. */
   cause?: unknown;
 }
 
@@ -56,7 +63,9 @@ export interface StatusErrorInit {
  * was one, is the `cause`.
  */
 export class StatusError extends BrandedError {
+  /** @internal */
   static override readonly brand = Symbol.for('resilient-grpc.StatusError');
+  /** `'StatusError'`, as printed in logs and stack traces. */
   override readonly name = 'StatusError';
   /** Numeric gRPC status code (`status.UNAVAILABLE` is 14). */
   readonly code: number;
@@ -94,7 +103,9 @@ export class StatusError extends BrandedError {
  * `code` is CANCELLED: the pool's owner shut it down, and retrying on the same pool cannot help.
  */
 export class PoolClosedError extends BrandedError {
+  /** @internal */
   static override readonly brand = Symbol.for('resilient-grpc.PoolClosedError');
+  /** `'PoolClosedError'`, as printed in logs and stack traces. */
   override readonly name = 'PoolClosedError';
   /** Always `status.CANCELLED` (1). */
   readonly code: number = status.CANCELLED;
@@ -113,10 +124,13 @@ export class PoolClosedError extends BrandedError {
 
 /** What a {@link CircuitOpenError} is built from. */
 export interface CircuitOpenErrorInit {
+  /** Full method path of the refused call. */
   method: string;
+  /** The channel's target. */
   target: string;
   /** When the breaker lets a probe through again, epoch ms. */
   nextProbeAt: number;
+  /** The error that explains the refusal, if any, kept as the error's `cause`. */
   cause?: unknown;
 }
 
@@ -126,7 +140,9 @@ export interface CircuitOpenErrorInit {
  * UNAVAILABLE, so code that branches on gRPC codes treats it like the outage it stands for.
  */
 export class CircuitOpenError extends BrandedError {
+  /** @internal */
   static override readonly brand = Symbol.for('resilient-grpc.CircuitOpenError');
+  /** `'CircuitOpenError'`, as printed in logs and stack traces. */
   override readonly name = 'CircuitOpenError';
   /** Always `status.UNAVAILABLE` (14). */
   readonly code: number = status.UNAVAILABLE;

@@ -32,6 +32,7 @@ export interface CallInfo {
   service: string;
   /** The method part of the path, `Method`. */
   methodName: string;
+  /** The call's shape: `'unary' | 'client_stream' | 'server_stream' | 'bidi_stream'`. */
   type: CallType;
 }
 
@@ -86,9 +87,11 @@ export interface AttemptStartEvent extends CallInfo {
 
 /** Reported by `pool.onAttemptEnd` when an attempt's final outcome is known (a stream: when it ends). */
 export interface AttemptEndEvent extends CallInfo {
+  /** 1 for the first attempt. */
   attempt: number;
   /** The attempt's gRPC status code (0 OK). */
   code: number;
+  /** From the attempt's start to its outcome, in ms. */
   durationMs: number;
   /** The endpoint's address (`127.0.0.1:50051`) once an HTTP/2 stream was opened; undefined before. */
   peer: string | undefined;

@@ -1,5 +1,6 @@
 /** A subscription to one of the pool's events; `dispose()` (or `using`) ends it. */
 export interface Subscription extends Disposable {
+  /** Removes the listener (idempotent). `[Symbol.dispose]` does the same, for `using`. */
   dispose(): void;
 }
 

@@ -1,7 +1,7 @@
 import type { AttemptEndEvent, AttemptStartEvent, CallEndEvent, CallStartEvent } from '../events/call-events.js';
 import type { BreakerStateChange } from '../channel/circuit-breaker.js';
 import { createClient } from './client-factory.js';
-import type { PoolClient, ServiceLike } from '../client/client-types.js';
+import type { MethodName, PoolClient, ServiceLike } from '../client/client-types.js';
 import { PoolClosedError } from '../core/errors.js';
 import type { EndpointEjection } from '../channel/endpoint-ejection.js';
 import type { Event } from '../events/events.js';
@@ -111,7 +111,7 @@ export class ChannelPool implements AsyncDisposable {
    *   password is refused, the password shown as `***`); `PoolClosedError` once the pool is
    *   closing.
    */
-  client<S extends ServiceLike>(service: S, target: string, options?: ClientOptions): PoolClient<S> {
+  client<S extends ServiceLike>(service: S, target: string, options?: ClientOptions<MethodName<S>>): PoolClient<S> {
     if (!this.#engine.isOpen) throw new PoolClosedError();
     return createClient(this.#engine, service, target, options);
   }

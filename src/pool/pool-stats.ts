@@ -7,6 +7,7 @@ export type PoolState = 'open' | 'closing' | 'closed';
 
 /** A snapshot of a pool, fresh on every `stats()` call. */
 export interface PoolStats {
+  /** `'open'`, `'closing'` (close() began) or `'closed'`. */
   state: PoolState;
   /** Open channels owned by the pool (one per target, credentials and channel options). */
   channels: number;

@@ -3,7 +3,16 @@
 // `@ts-expect-error` that stops erroring fails the run, so each one guards a real type error.
 import type * as grpc from '@grpc/grpc-js';
 import { describe, expectTypeOf, test } from 'vitest';
-import type { ChannelPool, CallOptions, MetadataInit, ParentCall, RetryOptions, UntypedClient, UntypedMethod } from '../../src/index.js';
+import type {
+  ChannelPool,
+  CallOptions,
+  MethodName,
+  MetadataInit,
+  ParentCall,
+  RetryOptions,
+  UntypedClient,
+  UntypedMethod,
+} from '../../src/index.js';
 
 // (a) proto-loader-gen-types output (generated .ts, see fixtures/README.md).
 import type { ProtoGrpcType as PlUserProto } from './fixtures/proto-loader/user_service.js';
@@ -114,8 +123,10 @@ describe('ts-proto outputServices=grpc-js', () => {
     expectTypeOf(users.queryBasicInfoById).toEqualTypeOf<Unary<TpUserReq, TpBasicInfo>>();
     expectTypeOf(users.queryBasicInfoById).returns.resolves.toEqualTypeOf<TpBasicInfo>();
     expectTypeOf(users.queryBasicInfoById).returns.resolves.toHaveProperty('name').toEqualTypeOf<string>();
-    // ts-proto keys methods by the lowerCamel name only; that is all the static type lists.
-    expectTypeOf<keyof typeof users>().toEqualTypeOf<'queryBasicInfoById'>();
+    // ts-proto keys methods by the lowerCamel name; the proto name comes from the literal `path`
+    // of the constructor's `service` definition. Both are on the client at run time.
+    expectTypeOf<keyof typeof users>().toEqualTypeOf<'queryBasicInfoById' | 'QueryBasicInfoByID'>();
+    expectTypeOf(users.QueryBasicInfoByID).toEqualTypeOf<Unary<TpUserReq, TpBasicInfo>>();
     expectTypeOf(users).not.toHaveProperty('close');
     expectTypeOf(users).not.toHaveProperty('getChannel');
     expectTypeOf(users).not.toHaveProperty('makeUnaryRequest');
@@ -129,6 +140,11 @@ describe('ts-proto outputServices=grpc-js', () => {
     expectTypeOf(tests.echo).toEqualTypeOf<Unary<TpEchoReq, TpEchoRes>>();
     expectTypeOf(tests.clientStream).toEqualTypeOf<ClientStream<TpEchoReq, TpEchoRes>>();
     expectTypeOf(tests.clientStream).returns.resolves.toEqualTypeOf<TpEchoRes>();
+    // The proto names, from the definition's paths.
+    expectTypeOf(tests.Echo).toEqualTypeOf<Unary<TpEchoReq, TpEchoRes>>();
+    expectTypeOf(tests.ServerStream).toEqualTypeOf<ServerStream<TpStreamReq, TpEchoRes>>();
+    expectTypeOf(tests.ClientStream).toEqualTypeOf<ClientStream<TpEchoReq, TpEchoRes>>();
+    expectTypeOf(tests.Bidi).toEqualTypeOf<Bidi<TpEchoReq, TpEchoRes>>();
   });
 
   test('the `*Service` definition (literal requestStream/responseStream) infers the same shapes', () => {
@@ -140,7 +156,9 @@ describe('ts-proto outputServices=grpc-js', () => {
     // The definition and the client constructor give the same types.
     const usersFromDef = pool.client(TpUserService, 'localhost:1');
     expectTypeOf(usersFromDef.queryBasicInfoById).toEqualTypeOf<Unary<TpUserReq, TpBasicInfo>>();
-    expectTypeOf<keyof typeof usersFromDef>().toEqualTypeOf<'queryBasicInfoById'>();
+    expectTypeOf<keyof typeof usersFromDef>().toEqualTypeOf<'queryBasicInfoById' | 'QueryBasicInfoByID'>();
+    expectTypeOf(usersFromDef.QueryBasicInfoByID).toEqualTypeOf<Unary<TpUserReq, TpBasicInfo>>();
+    expectTypeOf(fromDef.Bidi).toEqualTypeOf<Bidi<TpEchoReq, TpEchoRes>>();
   });
 
   test('a wrong request is a type error', () => {
@@ -162,8 +180,13 @@ describe('grpc-tools (grpc_tools_node_protoc_ts, grpc-js)', () => {
     expectTypeOf(users.queryBasicInfoByID).parameter(0).toEqualTypeOf<GtUserReq>();
     expectTypeOf(users.queryBasicInfoByID).toEqualTypeOf<Unary<GtUserReq, GtBasicInfo>>();
     expectTypeOf(users.queryBasicInfoByID).returns.resolves.toEqualTypeOf<GtBasicInfo>();
-    // grpc-tools keys methods by the proto name with a lower-case first letter.
-    expectTypeOf<keyof typeof users>().toEqualTypeOf<'queryBasicInfoByID'>();
+    // grpc-tools keys methods by the proto name with a lower-case first letter; the proto name
+    // (what the README and the .proto file use) is that key with its first letter upper-cased.
+    expectTypeOf<keyof typeof users>().toEqualTypeOf<'queryBasicInfoByID' | 'QueryBasicInfoByID'>();
+    expectTypeOf(users.QueryBasicInfoByID).toEqualTypeOf<Unary<GtUserReq, GtBasicInfo>>();
+    expectTypeOf<keyof typeof tests>().toEqualTypeOf<
+      'echo' | 'Echo' | 'serverStream' | 'ServerStream' | 'clientStream' | 'ClientStream' | 'bidi' | 'Bidi'
+    >();
     expectTypeOf(users).not.toHaveProperty('close');
     expectTypeOf(users).not.toHaveProperty('getChannel');
     expectTypeOf(users).not.toHaveProperty('makeUnaryRequest');
@@ -193,8 +216,11 @@ describe('grpc-tools (grpc_tools_node_protoc_ts, grpc-js)', () => {
     // has a string index signature; its declared methods have literal requestStream/responseStream.
     const fromDef = pool.client(GtUserService, 'localhost:1');
     expectTypeOf(fromDef).not.toBeAny();
-    expectTypeOf(fromDef).toEqualTypeOf<{ readonly queryBasicInfoByID: Unary<GtUserReq, GtBasicInfo> }>();
-    expectTypeOf<keyof typeof fromDef>().toEqualTypeOf<'queryBasicInfoByID'>();
+    expectTypeOf(fromDef).toEqualTypeOf<{
+      readonly queryBasicInfoByID: Unary<GtUserReq, GtBasicInfo>;
+      readonly QueryBasicInfoByID: Unary<GtUserReq, GtBasicInfo>;
+    }>();
+    expectTypeOf<keyof typeof fromDef>().toEqualTypeOf<'queryBasicInfoByID' | 'QueryBasicInfoByID'>();
     void fromDef.queryBasicInfoByID(request, { deadlineMs: 100 });
     // @ts-expect-error the index signature does not leak: an undeclared method is a type error
     void fromDef.getUser(request);
@@ -349,5 +375,32 @@ describe('CallOptions', () => {
     void users.queryBasicInfoById(req, { retry: { maxAttempts: '3' } });
     // @ts-expect-error unknown retry option (grpc-js service-config spelling)
     void users.queryBasicInfoById(req, { retry: { maxBackoff: '1s' } });
+  });
+});
+
+describe('`methods` keys are the names the client has', () => {
+  test('each generator: proto name and lowerCamel name accepted, anything else refused', () => {
+    pool.client(GtUserClient, 'localhost:1', { methods: { QueryBasicInfoByID: { deadlineMs: 100 }, queryBasicInfoByID: {} } });
+    pool.client(TpUserClient, 'localhost:1', { methods: { QueryBasicInfoByID: { idempotent: true }, queryBasicInfoById: {} } });
+    pool.client(plUserProto.users.v1.UserService, 'localhost:1', { methods: { QueryBasicInfoByID: {}, queryBasicInfoById: {} } });
+    pool.client(TpTestClient, 'localhost:1', { methods: { Echo: { retry: false }, bidi: { deadlineMs: 5_000 } } });
+    // @ts-expect-error grpc-tools' lowerCamel name keeps `ID`: `queryBasicInfoById` is proto-loader's spelling
+    pool.client(GtUserClient, 'localhost:1', { methods: { queryBasicInfoById: {} } });
+    // @ts-expect-error a method the service does not have
+    pool.client(TpUserClient, 'localhost:1', { methods: { GetUser: {} } });
+    // @ts-expect-error a method of another service
+    pool.client(plUserProto.users.v1.UserService, 'localhost:1', { methods: { Echo: {} } });
+    // @ts-expect-error method options are policy options, not client options
+    pool.client(TpUserClient, 'localhost:1', { methods: { queryBasicInfoById: { credentials: undefined } } });
+  });
+
+  test('a dynamic service accepts any name (checked at run time)', () => {
+    pool.client(dynamic, 'localhost:1', { methods: { QueryBasicInfoByID: { deadlineMs: 100 }, anything: {} } });
+  });
+
+  test('MethodName<S> is that union', () => {
+    expectTypeOf<MethodName<typeof GtUserClient>>().toEqualTypeOf<'queryBasicInfoByID' | 'QueryBasicInfoByID'>();
+    expectTypeOf<MethodName<typeof TpUserService>>().toEqualTypeOf<'queryBasicInfoById' | 'QueryBasicInfoByID'>();
+    expectTypeOf<MethodName<grpc.ServiceClientConstructor>>().toEqualTypeOf<string>();
   });
 });
