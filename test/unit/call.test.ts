@@ -172,6 +172,61 @@ describe('success', () => {
   });
 });
 
+describe("grpc-js's caller stack", () => {
+  // grpc-js captures Error.stackTraceLimit frames of its caller on every call; the pool's own
+  // frames tell nobody anything, so it makes its calls with the limit at 0 and restores it.
+  test('each attempt is made with Error.stackTraceLimit 0, and the limit is restored after it, also when grpc-js throws', async () => {
+    const before = Error.stackTraceLimit;
+    Error.stackTraceLimit = 17;
+    try {
+      const seen: number[] = [];
+      const { send } = scripted({ afterMs: 5, code: status.UNAVAILABLE }, { afterMs: 5 });
+      const recording: Sender = (options, metadata, callback) => {
+        seen.push(Error.stackTraceLimit);
+        return send(options, metadata, callback);
+      };
+      const { promise } = call(bind({ idempotent: true }), recording);
+      expect(Error.stackTraceLimit).toBe(17);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await expect(promise).resolves.toEqual({ attempt: 2 });
+      expect(seen).toEqual([0, 0]);
+      expect(Error.stackTraceLimit).toBe(17);
+
+      const throwing: Sender = () => {
+        seen.push(Error.stackTraceLimit);
+        throw new Error('Channel has been shut down');
+      };
+      const failed = call(bind(), throwing);
+      await expect(failed.promise).rejects.toMatchObject({ code: status.UNAVAILABLE });
+      expect(seen).toEqual([0, 0, 0]);
+      expect(Error.stackTraceLimit).toBe(17);
+    } finally {
+      Error.stackTraceLimit = before;
+    }
+  });
+
+  test("with a call-events listener's scope around the attempt, grpc-js is called with the limit as it was", async () => {
+    const events = pool.callEvents;
+    const sub = events.onAttemptStart.subscribe((event) => {
+      event.scope = (start) => start();
+    });
+    try {
+      const seen: number[] = [];
+      const { send } = scripted({ afterMs: 5 });
+      const { promise } = call(bind(), (options, metadata, callback) => {
+        seen.push(Error.stackTraceLimit);
+        return send(options, metadata, callback);
+      });
+      await vi.advanceTimersByTimeAsync(5);
+      await promise;
+      expect(seen).toEqual([Error.stackTraceLimit]);
+      expect(seen[0]).toBeGreaterThan(0);
+    } finally {
+      sub.dispose();
+    }
+  });
+});
+
 describe('retries', () => {
   test('an UNAVAILABLE attempt is retried after the jittered backoff, with grpc-previous-rpc-attempts', async () => {
     const { send, sent } = scripted({ afterMs: 10, code: status.UNAVAILABLE }, { afterMs: 10 });
