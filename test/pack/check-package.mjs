@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Packaging check: the package as npm would publish it, installed the way a user installs it.
 //
-//   1. `npm pack` the built package (dist/ must be built: `npm run test:pack` builds first) and
-//      check the file list;
+//   1. `npm pack` the built package (dist/ must be built: `npm run test:pack` builds first), check
+//      the file list, the source maps (no sourcesContent) and the unpacked size budget;
 //   2. publint --strict and @arethetypeswrong/cli on that same tarball: no problems allowed;
 //   3. a fresh project under the OS temp dir (outside the repo, so nothing resolves through the
 //      repo's node_modules) installs the tarball with @grpc/grpc-js@1.14, typescript@5 and
@@ -41,6 +41,9 @@ const REQUIRED_FILES = [
   'README.md',
   ...ENTRIES.flatMap((e) => [`dist/${e}.js`, `dist/${e}.cjs`, `dist/${e}.d.ts`, `dist/${e}.d.cts`]),
 ];
+// 746 kB unpacked when maps lost their sourcesContent (1,351 kB before): a budget with room to
+// grow, that a map carrying its sources again, or a stray file, runs over.
+const UNPACKED_BUDGET_BYTES = 1_000_000;
 const ALLOWED_FILE = /^(package\.json|README\.md|CHANGELOG\.md|LICEN[CS]E(\.md|\.txt)?|dist\/.+)$/;
 
 const started = performance.now();
@@ -174,6 +177,18 @@ try {
   const stray = files.filter((f) => !ALLOWED_FILE.test(f));
   if (stray.length > 0) fail(`the tarball has files outside dist/: ${stray.join(', ')}`);
   if (!files.some((f) => /^LICEN[CS]E/.test(f))) log(`WARNING: no LICENSE file in the tarball (package.json says "${pkg.license}")`);
+  // Source maps ship without sourcesContent (a second copy of every source was 60% of the
+  // unpacked size); they still map stack traces to src/ file names and lines.
+  const maps = files.filter((f) => f.endsWith('.map'));
+  for (const map of maps) {
+    const parsed = JSON.parse(readFileSync(join(ROOT, map), 'utf8'));
+    if (!Array.isArray(parsed.sources) || parsed.sources.length === 0) fail(`${map} maps no sources`);
+    if (parsed.sourcesContent?.some((content) => content != null)) fail(`${map} carries sourcesContent: see tsup.config.ts`);
+  }
+  log(`${maps.length} source maps, none with sourcesContent`);
+  if (packed.unpackedSize > UNPACKED_BUDGET_BYTES) {
+    fail(`unpacked size ${packed.unpackedSize} B is over the budget of ${UNPACKED_BUDGET_BYTES} B: what grew?`);
+  }
 
   // 2. Lint the same tarball.
   process.stdout.write(run(join(BIN, 'publint'), ['run', tarball, '--strict']).stdout);

@@ -55,6 +55,24 @@ describe.each(nodeBinaries())('on $name', { timeout: CHILD_TEST_TIMEOUT_MS }, ({
     expect(result.exitedAt - report.closedAt).toBeLessThan(CHILD_LIMIT_MS / 3);
   });
 
+  it('keeps the class names of its errors in both builds: constructor.name, name, stack and util.inspect', async () => {
+    const result = await runNode(node, [`${FIXTURES}error-names.mjs`]);
+    expect(result.stderr).toBe('');
+    const report = JSON.parse(result.stdout) as Record<'esm' | 'cjs', Record<string, unknown>>;
+    for (const build of ['esm', 'cjs'] as const) {
+      for (const name of ['StatusError', 'PoolClosedError', 'CircuitOpenError']) {
+        expect(report[build][name], `${build} ${name}`).toEqual({
+          constructorName: name,
+          name,
+          stackHead: name,
+          stackHasCaller: true,
+          inspectHead: name,
+        });
+      }
+      expect(report[build].ChannelPool).toBe('ChannelPool');
+    }
+  });
+
   it('keeps instanceof working with the ESM and CJS builds loaded together', async () => {
     const result = await runNode(node, [`${FIXTURES}dual-package.mjs`, deadTarget]);
     expect(result.stderr).toBe('');
