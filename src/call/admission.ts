@@ -29,7 +29,7 @@ export function admitCall(
   if (!bound.pool.isOpen) return notStarted(bound, new PoolClosedError(bound.method.path), 'pool');
   let prepared;
   try {
-    prepared = prepareCall(bound.policy, options, Date.now());
+    prepared = prepareCall(bound.policy, options, Date.now(), bound.method);
   } catch (error) {
     return { error };
   }

@@ -1,4 +1,4 @@
-import { status, type Metadata, type StatusObject } from '@grpc/grpc-js';
+import { status, type CallOptions, type Metadata, type StatusObject } from '@grpc/grpc-js';
 import { endAttempt, linkAttempt, type AttemptLink } from '../channel/endpoint-lb.js';
 import type { Watch } from '../channel/stall-detector.js';
 import { attemptOutcome, attemptReach, type AttemptOutcome, type AttemptReach } from '../core/status-meaning.js';
@@ -6,7 +6,8 @@ import { inScope } from '../events/call-events.js';
 import type { BoundMethod } from './bound-method.js';
 import type { CallObserver } from './call-observer.js';
 import { watchHooks } from './call-hooks.js';
-import type { CallHooks } from './call-options.js';
+import type { PreparedCall } from './call-options.js';
+import { InterceptorTap } from './interceptor-tap.js';
 import { MessageQueue, type QueueListener } from './message-queue.js';
 import { RequestPump, type PumpOwner, type Requests } from './request-pump.js';
 
@@ -29,8 +30,8 @@ export interface AttemptOwner extends PumpOwner {
   readonly observer: CallObserver | undefined;
   /** The call was ended from our side (abort, parent, close, the reader left, the source failed). */
   readonly isEnded: boolean;
-  /** The call's options (its `hooks`: the caller's `onHeader` / `onTrailer`, when given). */
-  readonly prepared: { readonly hooks: CallHooks | undefined };
+  /** The call's options: the caller's hooks, interceptors and call credentials, when given. */
+  readonly prepared: Pick<PreparedCall, 'hooks' | 'interceptors' | 'credentials'>;
   /**
    * The attempt is ready (`error` null: a unary or client-stream response, a server stream's
    * first message or its clean end, a bidi stream at once) or it failed before being ready.
@@ -123,8 +124,12 @@ export class Attempt implements QueueListener {
   #done = false;
   #ended = false;
   #timedOut = false;
-  /** grpc-js threw when the call was made (its channel was closed): never retried. */
+  /** grpc-js threw when the call was made (its channel was closed, or an interceptor threw): never retried. */
   #threw = false;
+  /** What grpc-js threw, when it did. */
+  #thrown: unknown;
+  /** Where the call got to through the caller's interceptors, when it has any. */
+  #tap: InterceptorTap | undefined;
   #limitTimer: NodeJS.Timeout | undefined;
   /** A stream's responses. */
   #queue: MessageQueue | undefined;
@@ -160,11 +165,18 @@ export class Attempt implements QueueListener {
         scope = observer.attemptStart(plan.number, metadata);
       }
     }
-    // On a channel that tracks its endpoints, the picker tells the attempt where it went.
+    const interceptors = owner.prepared.interceptors ?? owner.bound.interceptors;
+    // On a channel that tracks its endpoints, the picker tells the attempt where it went. With
+    // interceptors, the tap puts the token in, innermost: no interceptor sees it.
     if (owner.bound.channel.endpoints !== undefined) {
-      if (!ownMetadata) metadata = metadata.clone();
-      this.#link = linkAttempt(metadata, plan.avoid);
+      if (interceptors !== undefined) {
+        this.#link = linkAttempt(undefined, plan.avoid);
+      } else {
+        if (!ownMetadata) metadata = metadata.clone();
+        this.#link = linkAttempt(metadata, plan.avoid);
+      }
     }
+    if (interceptors !== undefined) this.#tap = new InterceptorTap(this.#link);
     if (plan.readyWithinMs !== undefined) {
       this.#limitTimer = setTimeout(() => {
         this.#timedOut = true;
@@ -186,14 +198,22 @@ export class Attempt implements QueueListener {
         }
       }
     } catch (error) {
-      // grpc-js throws synchronously when its channel is already closed: never retried. What
-      // grpc-js threw says nothing about the backend.
+      // grpc-js throws synchronously when its channel is already closed, and so does an
+      // interceptor of the caller's that throws: never retried, and what was thrown says
+      // nothing about the backend. A closed channel is UNAVAILABLE; an interceptor's bug INTERNAL.
       if (this.#limitTimer !== undefined) clearTimeout(this.#limitTimer);
       this.#ended = true;
       this.#threw = true;
+      this.#thrown = error;
       this.#judge(error);
       observer?.attemptEnd(this.number, error, this.#eventsAt, undefined);
-      this.#tell({ code: status.UNAVAILABLE, details: error instanceof Error ? error.message : String(error) }, undefined);
+      const message = error instanceof Error ? error.message : String(error);
+      this.#tell(
+        this.#tap?.interceptorThrew === true
+          ? { code: status.INTERNAL, details: `an interceptor threw: ${message}` }
+          : { code: status.UNAVAILABLE, details: message },
+        undefined,
+      );
       return;
     }
     // The server may wait for a bidi stream's requests before it answers: it is ready at once.
@@ -205,7 +225,12 @@ export class Attempt implements QueueListener {
     const { bound, request } = this.#owner;
     const { channel, method } = bound;
     const client = channel.client;
-    const options = { deadline: this.#plan.wireDeadline };
+    const prepared = this.#owner.prepared;
+    // A plain call's options are its deadline alone: interceptors and call credentials cost
+    // only the calls that have them.
+    const options: CallOptions = { deadline: this.#plan.wireDeadline };
+    if (prepared.credentials !== undefined) options.credentials = prepared.credentials;
+    if (this.#tap !== undefined) options.interceptors = this.#tap.chain(prepared.interceptors ?? bound.interceptors ?? []);
     let call: WireCall;
     switch (method.kind) {
       case 'unary':
@@ -261,9 +286,23 @@ export class Attempt implements QueueListener {
     return Date.now() - this.#startedAt;
   }
 
-  /** Whether grpc-js threw when the call was made (a closed channel): never retried. */
+  /** Whether grpc-js threw when the call was made (a closed channel, an interceptor): never retried. */
   get threw(): boolean {
     return this.#threw;
+  }
+
+  /** What grpc-js threw when the call was made, if it did: the cause of the call's error. */
+  get thrown(): unknown {
+    return this.#thrown;
+  }
+
+  /**
+   * One of the caller's interceptors ended the attempt before handing it on to the channel (a
+   * status of its own, or a deadline that ran out while it held the call): never retried, and
+   * it says nothing about the backend.
+   */
+  get stoppedByInterceptor(): boolean {
+    return this.#tap !== undefined && !this.#tap.handedOn;
   }
 
   /** Whether it ran on a grpc-js channel that the watchdog or the stall detector has since replaced. */
@@ -368,7 +407,7 @@ export class Attempt implements QueueListener {
   #judge(failure: unknown): void {
     if (this.#judged) return;
     this.#judged = true;
-    const outcome = attemptOutcome(failure, this.#owner.isEnded || this.channelReplaced);
+    const outcome = attemptOutcome(failure, this.#owner.isEnded || this.channelReplaced || this.stoppedByInterceptor);
     const reach = outcome === 'failure' ? this.reachOf((failure as WireStatus).metadata) : 'answered';
     this.#owner.attemptJudged(this, outcome, reach);
     const link = this.#link;

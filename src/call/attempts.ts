@@ -195,9 +195,11 @@ export abstract class Attempts implements AttemptOwner {
    */
   #attemptFailed(attempt: Attempt, error: unknown): unknown {
     if (!isGrpcStatus(error)) return error;
-    const failure = error instanceof StatusError ? error : this.#failure(error, error);
-    if (attempt.threw) {
-      // grpc-js threw when the call was made (its channel was closed): never retried.
+    const failure = error instanceof StatusError ? error : this.#failure(error, attempt.threw ? attempt.thrown : error);
+    if (attempt.threw || attempt.stoppedByInterceptor) {
+      // grpc-js threw when the call was made (its channel was closed, or an interceptor threw),
+      // or an interceptor ended the attempt with a status of its own before it reached the
+      // channel: never retried. The interceptor decided; another attempt would ask it again.
       this.#verdict = NOT_RETRYABLE;
       return failure;
     }

@@ -1,3 +1,4 @@
+import type { Interceptor } from '@grpc/grpc-js';
 import type { CallEvents } from '../events/call-events.js';
 import type { Breaker } from '../channel/circuit-breaker.js';
 import { breakerKey } from '../channel/channel-breakers.js';
@@ -35,6 +36,8 @@ export class BoundMethod {
     readonly policy: ResolvedPolicy,
     /** Breaker options for this method, or `false` for none. */
     readonly breakerOptions: Resolved<BreakerOptions> | false,
+    /** The client's grpc-js interceptors for this method (its providers' already asked), or undefined for none. */
+    readonly interceptors: readonly Interceptor[] | undefined = undefined,
   ) {
     this.retry = this.retryFor(policy);
     this.#breakerKey = breakerOptions === false ? undefined : breakerKey(method.path, breakerOptions);

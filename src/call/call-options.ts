@@ -1,4 +1,4 @@
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata, type CallCredentials, type Interceptor } from '@grpc/grpc-js';
 import {
   checkAbsoluteDeadline,
   checkCallOptionKeys,
@@ -6,8 +6,10 @@ import {
   type MetadataInit,
   type ParentCall,
 } from '../config/call-options.js';
+import { checkCallCredentials, checkInterceptorOptions } from '../config/interceptor-options.js';
 import { checkPolicy, mergePolicy, type ResolvedPolicy } from '../config/policy.js';
 import { optionError } from '../core/option-error.js';
+import type { MethodInfo } from '../core/service-methods.js';
 
 /**
  * The longest timeout that survives the trip through the `grpc-timeout` header. grpc-js writes
@@ -32,6 +34,10 @@ export interface PreparedCall {
   policy: ResolvedPolicy;
   /** The caller's `onHeader` / `onTrailer` hooks, when either is given. */
   hooks: CallHooks | undefined;
+  /** The call's own grpc-js interceptors (they replace the client's), or undefined: the client's. */
+  interceptors: readonly Interceptor[] | undefined;
+  /** The call's grpc-js call credentials, when given. */
+  credentials: CallCredentials | undefined;
 }
 
 /** The caller's header and trailer hooks (call options `onHeader`, `onTrailer`). */
@@ -45,7 +51,13 @@ export interface CallHooks {
  * `deadlineMs`, else the method's policy, then the parent's deadline if that is earlier.
  * Throws a TypeError or RangeError naming the option; nothing has touched the network yet.
  */
-export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undefined, now: number): PreparedCall {
+export function prepareCall(
+  policy: ResolvedPolicy,
+  options: CallOptions | undefined,
+  now: number,
+  /** The method called: what `interceptor_providers` are given. */
+  method?: MethodInfo,
+): PreparedCall {
   if (options === undefined) {
     return {
       deadline: now + Math.min(policy.deadlineMs, MAX_WIRE_TIMEOUT_MS),
@@ -56,6 +68,8 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
       parent: undefined,
       policy,
       hooks: undefined,
+      interceptors: undefined,
+      credentials: undefined,
     };
   }
   checkCallOptionKeys(options);
@@ -85,11 +99,23 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
   }
   deadline = Math.min(deadline, now + MAX_WIRE_TIMEOUT_MS);
 
+  let metadata = toMetadata(options.metadata);
+  let callerMetadata = options.metadata instanceof Metadata;
+  const { waitForReady, credentials } = options;
+  if (waitForReady !== undefined) {
+    if (typeof waitForReady !== 'boolean') throw optionError('type', 'waitForReady', 'a boolean', waitForReady);
+    // grpc-js reads it from the metadata's options; the caller's own Metadata is never written to.
+    if (callerMetadata) metadata = metadata.clone();
+    callerMetadata = false;
+    metadata.setOptions({ ...metadata.getOptions(), waitForReady });
+  }
+  checkCallCredentials('credentials', credentials);
+
   return {
     deadline,
     admittedAt: now,
-    metadata: toMetadata(options.metadata),
-    callerMetadata: options.metadata instanceof Metadata,
+    metadata,
+    callerMetadata,
     signal: checkSignal(options.signal),
     parent,
     policy: resolved,
@@ -97,7 +123,37 @@ export function prepareCall(policy: ResolvedPolicy, options: CallOptions | undef
       options.onHeader === undefined && options.onTrailer === undefined
         ? undefined
         : { onHeader: options.onHeader, onTrailer: options.onTrailer },
+    interceptors:
+      options.interceptors === undefined && options.interceptor_providers === undefined ? undefined : callInterceptors(options, method),
+    credentials,
   };
+}
+
+/**
+ * A call's own interceptors: its `interceptors`, or what its `interceptor_providers` give for
+ * the method (asked once per call); undefined when it has none, and then the client's apply. An
+ * empty list is none, as in grpc-js: the client's apply.
+ */
+function callInterceptors(options: CallOptions, method: MethodInfo | undefined): readonly Interceptor[] | undefined {
+  checkInterceptorOptions('', options);
+  if (options.interceptors !== undefined && options.interceptors.length > 0) return options.interceptors.slice();
+  const providers = options.interceptor_providers ?? [];
+  if (providers.length === 0 || method === undefined) return undefined;
+  const list: Interceptor[] = [];
+  providers.forEach((provider, i) => {
+    const interceptor = provider(method.definition);
+    if (interceptor === undefined || interceptor === null) return;
+    if (typeof interceptor !== 'function') {
+      throw optionError(
+        'type',
+        `interceptor_providers[${i}]`,
+        `a provider that returns a grpc-js Interceptor for ${method.path}`,
+        interceptor,
+      );
+    }
+    list.push(interceptor);
+  });
+  return list.length === 0 ? undefined : list;
 }
 
 function checkSignal(signal: unknown): AbortSignal | undefined {

@@ -77,14 +77,21 @@ export function withPolicy(options: ChannelOptions, trackerId: number): ChannelO
 }
 
 /**
- * Starts the link of an attempt: the token goes into its request metadata. `avoid` is the
- * endpoint where the call's last attempt failed: a retry goes elsewhere when it can.
+ * Starts the link of an attempt: the token goes into its request metadata, or later with
+ * `tagAttempt` (an attempt with interceptors tags a copy innermost, so that no interceptor sees
+ * the token). `avoid` is the endpoint where the call's last attempt failed: a retry goes
+ * elsewhere when it can.
  */
-export function linkAttempt(metadata: Metadata, avoid?: string): AttemptLink {
+export function linkAttempt(metadata: Metadata | undefined, avoid?: string): AttemptLink {
   const link: AttemptLink = { token: String(registry.nextToken++), avoid, address: undefined, tracker: undefined };
   registry.links.set(link.token, link);
-  metadata.set(ATTEMPT_KEY, link.token);
+  if (metadata !== undefined) tagAttempt(metadata, link);
   return link;
+}
+
+/** Puts an attempt's token into request metadata, for the picker to find and take out. */
+export function tagAttempt(metadata: Metadata, link: AttemptLink): void {
+  metadata.set(ATTEMPT_KEY, link.token);
 }
 
 /** The attempt is over: books its outcome against its endpoint, and forgets the link. */

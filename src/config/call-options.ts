@@ -1,6 +1,7 @@
-import type { Metadata, MetadataValue } from '@grpc/grpc-js';
+import type { CallCredentials, Metadata, MetadataValue } from '@grpc/grpc-js';
 import { optionError } from '../core/option-error.js';
 import { checkOptionsObject, keysOf, MAX_TIMER_MS, type KeysOf } from './check-helpers.js';
+import type { InterceptorFields } from './interceptor-options.js';
 import { POLICY_KEYS, type PolicyOptions } from './policy.js';
 
 // The options of one call, the last argument of every client method: their type and their
@@ -16,8 +17,11 @@ const PLAUSIBLE_EPOCH_MS = 1e12;
 /** Metadata for one call: a grpc-js `Metadata`, or a plain object of keys to values. */
 export type MetadataInit = Metadata | Record<string, MetadataValue | MetadataValue[]>;
 
-/** Options of one call, the last argument of every client method. */
-export interface CallOptions extends PolicyOptions {
+/**
+ * Options of one call, the last argument of every client method. How each grpc-js call option
+ * and metadata option maps to these: docs/call-options.md.
+ */
+export interface CallOptions extends PolicyOptions, InterceptorFields {
   /**
    * Absolute deadline: a `Date`, or epoch milliseconds as in grpc-js (`Date.now() + 500`, never
    * `500`). Must be in the future. Wins over every `deadlineMs`; do not pass both on one call.
@@ -39,6 +43,21 @@ export interface CallOptions extends PolicyOptions {
   onHeader?: ((metadata: Metadata) => void) | undefined;
   /** Called with the trailers of each attempt that ends with a status (success or failure). */
   onTrailer?: ((metadata: Metadata) => void) | undefined;
+  /**
+   * Wait for the channel to be ready instead of failing at once while it cannot connect
+   * (grpc-js's `waitForReady` metadata option): the call waits, within its deadline, for a
+   * connection, and fails DEADLINE_EXCEEDED if none comes up in time. For start-up ordering
+   * (a client that starts before its server). `false` overrides a `Metadata` passed with the
+   * option set. Default: unset (grpc-js's default: fail fast with UNAVAILABLE).
+   */
+  waitForReady?: boolean | undefined;
+  /**
+   * grpc-js `CallCredentials` for this call (a token per request:
+   * `grpc.credentials.createFromMetadataGenerator(...)`), composed with the channel's. Asked for
+   * metadata on every attempt. Use a TLS channel: grpc-js also sends them over plaintext.
+   * Default: none.
+   */
+  credentials?: CallCredentials | undefined;
 }
 
 /**
@@ -66,12 +85,31 @@ const CALL_KEYS: ReadonlySet<string> = new Set<keyof CallOptions>([
     parent: true,
     onHeader: true,
     onTrailer: true,
+    interceptors: true,
+    interceptor_providers: true,
+    waitForReady: true,
+    credentials: true,
   } as const satisfies KeysOf<Omit<CallOptions, keyof PolicyOptions>>),
 ]);
 
+/** grpc-js call options the package does not carry, each with why and what to use instead. */
+const NOT_CARRIED: Readonly<Record<string, string>> = {
+  host: 'not carried: a call\'s :authority is its channel\'s (for another one, set channelOptions["grpc.default_authority"] on pool.client(), which gives that authority a channel of its own)',
+  propagate_flags:
+    "not carried: with parent, a call always inherits the parent's deadline (the earlier one wins) and its cancellation, grpc-js's default flags; leave out parent for neither",
+};
+
+/** The error for a grpc-js call option the package does not carry, else undefined. */
+function notCarried(key: string): Error | undefined {
+  const why = Object.hasOwn(NOT_CARRIED, key) ? NOT_CARRIED[key] : undefined;
+  return why === undefined
+    ? undefined
+    : optionError('type', `CallOptions.${key}`, 'left out', undefined, `a grpc-js call option that is ${why}`);
+}
+
 /** Throws unless a call's options object holds only known keys. */
 export function checkCallOptionKeys(options: object): void {
-  checkOptionsObject('CallOptions', options, CALL_KEYS);
+  checkOptionsObject('CallOptions', options, CALL_KEYS, undefined, notCarried);
 }
 
 /**

@@ -11,7 +11,25 @@ export const POOL_CHANNEL_DEFAULTS: ChannelOptions = {
   'grpc.service_config_disable_resolution': 1,
 };
 
-/** Validates `channelOptions`: grpc channel arguments are finite scalars; a service config is checked. */
+/**
+ * grpc-js `Client` constructor options that are not channel options: grpc-js takes them in the
+ * same object, but a channel ignores them, so under `channelOptions` they would do nothing.
+ */
+const CLIENT_ONLY: Readonly<Record<string, string>> = {
+  interceptors:
+    'left out: interceptors are not channel options (a channel would ignore them); pass them as pool.client(service, target, { interceptors }) or per call',
+  interceptor_providers:
+    'left out: interceptor providers are not channel options (a channel would ignore them); pass them as pool.client(service, target, { interceptor_providers }) or per call',
+  channelOverride: 'left out: the pool makes and owns the channel of each target',
+  channelFactoryOverride: 'left out: the pool makes and owns the channel of each target',
+  callInvocationTransformer:
+    'left out: not carried (the pool makes each call itself); per call options and interceptors cover what it is used for',
+};
+
+/**
+ * Validates `channelOptions`: grpc channel arguments are finite scalars; a service config is
+ * checked; grpc-js client-only options (interceptors, ...) are refused with where they go.
+ */
 export function checkChannelOptions(option: string, value: unknown): void {
   if (value === undefined) return;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -19,6 +37,7 @@ export function checkChannelOptions(option: string, value: unknown): void {
   }
   for (const [key, v] of Object.entries(value)) {
     if (v === undefined) continue;
+    if (Object.hasOwn(CLIENT_ONLY, key)) throw optionError('range', `${option}.${key}`, CLIENT_ONLY[key]!, v);
     const t = typeof v;
     if (key.startsWith('grpc.') && t !== 'number' && t !== 'string' && t !== 'boolean') {
       throw optionError('type', `${option}["${key}"]`, 'a number or a string (grpc channel arguments are scalars)', v);
@@ -84,7 +103,9 @@ export function checkCredentials(value: unknown): void {
       'type',
       'credentials',
       'grpc-js ChannelCredentials (e.g. grpc.credentials.createInsecure()); ' +
-        'server or call credentials are not channel credentials, and a second copy of @grpc/grpc-js makes different classes',
+        'server or call credentials are not channel credentials (for call credentials on every call, ' +
+        'grpc.credentials.combineChannelCredentials(channelCredentials, callCredentials); per call, the credentials call option), ' +
+        'and a second copy of @grpc/grpc-js makes different classes',
       value,
     );
   }

@@ -1,3 +1,4 @@
+import { didYouMean } from '../core/did-you-mean.js';
 import { optionError } from '../core/option-error.js';
 
 // What every options file shares: the check toolkit and the merge helpers. A bad option gets a
@@ -53,12 +54,17 @@ export function mergeSwitchable<T extends object>(base: T | false, over: T | fal
   return withDefined(base === false ? ({} as T) : base, over);
 }
 
-/** Throws unless `value` is a plain options object (or undefined); rejects unknown keys. */
+/**
+ * Throws unless `value` is a plain options object (or undefined); rejects unknown keys, with a
+ * "did you mean" for a near miss. `refusal(key)` may give the error for a key that is known
+ * elsewhere (a grpc-js option the package does not carry, say); it runs only for unknown keys.
+ */
 export function checkOptionsObject(
   option: string,
   value: unknown,
   known: ReadonlySet<string> | readonly string[],
   expected = 'an options object',
+  refusal?: (key: string) => Error | undefined,
 ): asserts value is Record<string, unknown> | undefined {
   if (value === undefined) return;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -67,8 +73,16 @@ export function checkOptionsObject(
   const has = Array.isArray(known) ? (key: string) => known.includes(key) : (key: string) => (known as ReadonlySet<string>).has(key);
   for (const key of Object.keys(value)) {
     if (!has(key)) {
+      const refused = refusal?.(key);
+      if (refused !== undefined) throw refused;
       const list = [...known].join(', ');
-      throw optionError('type', `${option}.${key}`, `one of the known options (${list})`, undefined, 'an unknown option');
+      throw optionError(
+        'type',
+        `${option}.${key}`,
+        `one of the known options (${list})`,
+        undefined,
+        `an unknown option${didYouMean(key, known)}`,
+      );
     }
   }
 }

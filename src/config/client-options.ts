@@ -4,6 +4,7 @@ import { checkBreakerOptions, type BreakerOptions } from './breaker-options.js';
 import { checkChannelOptions, checkCredentials } from './channel-options.js';
 import { checkOptionsObject, keysOf, type KeysOf } from './check-helpers.js';
 import { checkEjectionOptions, type EndpointEjectionOptions } from './ejection-options.js';
+import { checkInterceptorOptions, type InterceptorFields } from './interceptor-options.js';
 import { checkPolicy, POLICY_KEYS, type PolicyOptions } from './policy.js';
 
 // The options of `pool.client(service, target, options)` and of its `methods[name]`: their types
@@ -18,7 +19,7 @@ export type MethodOptions = PolicyOptions;
  * `MethodName`), so `methods` keys are checked against the generated client; `string` for a
  * dynamic service.
  */
-export interface ClientOptions<M extends string = string> extends PolicyOptions {
+export interface ClientOptions<M extends string = string> extends PolicyOptions, InterceptorFields {
   /**
    * Channel credentials. Default: derived from the target: `https://host[:port]` uses TLS with
    * the system's root certificates (port 443 unless given), anything else is insecure
@@ -49,21 +50,36 @@ export const CLIENT_KEYS: ReadonlyArray<keyof ClientOptions> = [
     methods: true,
     breaker: true,
     endpointEjection: true,
+    interceptors: true,
+    interceptor_providers: true,
   } as const satisfies KeysOf<Omit<ClientOptions, keyof PolicyOptions>>),
 ];
 
 /** Validates a client's own options (its policy is checked by `checkPolicy`). */
 export function checkClientOptions(options: unknown): ClientOptions {
-  checkOptionsObject('ClientOptions', options, CLIENT_KEYS);
+  checkOptionsObject('ClientOptions', options, CLIENT_KEYS, undefined, perCallOnly);
   const opts = (options ?? {}) as ClientOptions;
   checkChannelOptions('channelOptions', opts.channelOptions);
   checkBreakerOptions('breaker', opts.breaker);
   checkEjectionOptions('endpointEjection', opts.endpointEjection);
   checkCredentials(opts.credentials);
+  checkInterceptorOptions('', opts);
   if (opts.methods !== undefined && (typeof opts.methods !== 'object' || opts.methods === null || Array.isArray(opts.methods))) {
     throw optionError('type', 'methods', 'an object keyed by method name', opts.methods);
   }
   return opts;
+}
+
+/** The error for a call option given to a client, with where it goes, else undefined. */
+function perCallOnly(key: string): Error | undefined {
+  if (key !== 'waitForReady' && key !== 'signal' && key !== 'metadata') return undefined;
+  return optionError(
+    'type',
+    `ClientOptions.${key}`,
+    'given per call (the last argument of each method), not on the client',
+    undefined,
+    'a call option',
+  );
 }
 
 /** Validates one `methods[name]` entry. */

@@ -13,6 +13,8 @@ export interface MethodInfo {
   kind: MethodKind;
   serialize: (value: unknown) => Buffer;
   deserialize: (bytes: Buffer) => unknown;
+  /** The grpc-js method definition it was read from (what an interceptor provider is given). */
+  definition: MethodDefinition<unknown, unknown>;
 }
 
 /** A service's methods, and the name it goes by in errors. */
@@ -57,6 +59,7 @@ export function readService(service: unknown): ServiceInfo {
       kind: methodKind(def),
       serialize: def.requestSerialize as (value: unknown) => Buffer,
       deserialize: def.responseDeserialize as (bytes: Buffer) => unknown,
+      definition: def,
     };
     methods.push(info);
     for (const name of info.names) if (!byName.has(name)) byName.set(name, info);

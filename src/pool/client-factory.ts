@@ -1,3 +1,4 @@
+import { status, type Interceptor } from '@grpc/grpc-js';
 import { BoundMethod } from '../call/bound-method.js';
 import { resolveBreaker } from '../config/breaker-options.js';
 import type { PoolClient, ServiceLike } from '../client/client-types.js';
@@ -10,6 +11,7 @@ import { readService, type MethodInfo, type ServiceInfo } from '../core/service-
 import { bidiStream, serverStream } from '../client/stream-calls.js';
 import { parseTarget } from '../channel/target.js';
 import { callUnary, clientStream } from '../client/unary-call.js';
+import { closestName, didYouMean } from '../core/did-you-mean.js';
 import { optionError } from '../core/option-error.js';
 import { mergeSwitchable } from '../config/check-helpers.js';
 
@@ -32,13 +34,57 @@ export function createClient<S extends ServiceLike>(
   const breakerOptions = resolveBreaker(mergeSwitchable(engine.breakerOptions, opts.breaker));
   const ejection = resolveEjection(mergeSwitchable(engine.ejectionOptions, opts.endpointEjection));
   const channel = engine.channelFor(parsed, opts.credentials, opts.channelOptions, ejection);
-  const client: Record<string, unknown> = {};
+  const client: Record<string, unknown> = Object.create(missingMethods(info));
   for (const method of info.methods) {
     const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});
-    const fn = methodFunction(new BoundMethod(engine, channel, method, policy, breakerOptions));
+    const interceptors = resolveInterceptors(opts, method);
+    const fn = methodFunction(new BoundMethod(engine, channel, method, policy, breakerOptions, interceptors));
     for (const name of method.names) client[name] = fn;
   }
   return Object.freeze(client) as PoolClient<S>;
+}
+
+/**
+ * A client's interceptors for one method: its `interceptors`, or what its
+ * `interceptor_providers` give for the method (asked once, here); undefined for none.
+ */
+function resolveInterceptors(opts: ClientOptions, method: MethodInfo): readonly Interceptor[] | undefined {
+  const list =
+    opts.interceptors !== undefined && opts.interceptors.length > 0
+      ? opts.interceptors
+      : (opts.interceptor_providers ?? []).map((provider) => provider(method.definition)).filter((interceptor) => interceptor);
+  if (list.length === 0) return undefined;
+  list.forEach((interceptor, i) => {
+    if (typeof interceptor !== 'function') {
+      throw optionError(
+        'type',
+        `interceptor_providers[${i}]`,
+        `a provider that returns a grpc-js Interceptor for ${method.path}`,
+        interceptor,
+      );
+    }
+  });
+  return list.slice();
+}
+
+/**
+ * The prototype of a client: an own property is a method, found without it; a name the client
+ * does not have ends here. A near miss of a method name (a letter's case, a typo) gives a
+ * function that throws "did you mean" when called; any other name is undefined, as on a plain
+ * object (so that `then`, `toJSON` and inspection probes behave as usual). Costs nothing per call.
+ */
+function missingMethods(info: ServiceInfo): object {
+  return new Proxy(Object.prototype, {
+    get(target, key, receiver) {
+      if (typeof key !== 'string' || key in target) return Reflect.get(target, key, receiver);
+      const closest = closestName(key, info.byName.keys());
+      if (closest === undefined) return undefined;
+      return () => {
+        const error = new TypeError(`resilient-grpc: ${info.serviceName} has no method ${key}; did you mean ${closest}?`);
+        throw Object.assign(error, { code: status.INVALID_ARGUMENT });
+      };
+    },
+  });
 }
 
 /** `methods[name]` options by method; a name the service does not have is an error. */
@@ -48,7 +94,13 @@ function methodOptions(info: ServiceInfo, methods: ClientOptions['methods']): Ma
     const method = info.byName.get(name);
     if (method === undefined) {
       const known = info.methods.map((m) => m.names[m.names.length - 1]).join(', ');
-      throw optionError('type', `methods.${name}`, `a method of ${info.serviceName} (${known})`, undefined, 'an unknown method');
+      throw optionError(
+        'type',
+        `methods.${name}`,
+        `a method of ${info.serviceName} (${known})`,
+        undefined,
+        `an unknown method${didYouMean(name, info.byName.keys())}`,
+      );
     }
     out.set(method, { ...out.get(method), ...checkMethodOptions(name, options) });
   }

@@ -295,6 +295,9 @@ interface ClientCase extends Case {
   client: (p: ChannelPool, target: string) => unknown;
 }
 
+/** A grpc-js interceptor that only hands the call on. */
+const passThrough: grpc.Interceptor = (options, nextCall) => new grpc.InterceptingCall(nextCall(options));
+
 const packageNamespace = grpc.loadPackageDefinition(protoLoader.loadSync(TEST_PROTO_PATH));
 const TestService = TestServiceClient;
 
@@ -404,7 +407,64 @@ const clientCases: ClientCase[] = [
   {
     input: 'unknown method name in methods (Ecoh)',
     client: (p, t) => p.client(TestService, t, { methods: { Ecoh: { deadlineMs: 5 } } }),
-    expected: { kind: 'TypeError', option: 'methods.Ecoh', got: 'an unknown method', mentions: /\becho\b/i },
+    expected: { kind: 'TypeError', option: 'methods.Ecoh', got: 'an unknown method; did you mean Echo?' },
+  },
+  {
+    input: 'unknown method name in methods, a letter case off (ECHO)',
+    client: (p, t) => p.client(TestService, t, { methods: { ECHO: { deadlineMs: 5 } } }),
+    expected: { kind: 'TypeError', option: 'methods.ECHO', got: 'an unknown method; did you mean Echo?' },
+  },
+  {
+    input: 'channelOptions.interceptors (grpc-js takes them beside channel options; a channel ignores them)',
+    client: (p, t) => p.client(TestService, t, { channelOptions: { interceptors: [] } as never }),
+    expected: {
+      kind: 'RangeError',
+      option: 'channelOptions.interceptors',
+      mentions: /pool\.client\(service, target, \{ interceptors \}\) or per call/,
+    },
+  },
+  {
+    input: 'channelOptions.interceptor_providers',
+    client: (p, t) => p.client(TestService, t, { channelOptions: { interceptor_providers: [] } as never }),
+    expected: { kind: 'RangeError', option: 'channelOptions.interceptor_providers', mentions: /\{ interceptor_providers \}/ },
+  },
+  {
+    input: 'channelOptions.channelOverride',
+    client: (p, t) => p.client(TestService, t, { channelOptions: { channelOverride: {} } as never }),
+    expected: { kind: 'RangeError', option: 'channelOptions.channelOverride', mentions: /the pool makes and owns the channel/ },
+  },
+  {
+    input: 'interceptors a function (not an array)',
+    client: (p, t) => p.client(TestService, t, { interceptors: passThrough as never }),
+    expected: { kind: 'TypeError', option: 'interceptors', got: 'a function' },
+  },
+  {
+    input: "interceptors [fn, 'auth']",
+    client: (p, t) => p.client(TestService, t, { interceptors: [passThrough, 'auth' as never] }),
+    expected: { kind: 'TypeError', option: 'interceptors[1]', got: '"auth"' },
+  },
+  {
+    input: 'interceptors and interceptor_providers together',
+    client: (p, t) => p.client(TestService, t, { interceptors: [passThrough], interceptor_providers: [() => passThrough] }),
+    expected: { kind: 'TypeError', option: 'interceptor_providers', mentions: /one of the two per level/ },
+  },
+  {
+    input: 'an interceptor provider that returns a string',
+    client: (p, t) => p.client(TestService, t, { interceptor_providers: [() => 'auth' as never] }),
+    expected: { kind: 'TypeError', option: 'interceptor_providers[0]', got: '"auth"' },
+  },
+  {
+    input: 'waitForReady on the client (a call option)',
+    client: (p, t) => p.client(TestService, t, { waitForReady: true } as never),
+    expected: { kind: 'TypeError', option: 'ClientOptions.waitForReady', mentions: /given per call/ },
+  },
+  {
+    input: 'credentials: call credentials where channel credentials go',
+    client: (p, t) =>
+      p.client(TestService, t, {
+        credentials: grpc.credentials.createFromMetadataGenerator((_p, cb) => cb(null, new grpc.Metadata())) as never,
+      }),
+    expected: { kind: 'TypeError', option: 'credentials', mentions: /combineChannelCredentials/ },
   },
   {
     input: 'methods.Echo 500 (not an object)',
@@ -459,6 +519,28 @@ describe('pool.client(): throws synchronously and creates no channel', () => {
     expect(typeof client.Echo).toBe('function');
     expect(typeof client.echo).toBe('function');
   });
+
+  it('says "did you mean" when a method name is a near miss, and stays a plain object otherwise', async () => {
+    const client = pool.client(TestServiceClient, server.address) as unknown as Record<string, unknown>;
+    const typo = thrownBy(() => (client.ECHO as () => unknown)());
+    expect(typo).toBeInstanceOf(TypeError);
+    expect(typo).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      message: 'resilient-grpc: resilient.test.v1.TestService has no method ECHO; did you mean Echo?',
+    });
+    expect(thrownBy(() => (client.serverStrem as () => unknown)())).toMatchObject({
+      message: expect.stringMatching(/did you mean serverStream\?$/),
+    });
+    expect('ECHO' in client).toBe(false);
+    // What awaiting, logging and serializing a client probe is not taken for a typo.
+    expect(client.then).toBeUndefined();
+    expect(await Promise.resolve(client)).toBe(client);
+    expect(util.inspect(client)).toContain('Echo');
+    expect(JSON.stringify(client)).toBe('{}');
+    expect(String(client)).toBe('[object Object]');
+    expect(Object.keys(client)).toContain('Echo');
+    expect(server.calls).toHaveLength(0);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -494,7 +576,33 @@ const callCases: CallCase[] = [
   {
     input: 'unknown call option deadlineMS (case typo)',
     options: { deadlineMS: 500 },
-    expected: { kind: 'TypeError', option: 'CallOptions.deadlineMS', got: 'an unknown option' },
+    expected: { kind: 'TypeError', option: 'CallOptions.deadlineMS', got: 'an unknown option; did you mean deadlineMs?' },
+  },
+  {
+    input: "grpc-js call option host 'other'",
+    options: { host: 'other' },
+    expected: { kind: 'TypeError', option: 'CallOptions.host', mentions: /not carried.*grpc\.default_authority/ },
+  },
+  {
+    input: 'grpc-js call option propagate_flags',
+    options: { propagate_flags: 0xffff },
+    expected: { kind: 'TypeError', option: 'CallOptions.propagate_flags', mentions: /not carried/ },
+  },
+  { input: "waitForReady 'yes'", options: { waitForReady: 'yes' }, expected: { kind: 'TypeError', option: 'waitForReady', got: '"yes"' } },
+  {
+    input: 'credentials: channel credentials where call credentials go',
+    options: { credentials: grpc.credentials.createInsecure() },
+    expected: { kind: 'TypeError', option: 'credentials', mentions: /channel credentials: they go in pool\.client\(\) options/ },
+  },
+  {
+    input: "interceptors ['auth']",
+    options: { interceptors: ['auth'] },
+    expected: { kind: 'TypeError', option: 'interceptors[0]', got: '"auth"' },
+  },
+  {
+    input: 'interceptor_providers {} (not an array)',
+    options: { interceptor_providers: {} },
+    expected: { kind: 'TypeError', option: 'interceptor_providers', got: 'an object' },
   },
   { input: 'deadlineMs -1', options: { deadlineMs: -1 }, expected: { kind: 'RangeError', option: 'deadlineMs', got: '-1' } },
   { input: 'deadlineMs 0', options: { deadlineMs: 0 }, expected: { kind: 'RangeError', option: 'deadlineMs', got: '0' } },

@@ -324,6 +324,10 @@ describe('CallOptions', () => {
       parent?: ParentCall | undefined;
       onHeader?: ((metadata: grpc.Metadata) => void) | undefined;
       onTrailer?: ((metadata: grpc.Metadata) => void) | undefined;
+      interceptors?: grpc.Interceptor[] | undefined;
+      interceptor_providers?: grpc.InterceptorProvider[] | undefined;
+      waitForReady?: boolean | undefined;
+      credentials?: grpc.CallCredentials | undefined;
     }>();
     expectTypeOf<RetryOptions>().toEqualTypeOf<{
       maxAttempts?: number | undefined;

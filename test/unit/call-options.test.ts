@@ -1,9 +1,10 @@
 import { inspect } from 'node:util';
-import { Metadata } from '@grpc/grpc-js';
+import { credentials, InterceptingCall, Metadata, type Interceptor } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
 import { prepareCall, toMetadata } from '../../src/call/call-options.js';
 import type { CallOptions, ParentCall } from '../../src/config/call-options.js';
 import { checkPolicy, mergePolicy, POLICY_DEFAULTS, type ResolvedPolicy } from '../../src/config/policy.js';
+import type { MethodInfo } from '../../src/core/service-methods.js';
 import { thrown } from '../helpers/thrown.js';
 
 // A fixed "now": prepareCall takes it as an argument, no clock involved.
@@ -121,13 +122,27 @@ describe('prepareCall: other options', () => {
     expect(error.option).toBe('CallOptions.timeout');
     expect(error.message).toBe(
       'resilient-grpc: CallOptions.timeout must be one of the known options ' +
-        '(deadlineMs, idempotent, retry, deadline, signal, metadata, parent, onHeader, onTrailer), got an unknown option',
+        '(deadlineMs, idempotent, retry, deadline, signal, metadata, parent, onHeader, onTrailer, ' +
+        'interceptors, interceptor_providers, waitForReady, credentials), got an unknown option',
     );
   });
 
-  test('grpc-js call options that the pool does not take are refused, not silently ignored', () => {
-    expect(thrown(() => prepare({ host: 'other' })).option).toBe('CallOptions.host');
-    expect(thrown(() => prepare({ credentials: {} })).option).toBe('CallOptions.credentials');
+  test('a near miss of a known option gets a "did you mean"', () => {
+    expect(thrown(() => prepare({ deadlineMS: 5 })).message).toMatch(/got an unknown option; did you mean deadlineMs\?$/);
+    expect(thrown(() => prepare({ waitforready: true })).message).toMatch(/did you mean waitForReady\?$/);
+    expect(thrown(() => prepare({ interceptor: [] })).message).toMatch(/did you mean interceptors\?$/);
+    expect(thrown(() => prepare({ timeout: 5 })).message).not.toContain('did you mean');
+  });
+
+  test('grpc-js call options that the pool does not carry are refused by name, with why and what to use', () => {
+    const host = thrown(() => prepare({ host: 'other' }));
+    expect(host).toBeInstanceOf(TypeError);
+    expect(host.option).toBe('CallOptions.host');
+    expect(host.code).toBe(3);
+    expect(host.message).toContain('grpc.default_authority');
+    const flags = thrown(() => prepare({ propagate_flags: 0xffff }));
+    expect(flags.option).toBe('CallOptions.propagate_flags');
+    expect(flags.message).toContain("inherits the parent's deadline");
   });
 
   test('options must be an object', () => {
@@ -244,5 +259,81 @@ describe('metadata', () => {
     expect(error.message).not.toContain(SECRET);
     expect(error.message).not.toContain('Bearer');
     expect(inspect(error, { depth: Infinity, showHidden: true })).not.toContain(SECRET);
+  });
+});
+
+describe('prepareCall: waitForReady, credentials, interceptors', () => {
+  const callCredentials = credentials.createFromMetadataGenerator((_params, callback) => callback(null, new Metadata()));
+  const logging: Interceptor = (options, nextCall) => new InterceptingCall(nextCall(options));
+
+  test("waitForReady goes into the metadata options grpc-js reads, never into the caller's own Metadata", () => {
+    expect(prepare({ waitForReady: true }).metadata.getOptions().waitForReady).toBe(true);
+    const own = new Metadata({ waitForReady: true });
+    const prepared = prepare({ metadata: own, waitForReady: false });
+    expect(prepared.metadata).not.toBe(own);
+    expect(prepared.callerMetadata).toBe(false);
+    expect(prepared.metadata.getOptions().waitForReady).toBe(false);
+    expect(own.getOptions().waitForReady).toBe(true);
+    // Unset, a Metadata's own option stands (as in grpc-js), and the object is used as is.
+    expect(prepare({ metadata: own }).metadata).toBe(own);
+  });
+
+  test('waitForReady must be a boolean', () => {
+    const error = thrown(() => prepare({ waitForReady: 'yes' }));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toBe('resilient-grpc: waitForReady must be a boolean, got "yes"');
+  });
+
+  test('credentials must be call credentials; channel credentials are pointed to the client', () => {
+    expect(prepare({ credentials: callCredentials }).credentials).toBe(callCredentials);
+    expect(thrown(() => prepare({ credentials: {} })).option).toBe('credentials');
+    const channel = thrown(() => prepare({ credentials: credentials.createInsecure() }));
+    expect(channel).toBeInstanceOf(TypeError);
+    expect(channel.message).toContain('these are channel credentials: they go in pool.client() options');
+  });
+
+  test('interceptors: kept per call (a copy), none when unset or empty', () => {
+    const list = [logging];
+    const prepared = prepare({ interceptors: list });
+    expect(prepared.interceptors).toEqual([logging]);
+    expect(prepared.interceptors).not.toBe(list);
+    expect(prepare({}).interceptors).toBeUndefined();
+    expect(prepare({ interceptors: [] }).interceptors).toBeUndefined();
+  });
+
+  test('interceptor_providers are asked once, with the method definition', () => {
+    const seen: unknown[] = [];
+    const method = { names: ['Get'], path: '/p.S/Get', kind: 'unary', definition: { path: '/p.S/Get' } } as unknown as MethodInfo;
+    const prepared = prepareCall(
+      METHOD_POLICY,
+      {
+        interceptor_providers: [
+          (definition) => {
+            seen.push(definition);
+            return logging;
+          },
+          () => undefined as unknown as Interceptor,
+        ],
+      },
+      NOW,
+      method,
+    );
+    expect(prepared.interceptors).toEqual([logging]);
+    expect(seen).toEqual([method.definition]);
+  });
+
+  test('bad interceptors are refused by option and index, before any call', () => {
+    const notArray = thrown(() => prepare({ interceptors: logging }));
+    expect(notArray).toBeInstanceOf(TypeError);
+    expect(notArray.option).toBe('interceptors');
+    const item = thrown(() => prepare({ interceptors: [logging, { intercept: true }] }));
+    expect(item.option).toBe('interceptors[1]');
+    expect(item.message).toBe(
+      'resilient-grpc: interceptors[1] must be a grpc-js Interceptor: (options, nextCall) => InterceptingCall, got an object',
+    );
+    expect(thrown(() => prepare({ interceptor_providers: ['x'] })).option).toBe('interceptor_providers[0]');
+    const both = thrown(() => prepare({ interceptors: [logging], interceptor_providers: [() => logging] }));
+    expect(both.option).toBe('interceptor_providers');
+    expect(both.message).toContain('grpc-js allows one of the two per level');
   });
 });

@@ -27,6 +27,15 @@ const METHOD: MethodInfo = {
   kind: 'unary',
   serialize: () => Buffer.alloc(0),
   deserialize: () => ({}),
+  definition: {
+    path: '/pkg.Svc/Get',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: () => Buffer.alloc(0),
+    requestDeserialize: () => ({}),
+    responseSerialize: () => Buffer.alloc(0),
+    responseDeserialize: () => ({}),
+  },
 };
 
 interface Step {
