@@ -207,17 +207,31 @@ export class Attempt implements QueueListener {
       this.#thrown = error;
       this.#judge(error);
       observer?.attemptEnd(this.number, error, this.#eventsAt, undefined);
-      const message = error instanceof Error ? error.message : String(error);
-      this.#tell(
-        this.#tap?.interceptorThrew === true
-          ? { code: status.INTERNAL, details: `an interceptor threw: ${message}` }
-          : { code: status.UNAVAILABLE, details: message },
-        undefined,
-      );
+      this.#tell(this.#thrownStatus(error), undefined);
       return;
     }
     // The server may wait for a bidi stream's requests before it answers: it is ready at once.
     if (owner.bound.method.kind === 'bidi') this.#tell(null, this.#queue);
+  }
+
+  /**
+   * The status of an attempt whose call grpc-js threw while making it: UNAVAILABLE for a closed
+   * channel; INTERNAL for an interceptor that threw; and the status an interceptor ended a
+   * stream with while it was being started (grpc-js emits it as an 'error' with no listener yet,
+   * which throws it out of makeServerStreamRequest).
+   */
+  #thrownStatus(error: unknown): WireStatus {
+    const tap = this.#tap;
+    if (tap !== undefined && !tap.handedOn) {
+      const thrown = error as Partial<WireStatus> | null;
+      if (typeof thrown === 'object' && thrown !== null && typeof thrown.code === 'number' && typeof thrown.details === 'string') {
+        return { code: thrown.code, details: thrown.details, metadata: thrown.metadata };
+      }
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    return tap?.interceptorThrew === true
+      ? { code: status.INTERNAL, details: `an interceptor threw: ${message}` }
+      : { code: status.UNAVAILABLE, details: message };
   }
 
   /** Makes the grpc-js call of this attempt's shape on the channel's current client. */

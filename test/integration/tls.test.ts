@@ -495,3 +495,62 @@ describe('metadata values never appear in errors', () => {
     expectNoToken(error);
   });
 });
+
+describe('per-call credentials (grpc-js CallCredentials)', () => {
+  /** Call credentials that add a fresh token per attempt, and count how often they were asked. */
+  function tokenPerAttempt(): { credentials: grpc.CallCredentials; asked: () => number } {
+    let asked = 0;
+    const credentials = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+      asked++;
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer token-${asked}`);
+      callback(null, metadata);
+    });
+    return { credentials, asked: () => asked };
+  }
+
+  it('adds their metadata to the call, on a TLS channel; each call may bring its own', async () => {
+    const echo = pool.client(TestServiceClient, tls.address, { credentials: grpc.credentials.createSsl(certs.ca) });
+    const first = tokenPerAttempt();
+    const second = tokenPerAttempt();
+    await echo.Echo({ message: 'a' }, { credentials: first.credentials, metadata: { 'x-call-id': 'cc-a' } });
+    await echo.Echo({ message: 'b' }, { credentials: second.credentials, metadata: { 'x-call-id': 'cc-b' } });
+    await echo.Echo({ message: 'c' }, { metadata: { 'x-call-id': 'cc-none' } });
+    const authorization = (callId: string): unknown[] =>
+      tls.calls.filter((c) => c.callId === callId).map((c) => c.metadata.get('authorization')[0]);
+    expect(authorization('cc-a')).toEqual(['Bearer token-1']);
+    expect(authorization('cc-b')).toEqual(['Bearer token-1']);
+    expect(authorization('cc-none')).toEqual([undefined]);
+    // One channel for all three: call credentials are not part of the channel's key.
+    expect(pool.stats()).toMatchObject({ channels: 1, channelsCreated: 1 });
+  });
+
+  it('are asked again on a retry: each attempt carries a fresh token', async () => {
+    const echo = pool.client(TestServiceClient, tls.address, {
+      credentials: grpc.credentials.createSsl(certs.ca),
+      retry: { maxAttempts: 3, initialDelayMs: 1 },
+    });
+    const perAttempt = tokenPerAttempt();
+    await expect(
+      echo.Echo(
+        { message: 'retried' },
+        { credentials: perAttempt.credentials, metadata: { 'x-call-id': 'cc-retry', 'x-fail-times': '1' } },
+      ),
+    ).resolves.toMatchObject({ message: 'retried' });
+    expect(perAttempt.asked()).toBe(2);
+    expect(tls.calls.filter((c) => c.callId === 'cc-retry').map((c) => c.metadata.get('authorization')[0])).toEqual([
+      'Bearer token-1',
+      'Bearer token-2',
+    ]);
+  });
+
+  it('a generator that fails fails the call with a typed error, and the error carries no token', async () => {
+    const echo = pool.client(TestServiceClient, tls.address, { credentials: grpc.credentials.createSsl(certs.ca) });
+    const broken = grpc.credentials.createFromMetadataGenerator((_params, callback) => callback(new Error('token service down')));
+    const error = await failure(echo.Echo({ message: 'x' }, { credentials: broken, metadata: { authorization: BEARER }, retry: false }));
+    // grpc-js: the generator's error code, UNKNOWN when it has none.
+    expect(error.code).toBe(grpc.status.UNKNOWN);
+    expect(error.details).toBe('Getting metadata from plugin failed with error: token service down');
+    expectNoToken(error);
+  });
+});
