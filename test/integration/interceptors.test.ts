@@ -46,7 +46,7 @@ function loggingInterceptor(log: Logged[]): grpc.Interceptor {
   return (options, nextCall) => {
     const entry: Logged = { method: options.method_definition.path, deadline: options.deadline, headers: {} };
     return new grpc.InterceptingCall(nextCall(options), {
-      start(metadata, listener, next) {
+      start(metadata, _listener, next) {
         entry.headers = metadata.getMap();
         log.push(entry);
         next(metadata, {
