@@ -189,6 +189,25 @@ describe('abort', () => {
     expect(pool.stats().inFlight).toBe(0);
   });
 
+  it('rejects with the default reason, a DOMException whose own numeric code is not a gRPC one; the README line tells them apart', async () => {
+    const echo = pool.client(TestServiceClient, server.address);
+    const controller = new AbortController();
+    const pending = echo.Echo({ message: 'slow', delayMs: 5_000 }, { signal: controller.signal });
+    await expect.poll(() => server.calls.length).toBe(1);
+    controller.abort();
+    const aborted: unknown = await pending.catch((e: unknown) => e);
+    const failed: unknown = await echo
+      .Echo({ message: 'x' }, { metadata: { 'x-fail-code': String(grpc.status.NOT_FOUND) } })
+      .catch((e: unknown) => e);
+    expect(aborted).toBe(controller.signal.reason);
+    expect(aborted).toBeInstanceOf(DOMException);
+    expect(aborted).toMatchObject({ name: 'AbortError', code: 20 });
+    // The README's one line, and why `typeof err.code === 'number'` is not it.
+    expect([aborted === controller.signal.reason, aborted instanceof StatusError]).toEqual([true, false]);
+    expect([failed === controller.signal.reason, failed instanceof StatusError]).toEqual([false, true]);
+    expect(typeof (aborted as { code: unknown }).code).toBe('number');
+  });
+
   it('leaves no listener on a long-lived signal shared by many calls', async () => {
     const echo = pool.client(TestServiceClient, server.address);
     const controller = new AbortController();
