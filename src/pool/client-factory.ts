@@ -74,6 +74,18 @@ function resolveInterceptors(opts: ClientOptions, method: MethodInfo): readonly 
  * object (so that `then`, `toJSON` and inspection probes behave as usual). Costs nothing per call.
  */
 function missingMethods(info: ServiceInfo): object {
+  let proto = prototypes.get(info);
+  if (proto === undefined) {
+    proto = missingMethodsOf(info);
+    prototypes.set(info, proto);
+  }
+  return proto;
+}
+
+/** One prototype per service, shared by its clients. */
+const prototypes = new WeakMap<ServiceInfo, object>();
+
+function missingMethodsOf(info: ServiceInfo): object {
   return new Proxy(Object.prototype, {
     get(target, key, receiver) {
       if (typeof key !== 'string' || key in target) return Reflect.get(target, key, receiver);
