@@ -1,4 +1,4 @@
-import { Metadata, type CallCredentials, type Interceptor } from '@grpc/grpc-js';
+import { Metadata, status, type CallCredentials, type Interceptor } from '@grpc/grpc-js';
 import {
   checkAbsoluteDeadline,
   checkCallOptionKeys,
@@ -141,7 +141,16 @@ function callInterceptors(options: CallOptions, method: MethodInfo | undefined):
   if (providers.length === 0 || method === undefined) return undefined;
   const list: Interceptor[] = [];
   providers.forEach((provider, i) => {
-    const interceptor = provider(method.definition);
+    let interceptor: Interceptor | undefined;
+    try {
+      interceptor = provider(method.definition);
+    } catch (error) {
+      // A bug in the caller's provider: the call rejects with a gRPC code, as every call does.
+      const message = error instanceof Error ? error.message : String(error);
+      throw Object.assign(new Error(`resilient-grpc: interceptor_providers[${i}] threw for ${method.path}: ${message}`, { cause: error }), {
+        code: status.INTERNAL,
+      });
+    }
     if (interceptor === undefined || interceptor === null) return;
     if (typeof interceptor !== 'function') {
       throw optionError(

@@ -322,6 +322,27 @@ describe('prepareCall: waitForReady, credentials, interceptors', () => {
     expect(seen).toEqual([method.definition]);
   });
 
+  test('a provider that throws: the call fails with INTERNAL, the thrown error as cause', () => {
+    const bug = new Error('no tenant');
+    const method = { path: '/p.S/Get', definition: { path: '/p.S/Get' } } as unknown as MethodInfo;
+    const error = thrown(() =>
+      prepareCall(
+        METHOD_POLICY,
+        {
+          interceptor_providers: [
+            () => {
+              throw bug;
+            },
+          ],
+        },
+        NOW,
+        method,
+      ),
+    );
+    expect(error).toMatchObject({ code: 13, message: 'resilient-grpc: interceptor_providers[0] threw for /p.S/Get: no tenant' });
+    expect(error.cause).toBe(bug);
+  });
+
   test('bad interceptors are refused by option and index, before any call', () => {
     const notArray = thrown(() => prepare({ interceptors: logging }));
     expect(notArray).toBeInstanceOf(TypeError);
