@@ -1,4 +1,4 @@
-import { Metadata, connectivityState, credentials, status, type Client } from '@grpc/grpc-js';
+import { Metadata, connectivityState, credentials, status, type Client, type Interceptor } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { BoundMethod, type CallPool } from '../../src/call/bound-method.js';
 import { admitCall } from '../../src/call/admission.js';
@@ -49,6 +49,8 @@ interface Step {
 /** The grpc-js call options an attempt was made with. */
 interface AttemptOptions {
   deadline: number;
+  interceptors?: Interceptor[];
+  credentials?: unknown;
 }
 
 /** What the scripted wire does with one attempt: answers `callback` as grpc-js would. */
@@ -233,6 +235,40 @@ describe("grpc-js's caller stack", () => {
     } finally {
       sub.dispose();
     }
+  });
+});
+
+describe('what grpc-js is handed', () => {
+  const own: Interceptor = (options, nextCall) => nextCall(options) as never;
+  const clients: Interceptor = (options, nextCall) => nextCall(options) as never;
+
+  test('a call without interceptors or call credentials: its deadline alone, nothing made for them', async () => {
+    const { send, sent } = scripted({ afterMs: 1 });
+    const { promise } = call(bind(), send, { deadlineMs: 500 });
+    await vi.advanceTimersByTimeAsync(1);
+    await promise;
+    expect(Object.keys(sent[0]!.options)).toEqual(['deadline']);
+  });
+
+  // The scripted wire does not run interceptors (grpc-js does: test/integration/interceptors.test.ts).
+  test("the client's interceptors with the pool's tap innermost; a call's own replace them", async () => {
+    const bound = new BoundMethod(pool, channel, METHOD, mergePolicy(POLICY_DEFAULTS, {}), false, [clients]);
+    const { send, sent } = scripted({ afterMs: 1 });
+    const { promise } = call(bound, send);
+    await vi.advanceTimersByTimeAsync(1);
+    await promise;
+    expect(sent[0]!.options.interceptors).toHaveLength(2);
+    expect(sent[0]!.options.interceptors?.[0]).toBe(clients);
+    expect(sent[0]!.options.credentials).toBeUndefined();
+
+    const callCredentials = credentials.createFromMetadataGenerator((_p, cb) => cb(null, new Metadata()));
+    const second = scripted({ afterMs: 1 });
+    const { promise: replaced } = call(bound, second.send, { interceptors: [own], credentials: callCredentials });
+    await vi.advanceTimersByTimeAsync(1);
+    await replaced;
+    expect(second.sent[0]!.options.interceptors?.[0]).toBe(own);
+    expect(second.sent[0]!.options.interceptors).toHaveLength(2);
+    expect(second.sent[0]!.options.credentials).toBe(callCredentials);
   });
 });
 
