@@ -35,12 +35,19 @@ export function isLocalMessageFailure(code: number, details: string): boolean {
   }
 }
 
+/** How grpc-js begins the details of a call whose call credentials failed (1.14, load-balancing-call.ts). */
+const CALL_CREDENTIALS_FAILED = 'Getting metadata from plugin failed';
+
 /**
  * Whether a status says the backend is unhealthy: UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL,
  * UNKNOWN, DATA_LOSS, a RESOURCE_EXHAUSTED the server sent. Any other status is a healthy
- * answer: the server decided (NOT_FOUND, INVALID_ARGUMENT, ...).
+ * answer: the server decided (NOT_FOUND, INVALID_ARGUMENT, ...). A failure of the caller's
+ * call credentials is neither: it says nothing about the backend.
  */
 export function isBackendFailure(code: number, details: string): boolean {
+  // The caller's call credentials could not make their metadata (a token service down): the
+  // request never left the client, and the backend's health is not in question.
+  if (details.startsWith(CALL_CREDENTIALS_FAILED)) return false;
   switch (code) {
     case status.UNAVAILABLE:
     case status.DEADLINE_EXCEEDED:

@@ -544,13 +544,27 @@ describe('per-call credentials (grpc-js CallCredentials)', () => {
     ]);
   });
 
-  it('a generator that fails fails the call with a typed error, and the error carries no token', async () => {
-    const echo = pool.client(TestServiceClient, tls.address, { credentials: grpc.credentials.createSsl(certs.ca) });
-    const broken = grpc.credentials.createFromMetadataGenerator((_params, callback) => callback(new Error('token service down')));
-    const error = await failure(echo.Echo({ message: 'x' }, { credentials: broken, metadata: { authorization: BEARER }, retry: false }));
-    // grpc-js: the generator's error code, UNKNOWN when it has none.
-    expect(error.code).toBe(grpc.status.UNKNOWN);
-    expect(error.details).toBe('Getting metadata from plugin failed with error: token service down');
-    expectNoToken(error);
+  it("a generator that fails fails the call with a typed error carrying no token, and does not count against the backend's circuit", async () => {
+    const echo = pool.client(TestServiceClient, tls.address, {
+      credentials: grpc.credentials.createSsl(certs.ca),
+      breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 },
+    });
+    let asked = 0;
+    const broken = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+      asked++;
+      callback(new Error('token service down'));
+    });
+    for (let i = 0; i < 3; i++) {
+      const error = await failure(echo.Echo({ message: 'x' }, { credentials: broken, metadata: { authorization: BEARER }, retry: false }));
+      // grpc-js: the generator's error code, UNKNOWN when it has none.
+      expect(error.code).toBe(grpc.status.UNKNOWN);
+      expect(error.details).toBe('Getting metadata from plugin failed with error: token service down');
+      expectNoToken(error);
+    }
+    // A breaker that opens at the first backend failure (volume 1, 1 %) heard none: every call asked the generator.
+    expect(asked).toBe(3);
+    const breakers = pool.stats().perChannel[0]!.breakers;
+    expect(breakers.length).toBeGreaterThan(0);
+    expect(breakers.map((b) => [b.state, b.opened])).toEqual(breakers.map(() => ['closed', 0]));
   });
 });
