@@ -275,6 +275,15 @@ const poolCases: PoolCase[] = [
     options: { channelOptions: { 'grpc.enable_retries': false } },
     expected: { kind: 'RangeError', option: 'channelOptions["grpc.enable_retries"]', got: 'false' },
   },
+  {
+    input: 'channelOptions.interceptors on the pool (a channel would ignore them)',
+    options: { channelOptions: { interceptors: [] } },
+    expected: {
+      kind: 'RangeError',
+      option: 'channelOptions.interceptors',
+      mentions: /pool\.client\(service, target, \{ interceptors \}\)/,
+    },
+  },
 ];
 
 describe('new ChannelPool(options): throws synchronously', () => {
