@@ -186,7 +186,8 @@ export class Attempt implements QueueListener {
     }
     try {
       if (scope !== undefined) this.#call = inScope(scope, () => this.#send(metadata));
-      else if (!CALLER_STACK_OFF) this.#call = this.#send(metadata);
+      // The caller's interceptors run inside the grpc-js call: their errors keep their stacks.
+      else if (!CALLER_STACK_OFF || this.#tap !== undefined) this.#call = this.#send(metadata);
       else {
         // See CALLER_STACK_OFF: restored before anything else runs.
         const limit = Error.stackTraceLimit;

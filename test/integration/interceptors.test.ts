@@ -315,6 +315,8 @@ describe('an interceptor that fails the call', () => {
     const echo = pool.client(TestServiceClient, server.address);
     const error = await failure(echo.Echo({ message: 'x' }, { interceptors: [throwingStart] }));
     expect(error).toMatchObject({ code: grpc.status.INTERNAL, details: 'an interceptor threw: bad header value', attempts: 1 });
+    // Made inside the grpc-js call, the interceptor's error still has its stack: the frame where it was thrown.
+    expect((error.cause as Error).stack).toContain('interceptors.test.ts');
     await expect(echo.Echo({ message: 'after' })).resolves.toMatchObject({ message: 'after' });
     expect(server.calls).toHaveLength(1);
   });

@@ -216,6 +216,21 @@ describe("grpc-js's caller stack", () => {
     }
   });
 
+  test("with the caller's interceptors, which run inside the grpc-js call, grpc-js is called with the limit as it was", async () => {
+    const passThrough: Interceptor = (options, nextCall) => nextCall(options) as never;
+    const bound = new BoundMethod(pool, channel, METHOD, mergePolicy(POLICY_DEFAULTS, {}), false, [passThrough]);
+    const seen: number[] = [];
+    const { send } = scripted({ afterMs: 5 });
+    const { promise } = call(bound, (options, metadata, callback) => {
+      seen.push(Error.stackTraceLimit);
+      return send(options, metadata, callback);
+    });
+    await vi.advanceTimersByTimeAsync(5);
+    await promise;
+    expect(seen).toEqual([Error.stackTraceLimit]);
+    expect(seen[0]).toBeGreaterThan(0);
+  });
+
   test("with a call-events listener's scope around the attempt, grpc-js is called with the limit as it was", async () => {
     const events = pool.callEvents;
     const sub = events.onAttemptStart.subscribe((event) => {
