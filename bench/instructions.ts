@@ -59,7 +59,7 @@
 // in one early run, 0.997× and 1.000× since). Instructions are not time: a cache miss counts as
 // one instruction. For CPU time, see unary-overhead.ts.
 //
-// Run alone: npx tsx bench/instructions.ts [--only=raw,a-a,resilient,nice] [--concurrency=1,32]
+// Run alone: npx tsx bench/instructions.ts [--only=raw,a-a,raw-nostack,resilient,nice] [--concurrency=1,32]
 //   [--calls=250] [--warmup=800] [--parallel=2] [--verbose] [--keep]
 //   --only picks contenders (raw grpc-js, the baseline, always runs); --calls is N (the big
 //   window is 5N); --parallel, the children at a time; --verbose prints each valgrind command
@@ -74,12 +74,12 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { getHeapCodeStatistics, getHeapSpaceStatistics } from 'node:v8';
-import { CONTROL, NICE, NICE_OPTIONS_NOTE, niceEcho, RAW, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
+import { CONTROL, NICE, NICE_OPTIONS_NOTE, niceEcho, RAW, RAW_NO_STACK, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
 import { cliArg, fmt, gc, isMain, loadPackage, progress, REPO_DIR, report, runLoad, type Table } from './lib.js';
 
-const KEYS = ['raw', 'a-a', 'resilient', 'nice'] as const;
+const KEYS = ['raw', 'a-a', 'raw-nostack', 'resilient', 'nice'] as const;
 type Key = (typeof KEYS)[number];
-const NAMES: Record<Key, string> = { raw: RAW, 'a-a': CONTROL, resilient: RESILIENT, nice: NICE };
+const NAMES: Record<Key, string> = { raw: RAW, 'a-a': CONTROL, 'raw-nostack': RAW_NO_STACK, resilient: RESILIENT, nice: NICE };
 
 /** The node flags of the counted process (see the header for what each does to the counts). */
 export const NODE_FLAGS = [
@@ -453,6 +453,7 @@ async function main(): Promise<void> {
     notes: [
       ...(controls.length > 0 ? [`A/A control (raw grpc-js measured twice, in two processes): ${controls.join('; ')}: how far from 1.00× a ratio strays with nothing to measure.`] : []),
       ...fullGcs,
+      `${RAW_NO_STACK}: raw grpc-js making each call with Error.stackTraceLimit at 0, as resilient-grpc does, so that grpc-js captures no caller stack (its new Error() per call); resilient-grpc's ratio to it is the pool's own work.`,
       `${version}; the client under valgrind --tool=callgrind, node ${NODE_FLAGS.join(' ')} (see the header of bench/instructions.ts for why each); the server runs natively in its own process. Wall time of each child (both levels): ${wall}, ${parallel} at a time.`,
       'Counted: the JS thread, the garbage collector on it. "outside GC" is the call path itself, by the difference method: the figure to follow from one change to the next. "in GC" is the scavenger (calls to Heap::CollectGarbage, inclusive), a rate over both windows; it depends on the GC schedule, which the flags fix (no full GC in the windows, so promoted garbage is never cleared and scavenges get dearer as a run goes on: it compares contenders, not a figure for production). "old gen B/call": how much the old generation grew per call, what full GCs would have to clear. Not counted: TurboFan\'s compiles on their background threads.',
       `resilient-grpc: new ChannelPool() (pool defaults); nice-grpc: ${NICE_OPTIONS_NOTE}; raw grpc-js: the callback client with a deadline per call.`,
