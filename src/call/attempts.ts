@@ -17,6 +17,11 @@ import { retryLoop } from './retry-loop.js';
 // passes the call's circuits first (call-circuits.ts) and is an `Attempt` (attempt.ts), which
 // hears grpc-js and tells this layer once it is ready or failed. The call's lifecycle is the
 // subclass's (call.ts). Hedging goes here: several `Attempt`s out at once, the first response commits.
+//
+// Just over 300 lines on purpose: the decisions are pure functions elsewhere (retry-decision.ts),
+// and what is left here is the state the attempts of one call share (their errors, the verdict on
+// the last failure, the retry tokens, the circuits' tickets, the endpoint to avoid); a second file
+// would have to reach into it.
 
 /** Why a call was ended from our side: see `Call`. */
 export type EndedBy = 'signal' | 'parent' | 'close' | 'consumer' | 'source';
