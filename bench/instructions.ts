@@ -75,7 +75,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { getHeapCodeStatistics, getHeapSpaceStatistics } from 'node:v8';
 import { CONTROL, NICE, NICE_OPTIONS_NOTE, niceEcho, RAW, RAW_NO_STACK, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
-import { cliArg, fmt, gc, isMain, loadPackage, progress, REPO_DIR, report, runLoad, type Table } from './lib.js';
+import { cliArg, fmt, gc, isMain, loadPackage, progress, REPO_DIR, report, runLoad, type Table, type Target } from './lib.js';
 
 const KEYS = ['raw', 'a-a', 'raw-nostack', 'resilient', 'nice'] as const;
 type Key = (typeof KEYS)[number];
@@ -414,6 +414,9 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   const controls: string[] = [];
   const fullGcs: string[] = [];
+  /** resilient-grpc beside raw grpc-js with the caller stack off: the pool's own work. */
+  const ownWork: string[] = [];
+  const targets: Target[] = [];
   const k = (n: number): string => fmt.fixed(n / 1000, 1);
   for (const concurrency of levels) {
     const level = measured.filter((m) => m.concurrency === concurrency);
@@ -433,6 +436,16 @@ async function main(): Promise<void> {
       ]);
       if (m.windows.some((w) => w.fullGcs > 0)) fullGcs.push(`${m.name} at c=${concurrency}: a full GC ran in a window, against the flags' intent (its instructions are in "GC").`);
     }
+    const noStack = level.find((m) => m.key === 'raw-nostack');
+    const ours = level.find((m) => m.key === 'resilient');
+    if (ours !== undefined) {
+      for (const [what, ratio] of [['outside GC', ours.mutator / raw.mutator], ['in all', ours.irPerCall / raw.irPerCall]] as const) {
+        targets.push({ what: `c=${concurrency}: resilient-grpc instructions/call ${what} vs raw grpc-js`, figure: fmt.ratio(ratio, 3), target: '≤ 1.05×', met: ratio <= 1.05 });
+      }
+    }
+    if (noStack !== undefined && ours !== undefined) {
+      ownWork.push(`c=${concurrency} ${fmt.ratio(ours.mutator / noStack.mutator, 3)} outside GC, ${fmt.ratio(ours.irPerCall / noStack.irPerCall, 3)} in all`);
+    }
     const control = level.find((m) => m.key === 'a-a');
     if (control !== undefined) controls.push(`c=${concurrency} ${fmt.ratio(control.mutator / raw.mutator, 4)} outside GC, ${fmt.ratio(control.irPerCall / raw.irPerCall, 4)} in all`);
   }
@@ -449,8 +462,9 @@ async function main(): Promise<void> {
     title: 'Instructions per unary call (callgrind; Echo, small message, server in its own process)',
     durationSec: (performance.now() - startedAt) / 1000,
     tables,
-    targets: [],
+    targets,
     notes: [
+      ...(ownWork.length > 0 ? [`resilient-grpc × raw grpc-js with the caller stack off (the pool's own work): ${ownWork.join('; ')}.`] : []),
       ...(controls.length > 0 ? [`A/A control (raw grpc-js measured twice, in two processes): ${controls.join('; ')}: how far from 1.00× a ratio strays with nothing to measure.`] : []),
       ...fullGcs,
       `${RAW_NO_STACK}: raw grpc-js making each call with Error.stackTraceLimit at 0, as resilient-grpc does, so that grpc-js captures no caller stack (its new Error() per call); resilient-grpc's ratio to it is the pool's own work.`,
