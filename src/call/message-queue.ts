@@ -94,15 +94,32 @@ export class MessageQueue {
     this.#listener.streamOver(this.#status);
   }
 
-  /** The next message, or `done` once the stream has ended; the caller then reads `status`. */
-  async next(): Promise<IteratorResult<unknown, undefined>> {
-    await this.#ready();
-    if (this.#buffer.length > 0) {
-      const value = this.#buffer.shift();
-      if (this.#paused && this.#buffer.length <= this.#highWaterMark / 2) this.#resume();
-      return { value, done: false };
-    }
-    return { value: undefined, done: true };
+  /**
+   * The next message, or `done` once the stream has ended; the caller then reads `status`. A
+   * message already buffered costs one resolved promise; otherwise the reader's waiter takes the
+   * next message as it arrives.
+   */
+  next(): Promise<IteratorResult<unknown, undefined>> {
+    if (this.#readable) return Promise.resolve(this.#take());
+    return new Promise((resolve) => {
+      const wait = (): void => {
+        if (this.#readable) resolve(this.#take());
+        else this.#wake = wait;
+      };
+      this.#wake = wait;
+    });
+  }
+
+  /** A message is buffered, or the stream is over (every message delivered, the status in). */
+  get #readable(): boolean {
+    return this.#buffer.length > 0 || (this.#drained && this.#status !== undefined);
+  }
+
+  #take(): IteratorResult<unknown, undefined> {
+    if (this.#buffer.length === 0) return { value: undefined, done: true };
+    const value = this.#buffer.shift();
+    if (this.#paused && this.#buffer.length <= this.#highWaterMark / 2) this.#resume();
+    return { value, done: false };
   }
 
   /**
@@ -123,14 +140,6 @@ export class MessageQueue {
     if (!this.#paused) return;
     this.#paused = false;
     this.#call.resume();
-  }
-
-  async #ready(): Promise<void> {
-    while (this.#buffer.length === 0 && !(this.#drained && this.#status !== undefined)) {
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-      });
-    }
   }
 
   #notify(): void {
