@@ -45,21 +45,20 @@ function readStream(call: Call): AsyncGenerator<unknown, void, undefined> {
   return read(call, ready);
 }
 
-async function* read(call: Call, ready: Promise<MessageQueue>): AsyncGenerator<unknown, void, undefined> {
-  try {
-    yield* readAll(call, await ready);
-  } catch (error) {
-    const source = call.sourceError;
-    throw source !== undefined ? source.error : error;
-  }
-}
-
 /**
- * Yields a stream's messages, then ends or throws its failure. The call settles (stats, in-flight
+ * Yields a stream's messages once it is ready, then ends or throws its failure (a bidi stream's
+ * request source failure wins over the call's own error). The call settles (stats, in-flight
  * slot, listeners) when its status arrives, whether or not anybody is still reading. Leaving the
- * loop early cancels the call on the wire.
+ * loop early cancels the call on the wire. One generator, not two: every level of generators
+ * costs each message its own promises.
  */
-async function* readAll(call: Call, queue: MessageQueue): AsyncGenerator<unknown, void, undefined> {
+async function* read(call: Call, ready: Promise<MessageQueue>): AsyncGenerator<unknown, void, undefined> {
+  let queue: MessageQueue;
+  try {
+    queue = await ready;
+  } catch (error) {
+    throw sourceOr(call, error);
+  }
   let complete = false;
   try {
     for (;;) {
@@ -72,9 +71,17 @@ async function* readAll(call: Call, queue: MessageQueue): AsyncGenerator<unknown
       yield next.value;
     }
     complete = true;
+  } catch (error) {
+    throw sourceOr(call, error);
   } finally {
     if (!complete && queue.status === undefined) call.leave();
   }
   const final = queue.status as StatusObject;
-  if (final.code !== status.OK) throw call.finalError(call.failureOf(final, final));
+  if (final.code !== status.OK) throw sourceOr(call, call.finalError(call.failureOf(final, final)));
+}
+
+/** What the caller sees for `error`: what a bidi stream's request source threw, if it did. */
+function sourceOr(call: Call, error: unknown): unknown {
+  const source = call.sourceError;
+  return source !== undefined ? source.error : error;
 }
