@@ -9,15 +9,16 @@ const server = await startUserServer({ delayMs: 200 });
 const pool = new ChannelPool({ deadlineMs: 5_000 });
 const users = pool.client(loadUserService(), server.address);
 
-// One line for the whole process: close on SIGTERM or SIGINT, with 2 s for in-flight calls.
-// (An application that adds its own SIGTERM listener decides itself when to exit.)
-pool.closeOnSignals(['SIGTERM', 'SIGINT'], { graceMs: 2_000 });
+// One line for the whole process: close on SIGTERM or SIGINT, with 10 s for in-flight calls
+// (keep it under the orchestrator's own grace period: 30 s by default in Kubernetes). An
+// application that adds its own SIGTERM listener decides itself when to exit.
+pool.closeOnSignals(['SIGTERM', 'SIGINT'], { graceMs: 10_000 });
 
 const inFlight = Array.from({ length: 5 }, (_, i) => users.QueryBasicInfoByID({ id: i }));
 setTimeout(() => process.kill(process.pid, 'SIGTERM'), 50); // as an orchestrator would
 // A signal is handled on a later turn of the event loop than the kill() that sent it: wait (at
-// most 2 s) until the pool has seen it, rather than for a fixed time a busy machine can overrun.
-for (let waitedMs = 0; pool.state === 'open' && waitedMs < 2_000; waitedMs += 10) {
+// most 10 s) until the pool has seen it, rather than for a fixed time a busy machine can overrun.
+for (let waitedMs = 0; pool.state === 'open' && waitedMs < 10_000; waitedMs += 10) {
   await new Promise((resolve) => setTimeout(resolve, 10));
 }
 console.log('after SIGTERM the pool is', pool.state); // closing: draining the calls in flight

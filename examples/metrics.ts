@@ -32,7 +32,8 @@ const port = await new Promise<number>((resolve, reject) =>
   backend.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
 );
 
-const pool = new ChannelPool({ deadlineMs: 2_000, retry: { initialDelayMs: 5, maxDelayMs: 20 } });
+// A 5 s deadline: the first calls dial the channel too, which can take seconds on a loaded machine.
+const pool = new ChannelPool({ deadlineMs: 5_000, retry: { initialDelayMs: 5, maxDelayMs: 20 } });
 const registry = new Registry();
 const metrics = prometheusMetrics(pool, { registry });
 

@@ -12,13 +12,14 @@ const pool = new ChannelPool({ deadlineMs: 10_000 });
 
 const users = pool.client(UserService, server.address, {
   credentials: grpc.credentials.createInsecure(),
-  // The method's deadline covers connecting too (the first call dials the channel).
-  methods: { QueryBasicInfoByID: { deadlineMs: 2_000, idempotent: true } },
+  // The method's deadline covers connecting too (the first call dials the channel, which can take
+  // seconds on a loaded machine).
+  methods: { QueryBasicInfoByID: { deadlineMs: 5_000, idempotent: true } },
 });
 
 // The proto name and grpc-js's lowerCamel alias are the same method.
 const info = await users.QueryBasicInfoByID({ id: 1 });
-const again = await users.queryBasicInfoById({ id: 2 }, { deadlineMs: 1_200 });
+const again = await users.queryBasicInfoById({ id: 2 }, { deadlineMs: 3_000 });
 console.log('reply:', info, again);
 
 // Failures are typed: a numeric gRPC code, details, the method and the target.
