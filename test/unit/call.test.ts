@@ -374,6 +374,31 @@ describe('retries', () => {
     expect(sent).toHaveLength(1);
   });
 
+  test('settles within the deadline and never starts an attempt it cannot finish', async () => {
+    // Every attempt takes 1 s and fails; the call has 3 s in all and may make ten attempts. The
+    // first ends at 1,000 and the retry starts after its 50 ms backoff (1,050 + 1,000 fits in
+    // 3,000); the second ends at 2,050, and a third after a 100 ms backoff would end at 3,150.
+    const { send, sent } = scripted({ afterMs: 1_000, code: status.UNAVAILABLE });
+    const started = Date.now();
+    const { promise, result } = call(bind({ deadlineMs: 3_000, retry: { maxAttempts: 10 } }), send);
+    await vi.advanceTimersByTimeAsync(2_049);
+    expect(result.settled).toBe(false);
+    expect(sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    // Settled at 2,050, before the deadline, with the last real failure, not DEADLINE_EXCEEDED.
+    expect(result.settled).toBe(true);
+    await expect(promise).rejects.toMatchObject({ code: status.UNAVAILABLE, attempts: 2 });
+    expect(sent.map((a) => a.startedAt - started)).toEqual([0, 1_050]);
+    for (const attempt of sent) {
+      // Each attempt carried the call's deadline and started with the 1 s it needs left on it.
+      expect(attempt.options.deadline).toBe(started + 3_000);
+      expect(attempt.options.deadline - attempt.startedAt).toBeGreaterThanOrEqual(1_000);
+      expect(attempt.cancelled).toBe(false);
+    }
+    expect(retries.map((r) => r.delayMs)).toEqual([50]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   test('a spent retry budget (gRFC A6 throttling) stops retries and counts the refusal', async () => {
     for (let i = 0; i < 5; i++) channel.attemptFailedRetryably();
     const { send, sent } = scripted({ afterMs: 0, code: status.UNAVAILABLE });
