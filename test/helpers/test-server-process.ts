@@ -15,7 +15,9 @@ export interface TestServerProcess {
 
 const SERVER_SCRIPT = fileURLToPath(new URL('./test-server-child.ts', import.meta.url));
 const TSX_BIN = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
-const STARTUP_TIMEOUT_MS = 15_000;
+// A `tsx` child compiles the server before it listens: a few seconds on an idle machine, and more
+// than 15 s on a loaded 2-core runner (two other `npm test` runs beside this one).
+const STARTUP_TIMEOUT_MS = 60_000;
 const EXIT_GRACE_MS = 2_000;
 
 /**

@@ -86,17 +86,15 @@ describe('deadline cascade', () => {
     // Connected first: the deadline then ends a call the server has (and sees end), not a
     // connection still being made on a loaded machine.
     await echo.Echo({ message: 'connect' });
-    const startedAt = performance.now();
     const error = await echo.Echo({ message: 'slow', delayMs: 5_000 }, { deadlineMs: 1_000 }).catch((e: unknown) => e);
-    const elapsed = performance.now() - startedAt;
     expect(error).toBeInstanceOf(StatusError);
     expect(error).toMatchObject({
       code: grpc.status.DEADLINE_EXCEEDED,
       method: '/resilient.test.v1.TestService/Echo',
       target: server.address,
     });
-    // It did not wait for the server, which would have answered after 5 s.
-    expect(elapsed).toBeLessThan(5_000);
+    // It did not wait for the server, which would have answered after 5 s: the call ended on the
+    // server before its handler answered.
     await expect.poll(() => server.calls.at(-1)!.cancelled).toBe(true);
   });
 });
@@ -271,14 +269,14 @@ describe('a stream deadline and admission start when the method is called (as th
     ) as AsyncIterable<unknown>;
     await sleep(3_000);
     const readAt = Date.now();
-    const { error } = await collect(stream);
-    const endedAt = Date.now();
+    const { items, error } = await collect(stream);
     expect(error).toBeInstanceOf(StatusError);
     expect((error as StatusError).code).toBe(grpc.status.DEADLINE_EXCEEDED);
     // Deadline from the call: it was over before the first next(), so reading only delivers what
-    // had arrived and the status. A deadline counted from the first next() would end the stream
-    // 2 s after it.
-    expect(endedAt - readAt, 'ms from the first next() to the end of the stream').toBeLessThan(2_000);
+    // had arrived and the status. The server's pace, one message per 50 ms, bounds what it sent
+    // in the call's 2 s (a loaded machine only sends fewer); a deadline counted from the first
+    // next() would have let it send for 5 s, about 100 messages.
+    expect(items.length, 'messages delivered').toBeLessThanOrEqual(2_000 / 50 + 1);
     // If the call reached the server, the server's deadline had passed before the first next().
     for (const record of server.calls) expect(record.deadline).toBeLessThanOrEqual(readAt);
   });

@@ -448,7 +448,8 @@ describe('fault proxy', () => {
 });
 
 describe('test server in a child process', () => {
-  it('serves calls until killed', async () => {
+  // Room for the child's start-up limit (60 s on a loaded runner) and the test's own work.
+  it('serves calls until killed', { timeout: 90_000 }, async () => {
     const child = await startTestServerProcess();
     cleanups.push(() => child.kill());
     const { response } = await echo(client(child.address), 'from afar');

@@ -9,7 +9,7 @@ import { CHILD_TEST_TIMEOUT_MS, ROOT, runNode } from '../process/run-node.js';
 const TSX = ['--import', 'tsx'];
 const TWO_POOLS = fileURLToPath(new URL('./fixtures/two-pools-sigterm.ts', import.meta.url));
 
-// The child-process tests run with runNode's limit (60 s); their timeout leaves room for it.
+// The child-process tests run with runNode's limit (120 s); their timeout leaves room for it.
 describe('SIGTERM with several pools: every pool drains before the signal is raised again', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('an idle pool closing first does not end the process while another pool still drains', async () => {
     const result = await runNode(process.execPath, [...TSX, TWO_POOLS]);
