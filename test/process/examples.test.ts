@@ -6,10 +6,10 @@ import { CHILD_LIMIT_MS, CHILD_TEST_TIMEOUT_MS, ROOT, runNode } from './run-node
 const TSX = ['--import', 'tsx'];
 
 // Each example is its own child process: they run side by side. Each child may run for
-// runNode's limit (120 s; the examples took up to 52 s on a loaded 2-core runner), and the tests'
+// runNode's limit (120 s; the examples took up to 66 s on a loaded 2-core runner), and the tests'
 // timeout leaves room for it.
 describe.concurrent('examples', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
-  // The demo makes 4,000 calls and 2,001 channels: 30 s, and up to 80 s, on a loaded runner.
+  // The demo makes 4,000 calls and 2,001 channels: 30 s, and up to 110 s, on a loaded runner.
   it('leak demo: the naive way grows by the channel, the pool keeps one', { timeout: 2 * CHILD_LIMIT_MS + 30_000 }, async () => {
     const result = await runNode(process.execPath, ['--expose-gc', ...TSX, `${ROOT}examples/leak-demo.ts`, '2000'], 2 * CHILD_LIMIT_MS);
     expect(result.stderr).toBe('');

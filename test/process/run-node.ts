@@ -34,7 +34,7 @@ export interface ChildResult {
 /**
  * How long a child may run before it is killed, by default. Every child here ends within a few
  * seconds on an idle machine; on a loaded 2-core runner (two other `npm test` runs beside this
- * one, load average 25), a `node --import tsx` child running an example took up to 52 s, the
+ * one, load average 25 to 35), a `node --import tsx` child running an example took up to 66 s, the
  * five examples running side by side, so the limit is over twice that. A child that hangs still
  * fails its test (it is killed and the result says SIGKILL), only later.
  */
