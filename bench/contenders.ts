@@ -18,6 +18,7 @@ export const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buf
 export const RAW = 'raw grpc-js';
 export const CONTROL = 'raw grpc-js again (A/A control)';
 export const RAW_NO_STACK = 'raw grpc-js, caller stack off';
+export const RAW_PROMISE = 'raw grpc-js, caller stack off, promise';
 export const RESILIENT = 'resilient-grpc';
 export const NICE = 'nice-grpc';
 
@@ -96,6 +97,37 @@ export function rawEcho(targets: readonly string[], name = RAW, channelOptions: 
         name,
         clients.map((raw) => () => new Promise((resolve, reject) => raw.Echo(REQUEST, { deadline: Date.now() + deadlineMs }, (e, r) => (e ? reject(e) : resolve(r))))),
       ),
+    async close() {
+      for (const raw of clients) raw.close();
+    },
+  };
+}
+
+/**
+ * Raw grpc-js as resilient-grpc uses it: the caller stack off, and each call a promise settled by
+ * the callback (as a promisified client). Beside it, resilient-grpc's ratio leaves out what any
+ * promise API and the caller stack cost: what is left is the pool's own work.
+ */
+export function rawPromiseEcho(targets: readonly string[], name = RAW_PROMISE): EchoContender {
+  const clients = targets.map((t) => new TestServiceClient(t, grpc.credentials.createInsecure()) as unknown as RawTestClient);
+  const calls = clients.map(
+    (raw) => (): Promise<EchoResponse> =>
+      new Promise((resolve, reject) => {
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 0;
+        try {
+          raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error, response) => (error === null ? resolve(response!) : reject(error)));
+        } finally {
+          Error.stackTraceLimit = limit;
+        }
+      }),
+  );
+  return {
+    name,
+    start: rotate(calls, promiseCall),
+    check: async () => {
+      for (const call of calls) await call();
+    },
     async close() {
       for (const raw of clients) raw.close();
     },

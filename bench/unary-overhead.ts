@@ -10,7 +10,7 @@
 // call (process.cpuUsage, every thread of the process) and calls/s, medians over rounds, ratios
 // vs raw grpc-js (medians of per-round ratios), then medians over the processes.
 //
-// Run alone: node --expose-gc --import tsx bench/unary-overhead.ts [--only=a-a,raw-nostack,resilient,nice]
+// Run alone: node --expose-gc --import tsx bench/unary-overhead.ts [--only=a-a,raw-nostack,raw-promise,resilient,nice]
 //   BENCH_ROUNDS (default 5, per process), BENCH_ROUND_SEC (default 0.6), BENCH_PROCESSES
 //   (default 3), BENCH_CONCURRENCY (default 1,32,256)
 // Profile one process: node --cpu-prof --cpu-prof-dir=.tmp/prof --expose-gc --import tsx bench/unary-overhead.ts
@@ -18,7 +18,7 @@
 //   npx tsx bench/profile-summary.ts .tmp/prof/<file>.cpuprofile --rounds=.tmp/unary.out --contender=resilient-grpc
 import { startTestServerProcess } from '../test/helpers/test-server-process.js';
 import { fileURLToPath } from 'node:url';
-import { CONTROL, NICE, NICE_OPTIONS_NOTE, niceEcho, RAW, RAW_NO_STACK, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
+import { CONTROL, NICE, NICE_OPTIONS_NOTE, niceEcho, RAW, RAW_NO_STACK, RAW_PROMISE, rawEcho, rawPromiseEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
 import { ARMED, cliArg, controlNote, fmt, loadPackage, loadStats, measurePairs, median, progress, report, runPairChild, type PairBuilt, type Paired, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();
@@ -30,7 +30,7 @@ const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.6);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 const WARMUP_SEC = 0.5;
 
-const KEYS = ['a-a', 'raw-nostack', 'resilient', 'nice'] as const;
+const KEYS = ['a-a', 'raw-nostack', 'raw-promise', 'resilient', 'nice'] as const;
 type Key = (typeof KEYS)[number];
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 
@@ -39,13 +39,15 @@ const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
  * a deadline on each call, the baseline of every process and the A/A control's contender too;
  * (2) raw grpc-js making its calls with Error.stackTraceLimit 0, as resilient-grpc does (grpc-js
  * then captures no caller stack: what is left of resilient-grpc's gap to it is the pool's own
- * work); (3) resilient-grpc, everything armed (ARMED in lib.ts); (4) nice-grpc with its deadline and
+ * work); (2b) the same with each call a promise settled by its callback (a promisified client);
+ * (3) resilient-grpc, everything armed (ARMED in lib.ts); (4) nice-grpc with its deadline and
  * retry middlewares.
  */
 function build(address: string, key: Key): PairBuilt {
   const built: EchoContender[] = [rawEcho([address], RAW)];
   if (key === 'a-a') built.push(rawEcho([address], CONTROL));
   if (key === 'raw-nostack') built.push(rawEcho([address], RAW_NO_STACK));
+  if (key === 'raw-promise') built.push(rawPromiseEcho([address]));
   if (key === 'resilient') built.push(resilientEcho(ChannelPool, [address], ARMED));
   if (key === 'nice') built.push(niceEcho([address]));
   return {
@@ -140,6 +142,7 @@ report({
     'raw grpc-js is driven through its callback API with no promise; the other two return promises (.then on each).',
     `resilient-grpc: new ChannelPool(${JSON.stringify(ARMED)}); nice-grpc: ${NICE_OPTIONS_NOTE}.`,
     'resilient-grpc is the tsup build in dist/ (what users run; npm run bench builds it first).',
+    `${RAW_PROMISE}: the same, each call a promise settled by its callback (a promisified client): resilient-grpc's ratio to it, both × raw grpc-js, is the pool's own work.`,
     `${RAW_NO_STACK}: raw grpc-js making each call with Error.stackTraceLimit at 0, as resilient-grpc does, so that grpc-js captures no caller stack (its new Error() per call); resilient-grpc's ratio to it is the pool's own work.`,
     controlNote(levels, CONTROL, 'raw grpc-js beside raw grpc-js'),
   ],
