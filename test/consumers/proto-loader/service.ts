@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
-import type { ProtoGrpcType } from './gen/user_service.js';
+import type { ProtoGrpcType } from '../../types/fixtures/proto-loader/user_service.js';
 
 const PROTO = fileURLToPath(new URL('../../../protos/user_service.proto', import.meta.url));
 const definition = protoLoader.loadSync(PROTO, { longs: Number, enums: String, defaults: true, oneofs: true });

@@ -2,7 +2,7 @@
 // `await` instead of the callback. ts-proto requests stay plain objects.
 import * as grpc from '@grpc/grpc-js';
 import type { ChannelPool } from 'resilient-grpc';
-import { UserServiceClient } from './gen/user_service.js';
+import { UserServiceClient } from '../../types/fixtures/ts-proto/user_service.js';
 
 export function usersClient(pool: ChannelPool, address: string) {
   return pool.client(UserServiceClient, address, {
