@@ -6,7 +6,7 @@ import {
   type MetadataInit,
   type ParentCall,
 } from '../config/call-options.js';
-import { checkCallCredentials, checkInterceptorOptions } from '../config/interceptor-options.js';
+import { checkCallCredentials, checkInterceptorOptions, interceptorsFor } from '../config/interceptor-options.js';
 import { checkPolicy, mergePolicy, type ResolvedPolicy } from '../config/policy.js';
 import { optionError } from '../core/option-error.js';
 import type { MethodInfo } from '../core/service-methods.js';
@@ -136,33 +136,15 @@ export function prepareCall(
  */
 function callInterceptors(options: CallOptions, method: MethodInfo | undefined): readonly Interceptor[] | undefined {
   checkInterceptorOptions('', options);
-  if (options.interceptors !== undefined && options.interceptors.length > 0) return options.interceptors.slice();
-  const providers = options.interceptor_providers ?? [];
-  if (providers.length === 0 || method === undefined) return undefined;
-  const list: Interceptor[] = [];
-  providers.forEach((provider, i) => {
-    let interceptor: Interceptor | undefined;
-    try {
-      interceptor = provider(method.definition);
-    } catch (error) {
-      // A bug in the caller's provider: the call rejects with a gRPC code, as every call does.
-      const message = error instanceof Error ? error.message : String(error);
-      throw Object.assign(new Error(`resilient-grpc: interceptor_providers[${i}] threw for ${method.path}: ${message}`, { cause: error }), {
-        code: status.INTERNAL,
-      });
-    }
-    if (interceptor === undefined || interceptor === null) return;
-    if (typeof interceptor !== 'function') {
-      throw optionError(
-        'type',
-        `interceptor_providers[${i}]`,
-        `a provider that returns a grpc-js Interceptor for ${method.path}`,
-        interceptor,
-      );
-    }
-    list.push(interceptor);
+  if (method === undefined)
+    return options.interceptors !== undefined && options.interceptors.length > 0 ? options.interceptors.slice() : undefined;
+  return interceptorsFor(options, method, (error, i) => {
+    // A bug in the caller's provider: the call rejects with a gRPC code, as every call does.
+    const message = error instanceof Error ? error.message : String(error);
+    return Object.assign(new Error(`resilient-grpc: interceptor_providers[${i}] threw for ${method.path}: ${message}`, { cause: error }), {
+      code: status.INTERNAL,
+    });
   });
-  return list.length === 0 ? undefined : list;
 }
 
 function checkSignal(signal: unknown): AbortSignal | undefined {

@@ -1,5 +1,6 @@
 import type { CallCredentials, Interceptor, InterceptorProvider } from '@grpc/grpc-js';
 import { optionError } from '../core/option-error.js';
+import type { MethodInfo } from '../core/service-methods.js';
 
 // grpc-js interceptors and call credentials, as the package takes them: `interceptors` or
 // `interceptor_providers` on `pool.client()` options and per call (grpc-js's own names and
@@ -37,6 +38,41 @@ export function checkInterceptorOptions(prefix: string, options: InterceptorFiel
       providers,
     );
   }
+}
+
+/**
+ * One level's interceptors for one method (a client's, or a call's): its `interceptors`, else
+ * what its `interceptor_providers` give for the method, asked now; undefined for none (an empty
+ * list is none, as in grpc-js). A provider that returns undefined or null gives none; one that
+ * returns anything else but a function is refused. `providerThrew` turns what a provider threw
+ * into the error to throw (by default, the thrown error itself).
+ */
+export function interceptorsFor(
+  options: InterceptorFields,
+  method: MethodInfo,
+  providerThrew: (error: unknown, index: number) => unknown = (error) => error,
+): readonly Interceptor[] | undefined {
+  if (options.interceptors !== undefined && options.interceptors.length > 0) return options.interceptors.slice();
+  const list: Interceptor[] = [];
+  (options.interceptor_providers ?? []).forEach((provider, i) => {
+    let interceptor: Interceptor | undefined;
+    try {
+      interceptor = provider(method.definition);
+    } catch (error) {
+      throw providerThrew(error, i);
+    }
+    if (interceptor === undefined || interceptor === null) return;
+    if (typeof interceptor !== 'function') {
+      throw optionError(
+        'type',
+        `interceptor_providers[${i}]`,
+        `a provider that returns a grpc-js Interceptor for ${method.path}`,
+        interceptor,
+      );
+    }
+    list.push(interceptor);
+  });
+  return list.length === 0 ? undefined : list;
 }
 
 function checkFunctions(option: string, value: unknown, expected: string): void {

@@ -1,4 +1,4 @@
-import { status, type Interceptor } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { BoundMethod } from '../call/bound-method.js';
 import { resolveBreaker } from '../config/breaker-options.js';
 import type { PoolClient, ServiceLike } from '../client/client-types.js';
@@ -13,6 +13,7 @@ import { parseTarget } from '../channel/target.js';
 import { callUnary, clientStream } from '../client/unary-call.js';
 import { closestName, didYouMean } from '../core/did-you-mean.js';
 import { optionError } from '../core/option-error.js';
+import { interceptorsFor } from '../config/interceptor-options.js';
 import { mergeSwitchable } from '../config/check-helpers.js';
 
 /**
@@ -37,34 +38,12 @@ export function createClient<S extends ServiceLike>(
   const client: Record<string, unknown> = Object.create(missingMethods(info));
   for (const method of info.methods) {
     const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});
-    const interceptors = resolveInterceptors(opts, method);
+    // Its providers are asked once per method, here.
+    const interceptors = interceptorsFor(opts, method);
     const fn = methodFunction(new BoundMethod(engine, channel, method, policy, breakerOptions, interceptors));
     for (const name of method.names) client[name] = fn;
   }
   return Object.freeze(client) as PoolClient<S>;
-}
-
-/**
- * A client's interceptors for one method: its `interceptors`, or what its
- * `interceptor_providers` give for the method (asked once, here); undefined for none.
- */
-function resolveInterceptors(opts: ClientOptions, method: MethodInfo): readonly Interceptor[] | undefined {
-  const list =
-    opts.interceptors !== undefined && opts.interceptors.length > 0
-      ? opts.interceptors
-      : (opts.interceptor_providers ?? []).map((provider) => provider(method.definition)).filter((interceptor) => interceptor);
-  if (list.length === 0) return undefined;
-  list.forEach((interceptor, i) => {
-    if (typeof interceptor !== 'function') {
-      throw optionError(
-        'type',
-        `interceptor_providers[${i}]`,
-        `a provider that returns a grpc-js Interceptor for ${method.path}`,
-        interceptor,
-      );
-    }
-  });
-  return list.slice();
 }
 
 /**
