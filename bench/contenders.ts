@@ -45,6 +45,17 @@ export interface EchoContender {
   close(): Promise<void>;
 }
 
+/** Runs `start` (a grpc-js call) as resilient-grpc makes its calls: grpc-js captures no caller stack (its new Error() per call). */
+function withoutCallerStack(start: () => void): void {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    start();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** Starts each call on the next of `items`, in turn; with one item, on it with no indexing. */
 function rotate<T>(items: readonly T[], make: (item: T) => StartCall): StartCall {
   if (items.length === 0) throw new Error('no targets');
@@ -81,16 +92,10 @@ export function rawEcho(targets: readonly string[], name = RAW, channelOptions: 
         ? (done) => {
             raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error) => done(error === null ? undefined : error));
           }
-        : (done) => {
-            // As resilient-grpc makes its calls: grpc-js captures no caller stack (its new Error() per call).
-            const limit = Error.stackTraceLimit;
-            Error.stackTraceLimit = 0;
-            try {
-              raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error) => done(error === null ? undefined : error));
-            } finally {
-              Error.stackTraceLimit = limit;
-            }
-          },
+        : (done) =>
+            withoutCallerStack(() =>
+              raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error) => done(error === null ? undefined : error)),
+            ),
     ),
     check: (deadlineMs = DEADLINE_MS) =>
       checkAll(
@@ -112,15 +117,11 @@ export function rawPromiseEcho(targets: readonly string[], name = RAW_PROMISE): 
   const clients = targets.map((t) => new TestServiceClient(t, grpc.credentials.createInsecure()) as unknown as RawTestClient);
   const calls = clients.map(
     (raw) => (): Promise<EchoResponse> =>
-      new Promise((resolve, reject) => {
-        const limit = Error.stackTraceLimit;
-        Error.stackTraceLimit = 0;
-        try {
-          raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error, response) => (error === null ? resolve(response!) : reject(error)));
-        } finally {
-          Error.stackTraceLimit = limit;
-        }
-      }),
+      new Promise((resolve, reject) =>
+        withoutCallerStack(() =>
+          raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error, response) => (error === null ? resolve(response!) : reject(error))),
+        ),
+      ),
   );
   return {
     name,

@@ -139,7 +139,7 @@ report({
   targets,
   notes: [
     'CPU is the client process only (user + system, all threads, GC included); the server runs in its own process, restarted for each concurrency level.',
-    'raw grpc-js is driven through its callback API with no promise; the other two return promises (.then on each).',
+    'raw grpc-js and raw grpc-js with the caller stack off are driven through the callback API with no promise; the promisified raw client, resilient-grpc and nice-grpc return promises (.then on each).',
     `resilient-grpc: new ChannelPool(${JSON.stringify(ARMED)}); nice-grpc: ${NICE_OPTIONS_NOTE}.`,
     'resilient-grpc is the tsup build in dist/ (what users run; npm run bench builds it first).',
     `${RAW_PROMISE}: the same, each call a promise settled by its callback (a promisified client): resilient-grpc's ratio to it, both × raw grpc-js, is the pool's own work.`,
