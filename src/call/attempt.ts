@@ -7,7 +7,7 @@ import type { BoundMethod } from './bound-method.js';
 import type { CallObserver } from './call-observer.js';
 import { watchHooks } from './call-hooks.js';
 import type { PreparedCall } from './call-options.js';
-import { InterceptorTap } from './interceptor-tap.js';
+import { InterceptorTap, thrownStatus } from './interceptor-tap.js';
 import { MessageQueue, type QueueListener } from './message-queue.js';
 import { RequestPump, type PumpOwner, type Requests } from './request-pump.js';
 
@@ -20,7 +20,8 @@ import { RequestPump, type PumpOwner, type Requests } from './request-pump.js';
 //
 // Over 300 lines on purpose: it is the state of one attempt of every call shape (unary and the
 // three streams share the commit, judge, stall and endpoint state), and splitting a shape off
-// would hand its private state to another file.
+// would hand its private state to another file. What the caller's interceptors did to an attempt
+// is interceptor-tap.ts's.
 
 /** What an attempt needs of the call that owns it, and how it reports back. */
 export interface AttemptOwner extends PumpOwner {
@@ -208,31 +209,11 @@ export class Attempt implements QueueListener {
       this.#thrown = error;
       this.#judge(error);
       observer?.attemptEnd(this.number, error, this.#eventsAt, undefined);
-      this.#tell(this.#thrownStatus(error), undefined);
+      this.#tell(thrownStatus(this.#tap, error), undefined);
       return;
     }
     // The server may wait for a bidi stream's requests before it answers: it is ready at once.
     if (owner.bound.method.kind === 'bidi') this.#tell(null, this.#queue);
-  }
-
-  /**
-   * The status of an attempt whose call grpc-js threw while making it: UNAVAILABLE for a closed
-   * channel; INTERNAL for an interceptor that threw; and the status an interceptor ended a
-   * stream with while it was being started (grpc-js emits it as an 'error' with no listener yet,
-   * which throws it out of makeServerStreamRequest).
-   */
-  #thrownStatus(error: unknown): WireStatus {
-    const tap = this.#tap;
-    if (tap !== undefined && !tap.handedOn) {
-      const thrown = error as Partial<WireStatus> | null;
-      if (typeof thrown === 'object' && thrown !== null && typeof thrown.code === 'number' && typeof thrown.details === 'string') {
-        return { code: thrown.code, details: thrown.details, metadata: thrown.metadata };
-      }
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    return tap?.interceptorThrew === true
-      ? { code: status.INTERNAL, details: `an interceptor threw: ${message}` }
-      : { code: status.UNAVAILABLE, details: message };
   }
 
   /** Makes the grpc-js call of this attempt's shape on the channel's current client. */

@@ -1,4 +1,4 @@
-import { InterceptingCall, type Interceptor, type InterceptorOptions, type NextCall } from '@grpc/grpc-js';
+import { InterceptingCall, status, type Interceptor, type InterceptorOptions, type Metadata, type NextCall } from '@grpc/grpc-js';
 import { tagAttempt, type AttemptLink } from '../channel/endpoint-lb.js';
 
 // The innermost interceptor of an attempt that has the caller's grpc-js interceptors: it runs
@@ -60,4 +60,31 @@ export class InterceptorTap {
       },
     });
   }
+}
+
+/** A status as grpc-js reports one: what an attempt fails with. */
+interface ThrownStatus {
+  code: number;
+  details: string;
+  metadata?: Metadata | undefined;
+}
+
+/**
+ * The status of an attempt whose call grpc-js threw while making it, given where it got through
+ * the caller's interceptors (`tap`, when it has any): UNAVAILABLE for a closed channel; INTERNAL
+ * for an interceptor that threw; and the status an interceptor ended a stream with while it was
+ * being started (grpc-js emits it as an 'error' with no listener yet, which throws it out of
+ * makeServerStreamRequest).
+ */
+export function thrownStatus(tap: InterceptorTap | undefined, error: unknown): ThrownStatus {
+  if (tap !== undefined && !tap.handedOn) {
+    const thrown = error as Partial<ThrownStatus> | null;
+    if (typeof thrown === 'object' && thrown !== null && typeof thrown.code === 'number' && typeof thrown.details === 'string') {
+      return { code: thrown.code, details: thrown.details, metadata: thrown.metadata };
+    }
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return tap?.interceptorThrew === true
+    ? { code: status.INTERNAL, details: `an interceptor threw: ${message}` }
+    : { code: status.UNAVAILABLE, details: message };
 }
