@@ -218,12 +218,14 @@ interface Endpoints {
   perEndpoint(): number[];
   /** Applies the fault for this moment; called on every tick from the onset on (idempotent). */
   fault(sinceOnsetMs: number): void;
+  /** Drops the call records the in-process servers keep (a heap that grows with every call would slow the run). */
+  dropRecords(): void;
   close(): Promise<void>;
 }
 
 /** Three in-process endpoints; the first one behind a stream-counting fault proxy to `proxied` (its own by default). */
 async function proxiedEndpoints(proxied: { port: number } | undefined, onFault: (proxy: FaultProxy) => void): Promise<Endpoints> {
-  const fleet = await startFleet(proxied === undefined ? ['healthy', 'healthy', 'healthy'] : ['healthy', 'healthy'], { keepRecords: false });
+  const fleet = await startFleet(proxied === undefined ? ['healthy', 'healthy', 'healthy'] : ['healthy', 'healthy']);
   const sick = proxied ?? { port: fleet.endpoints[0]!.server.port };
   const proxy = await startFaultProxy({ port: sick.port }, { countStreams: true });
   const healthy = proxied === undefined ? fleet.endpoints.slice(1) : fleet.endpoints;
@@ -233,6 +235,7 @@ async function proxiedEndpoints(proxied: { port: number } | undefined, onFault: 
     // Behind the proxy, the proxy counts (the server behind it would count the same calls again).
     attempts: () => proxy.streams + healthy.reduce((sum, e) => sum + e.arrived, 0),
     perEndpoint: () => [proxy.streams, ...healthy.map((e) => e.arrived)],
+    dropRecords: () => dropRecords(fleet),
     fault() {
       if (applied) return;
       applied = true;
@@ -245,12 +248,20 @@ async function proxiedEndpoints(proxied: { port: number } | undefined, onFault: 
   };
 }
 
+function dropRecords(fleet: Fleet): void {
+  for (const e of fleet.endpoints) {
+    e.server.calls.length = 0;
+    (e.callIds as unknown[]).length = 0;
+  }
+}
+
 async function fleetEndpoints(fault: (fleet: Fleet, sinceOnsetMs: number) => void): Promise<Endpoints> {
-  const fleet = await startFleet(['healthy', 'healthy', 'healthy'], { keepRecords: false });
+  const fleet = await startFleet(['healthy', 'healthy', 'healthy']);
   return {
     target: fleet.target,
     attempts: () => fleet.arrived(),
     perEndpoint: () => fleet.endpoints.map((e) => e.arrived),
+    dropRecords: () => dropRecords(fleet),
     fault: (sinceOnsetMs) => fault(fleet, sinceOnsetMs),
     close: () => fleet.close(),
   };
@@ -388,6 +399,7 @@ async function runScenario(name: ScenarioName, specs: readonly ContenderSpec[]):
       const elapsed = performance.now() - t0;
       tickLags.push(Math.max(0, elapsed - nextTick));
       nextTick = elapsed + CLOCK_MS;
+      for (const c of running) c.endpoints.dropRecords();
       if (elapsed < warmupMs) return;
       for (const c of running) c.endpoints.fault(elapsed - warmupMs);
       if (!onset) {

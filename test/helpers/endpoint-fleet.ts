@@ -28,7 +28,7 @@ export interface FleetEndpoint {
   readonly arrived: number;
   /** Attempts this endpoint answered with a failure status or left hanging. */
   readonly failed: number;
-  /** The `x-call-id` of every attempt that arrived (undefined when it had none), in order; empty with keepRecords: false. */
+  /** The `x-call-id` of every attempt that arrived (undefined when it had none), in order. */
   readonly callIds: readonly (string | undefined)[];
   setMode(mode: EndpointMode): void;
   /** Every call of `path` (e.g. '/resilient.test.v1.TestService/Echo') fails with `code`; undefined clears it. */
@@ -51,16 +51,11 @@ export interface Fleet {
 export const TEST_ECHO_PATH = '/resilient.test.v1.TestService/Echo';
 export const USER_QUERY_PATH = '/users.v1.UserService/QueryBasicInfoByID';
 
-export interface FleetOptions {
-  /** Passed to each startTestServer(): false keeps no call records (long benchmarks). Default true. */
-  keepRecords?: boolean;
-}
-
-export async function startFleet(modes: readonly EndpointMode[], options: FleetOptions = {}): Promise<Fleet> {
+export async function startFleet(modes: readonly EndpointMode[]): Promise<Fleet> {
   if (modes.length === 0) throw new RangeError('startFleet needs at least one endpoint');
   const endpoints: FleetEndpoint[] = [];
   try {
-    for (const mode of modes) endpoints.push(await startEndpoint(mode, options.keepRecords !== false));
+    for (const mode of modes) endpoints.push(await startEndpoint(mode));
   } catch (error) {
     await Promise.all(endpoints.map((e) => e.server.kill()));
     throw error;
@@ -78,7 +73,7 @@ export async function startFleet(modes: readonly EndpointMode[], options: FleetO
   };
 }
 
-async function startEndpoint(initialMode: EndpointMode, keepRecords: boolean): Promise<FleetEndpoint> {
+async function startEndpoint(initialMode: EndpointMode): Promise<FleetEndpoint> {
   let mode = initialMode;
   let arrived = 0;
   let failed = 0;
@@ -89,10 +84,8 @@ async function startEndpoint(initialMode: EndpointMode, keepRecords: boolean): P
     const listener = new grpc.ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {
         arrived++;
-        if (keepRecords) {
-          const callId = metadata.get('x-call-id')[0];
-          callIds.push(typeof callId === 'string' ? callId : undefined);
-        }
+        const callId = metadata.get('x-call-id')[0];
+        callIds.push(typeof callId === 'string' ? callId : undefined);
         const methodCode = methodFailures.get(methodDescriptor.path);
         const code = methodCode ?? (typeof mode === 'number' ? mode : undefined);
         if (code !== undefined) {
@@ -108,7 +101,7 @@ async function startEndpoint(initialMode: EndpointMode, keepRecords: boolean): P
     return new grpc.ServerInterceptingCall(call, { start: (next) => next(listener) });
   };
 
-  const server = await startTestServer({ serverOptions: { interceptors: [interceptor] }, keepRecords });
+  const server = await startTestServer({ serverOptions: { interceptors: [interceptor] } });
   return {
     address: server.address,
     server,
