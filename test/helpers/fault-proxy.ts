@@ -16,8 +16,14 @@
 // they drop every byte both ways and pass on no FIN and no RST (a dropped NAT or conntrack
 // entry, a frozen VM, a partition), while connections accepted later follow the mode. A
 // frozen connection is torn down only when its client side closes, or by cutAll()/close().
+//
+// Counters, to assert on what really crossed: bytesForwarded and bytesDropped (both directions,
+// bridged connections), and with { countStreams: true } `streams`, the HTTP/2 streams clients
+// opened through the proxy (HEADERS frames client to server, whether forwarded or dropped by a
+// freeze): the attempts sent to the endpoint behind it, even those that never reached it.
 import { once } from 'node:events';
 import net from 'node:net';
+import { FrameReader, FrameType } from './h2-frames.js';
 
 export type FaultMode = 'pass' | 'latency' | 'blackhole' | 'reset' | 'refuse';
 
@@ -31,6 +37,8 @@ export interface FaultProxyOptions {
    * never sends HTTP/2 SETTINGS, to exercise connect watchdogs. Later ones follow the mode.
    */
   blackholeFirst?: number;
+  /** Parse the client-to-server bytes of bridged connections to count `streams`; off by default. */
+  countStreams?: boolean;
 }
 
 export interface FaultProxy {
@@ -56,6 +64,16 @@ export interface FaultProxy {
   freezeEstablished(): number;
   /** Connections frozen so far and still open. */
   readonly frozen: number;
+  /** Bytes written on to the other side, both directions, since the proxy started. */
+  readonly bytesForwarded: number;
+  /** Bytes received and thrown away because their connection was frozen, both directions. */
+  readonly bytesDropped: number;
+  /**
+   * HEADERS frames clients sent on bridged connections (forwarded or dropped): the gRPC calls
+   * (attempts) they started through the proxy, a unary call being one stream with one HEADERS
+   * frame from the client. Counted only with { countStreams: true }; 0 otherwise.
+   */
+  readonly streams: number;
   /** Destroys everything; resolves when no socket, server or timer is left. Idempotent. */
   close(): Promise<void>;
 }
@@ -79,9 +97,12 @@ class FaultProxyImpl implements FaultProxy {
   mode: FaultMode = 'pass';
   accepted = 0;
   delayedChunks = 0;
+  streams = 0;
 
   private latencyMs: number;
   private readonly blackholeFirst: number;
+  private readonly countStreams: boolean;
+  private readonly counters: ByteCounters = { forwarded: 0, dropped: 0 };
   private listener: net.Server | undefined;
   // Every socket we own (client and upstream sides), and the client sides alone for `live`.
   private readonly sockets = new Set<net.Socket>();
@@ -101,6 +122,15 @@ class FaultProxyImpl implements FaultProxy {
   ) {
     this.latencyMs = options.latencyMs ?? DEFAULT_LATENCY_MS;
     this.blackholeFirst = options.blackholeFirst ?? 0;
+    this.countStreams = options.countStreams === true;
+  }
+
+  get bytesForwarded(): number {
+    return this.counters.forwarded;
+  }
+
+  get bytesDropped(): number {
+    return this.counters.dropped;
   }
 
   get address(): string {
@@ -209,8 +239,14 @@ class FaultProxyImpl implements FaultProxy {
     const delayed = (): void => {
       this.delayedChunks++;
     };
-    forward(client, upstream, delay, delayed, bridge, true);
-    forward(upstream, client, delay, delayed, bridge, false);
+    forward(client, upstream, delay, delayed, bridge, true, this.counters);
+    forward(upstream, client, delay, delayed, bridge, false, this.counters);
+    if (this.countStreams) {
+      const reader = new FrameReader(true);
+      client.on('data', (chunk: Buffer) => {
+        for (const frame of reader.push(chunk)) if (frame.type === FrameType.HEADERS) this.streams++;
+      });
+    }
   }
 
   private track(socket: net.Socket): void {
@@ -224,6 +260,11 @@ class FaultProxyImpl implements FaultProxy {
 
 interface Bridge {
   frozen: boolean;
+}
+
+interface ByteCounters {
+  forwarded: number;
+  dropped: number;
 }
 
 /** Reads and discards, so we still notice the peer leaving, and never answers. */
@@ -245,13 +286,19 @@ function forward(
   onDelayed: () => void,
   bridge: Bridge,
   fromClient: boolean,
+  counters: ByteCounters,
 ): void {
   const queue: Array<{ chunk: Buffer; at: number }> = [];
   let timer: NodeJS.Timeout | undefined;
   let ended = false;
 
   const write = (chunk: Buffer): void => {
-    if (to.destroyed || bridge.frozen) return;
+    if (bridge.frozen) {
+      counters.dropped += chunk.length;
+      return;
+    }
+    if (to.destroyed) return;
+    counters.forwarded += chunk.length;
     // Backpressure: stop reading until the slow side has flushed.
     if (!to.write(chunk) && !from.isPaused()) {
       from.pause();
@@ -273,7 +320,9 @@ function forward(
 
   from.on('data', (chunk: Buffer) => {
     if (bridge.frozen) {
+      for (const held of queue) counters.dropped += held.chunk.length;
       queue.length = 0;
+      counters.dropped += chunk.length;
       return;
     }
     const delay = delayMs();

@@ -1,5 +1,15 @@
 // The test server in a child process (entry point: test-server-child.ts), so that a client's
 // measurements do not share an event loop with the server: start it, read its port, kill it.
+//
+// pause() freezes the server process with SIGSTOP: its connections stay open (the kernel still
+// accepts and ACKs bytes) and nothing answers, no HTTP/2 PING, no SETTINGS ACK, no status, no
+// FIN, no RST: a hung or stopped-the-world server. resume() sends SIGCONT; the server then
+// handles what was queued meanwhile. kill() resumes a paused server first.
+//
+//   const server = await startTestServerProcess();
+//   server.pause();   // SIGSTOP the node process that serves (server.pid)
+//   server.resume();  // SIGCONT
+//   await server.kill();
 import { once } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
@@ -9,7 +19,15 @@ import { fileURLToPath } from 'node:url';
 export interface TestServerProcess {
   readonly port: number;
   readonly address: string;
-  /** Terminates the child and waits for it to exit. Callers MUST call it (e.g. in afterAll). */
+  /** The node process that serves (not the tsx wrapper that started it). */
+  readonly pid: number;
+  /** Whether pause() is in force. */
+  readonly paused: boolean;
+  /** SIGSTOP the server: connections stay open, nothing is answered. No-op when paused or killed. */
+  pause(): void;
+  /** SIGCONT the server after pause(). No-op when not paused. */
+  resume(): void;
+  /** Terminates the child (resuming it first if paused) and waits for it to exit. Callers MUST call it (e.g. in afterAll). */
   kill(): Promise<void>;
 }
 
@@ -28,15 +46,27 @@ const EXIT_GRACE_MS = 2_000;
  */
 export async function startTestServerProcess(): Promise<TestServerProcess> {
   const child = spawn(TSX_BIN, [SERVER_SCRIPT], { stdio: ['pipe', 'pipe', 'inherit'] });
-  // SIGTERM rather than SIGKILL: the tsx wrapper relays it to the node process it runs.
+  let serverPid: number | undefined;
+  let paused = false;
+  const signalServer = (signal: NodeJS.Signals): void => {
+    if (serverPid === undefined) return;
+    try {
+      process.kill(serverPid, signal);
+    } catch {
+      // Already gone.
+    }
+  };
+  // SIGTERM rather than SIGKILL: the tsx wrapper relays it to the node process it runs. A
+  // stopped server would keep a SIGTERM pending forever (and outlive us): SIGCONT it first.
   const killOnExit = (): void => {
+    if (paused) signalServer('SIGCONT');
     child.kill('SIGTERM');
   };
   process.once('exit', killOnExit);
 
-  let port: number;
+  let started: { port: number; pid: number };
   try {
-    port = await readPort(child);
+    started = await readPort(child);
   } catch (error) {
     process.off('exit', killOnExit);
     await terminate(child);
@@ -44,12 +74,32 @@ export async function startTestServerProcess(): Promise<TestServerProcess> {
   }
   // Only now: until the port arrives, the pending read is what keeps this process running.
   unref(child);
+  const { port, pid } = started;
+  serverPid = pid;
 
   let killing: Promise<void> | undefined;
   return {
     port,
     address: `127.0.0.1:${port}`,
+    pid,
+    get paused() {
+      return paused;
+    },
+    pause() {
+      if (paused || killing !== undefined) return;
+      paused = true;
+      signalServer('SIGSTOP');
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      signalServer('SIGCONT');
+    },
     kill() {
+      if (paused) {
+        paused = false;
+        signalServer('SIGCONT');
+      }
       killing ??= terminate(child).finally(() => process.off('exit', killOnExit));
       return killing;
     },
@@ -61,8 +111,8 @@ function unref(child: ChildProcess): void {
   for (const pipe of [child.stdin, child.stdout]) (pipe as Socket | null)?.unref();
 }
 
-/** Reads the child's first stdout line, `{"port":N}`, within a bounded time. */
-async function readPort(child: ChildProcess): Promise<number> {
+/** Reads the child's first stdout line, `{"port":N,"pid":P}`, within a bounded time. */
+async function readPort(child: ChildProcess): Promise<{ port: number; pid: number }> {
   if (!child.stdout) throw new Error('server process has no stdout');
   const lines = createInterface({ input: child.stdout });
   const controller = new AbortController();
@@ -74,9 +124,9 @@ async function readPort(child: ChildProcess): Promise<number> {
         throw new Error(`server process exited with code ${String(code)} before printing its port`);
       }),
     ])) as [string];
-    const { port } = JSON.parse(line) as { port?: unknown };
-    if (typeof port !== 'number') throw new Error(`unexpected server process output: ${line}`);
-    return port;
+    const { port, pid } = JSON.parse(line) as { port?: unknown; pid?: unknown };
+    if (typeof port !== 'number' || typeof pid !== 'number') throw new Error(`unexpected server process output: ${line}`);
+    return { port, pid };
   } catch (error) {
     if (controller.signal.aborted) throw new Error(`server process did not report its port within ${STARTUP_TIMEOUT_MS} ms`);
     throw error;
