@@ -93,7 +93,7 @@ describe('chaos: per-endpoint liveness (issue 19 row 4)', () => {
       `[chaos endpoint liveness] connection to 1 of 3 endpoints frozen: dropped ${dropMs.toFixed(0)} ms after the freeze ` +
         `(stallTimeoutMs 5000, silentMs ${drop.reason === 'endpoint-stalled' ? drop.silentMs.toFixed(0) : '?'}); ` +
         `after the drop ${okAfter} of ${after.length} calls succeeded (${((100 * okAfter) / after.length).toFixed(2)} %); ` +
-        `between freeze and drop ${before.filter((c) => c.ok).length} of ${before.length}; ` +
+        `between freeze and drop ${before.filter((c) => c.ok).length} of ${before.length} (failures ${JSON.stringify(before.filter((c) => !c.ok).map((c) => c.code))}); ` +
         `failures after: ${JSON.stringify(after.filter((c) => !c.ok).map((c) => c.code))}; ` +
         `stats: stalls ${stats.stalls}, endpointStalls ${stats.endpointStalls}, replacements ${stats.replacements}; proxies accepted ${proxies.map((p) => p.accepted).join('/')}`,
     );
