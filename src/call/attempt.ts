@@ -210,6 +210,15 @@ export class Attempt implements QueueListener {
       // interceptor of the caller's that throws: never retried, and what was thrown says
       // nothing about the backend. A closed channel is UNAVAILABLE; an interceptor's bug INTERNAL.
       if (this.#limitTimer !== undefined) clearTimeout(this.#limitTimer);
+      // A unary call counted as waiting never went out: it waits on no connection.
+      if (this.#unheard) {
+        this.#watch!.unaryEnded(true, status.CANCELLED);
+        this.#unheard = false;
+      }
+      if (this.#pending !== undefined) {
+        this.#endpointWatch!.ended(this.#pending, status.CANCELLED);
+        this.#pending = undefined;
+      }
       this.#ended = true;
       this.#threw = true;
       this.#thrown = error;

@@ -88,3 +88,23 @@ describe('per-endpoint liveness', () => {
     expect(pool.stats().perChannel[0]!.endpointStalls).toBe(0);
   }, 60_000);
 });
+
+describe('an attempt that grpc-js threw while making it', () => {
+  for (const several of [false, true]) {
+    it(`leaves no waiting call behind for the liveness watches (${several ? 'two endpoints' : 'one endpoint'})`, async () => {
+      const proxies = several ? [await proxiedServer(), await proxiedServer()] : [await proxiedServer()];
+      const pool = new ChannelPool({ stallTimeoutMs: 300 });
+      cleanups.push(() => pool.close({ graceMs: 0 }));
+      const echo = pool.client(TestServiceClient, several ? `ipv4:${proxies.map((p) => p.address).join(',')}` : proxies[0]!.address);
+      await echo.Echo({ message: 'warm' });
+      const thrower = () => {
+        throw new Error('interceptor bug');
+      };
+      for (let i = 0; i < 5; i++)
+        await expect(echo.Echo({ message: 'x' }, { interceptors: [thrower] })).rejects.toMatchObject({ code: 13 });
+      // Were those calls still counted as waiting, the channel (or an endpoint) would look silent after 300 ms.
+      await sleep(1_000);
+      expect(pool.stats().perChannel[0]).toMatchObject({ stalls: 0, endpointStalls: 0, replacements: 0 });
+    }, 30_000);
+  }
+});
