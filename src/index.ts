@@ -30,6 +30,7 @@ export type {
   ChannelReplaced,
   ConnectTimeoutReplacement,
   StalledReplacement,
+  EndpointStalledReplacement,
 } from './channel/channel-stats.js';
 export type { RetryEvent } from './call/retry-event.js';
 export type { Event, Subscription } from './events/events.js';

@@ -1,6 +1,7 @@
 import { status, type CallOptions, type Metadata, type StatusObject } from '@grpc/grpc-js';
 import { endAttempt, linkAttempt, type AttemptLink } from '../channel/endpoint-lb.js';
 import type { Watch } from '../channel/stall-detector.js';
+import type { EndpointLiveness, Pending } from '../channel/endpoint-liveness.js';
 import { attemptOutcome, attemptReach, type AttemptOutcome, type AttemptReach } from '../core/status-meaning.js';
 import { inScope } from '../events/call-events.js';
 import type { BoundMethod } from './bound-method.js';
@@ -119,6 +120,10 @@ export class Attempt implements QueueListener {
   readonly #watch: Watch | undefined;
   /** A unary call counted as unheard by the stall detector. */
   #unheard = false;
+  /** Per-endpoint liveness, on a channel that tracks its endpoints. */
+  readonly #endpointWatch: EndpointLiveness | undefined;
+  /** This unary attempt, while it waits unheard on its endpoint (endpoint-liveness.ts). */
+  #pending: Pending | undefined;
   #committed = false;
   #judged = false;
   /** The owner has heard that the attempt is ready or failed. */
@@ -148,6 +153,7 @@ export class Attempt implements QueueListener {
     const { channel } = owner.bound;
     this.#generation = channel.generation;
     this.#watch = channel.liveness;
+    this.#endpointWatch = channel.endpointLiveness;
   }
 
   /** Puts the attempt on the wire. Its owner hears from it, at the earliest, during this call. */
@@ -204,6 +210,15 @@ export class Attempt implements QueueListener {
       // interceptor of the caller's that throws: never retried, and what was thrown says
       // nothing about the backend. A closed channel is UNAVAILABLE; an interceptor's bug INTERNAL.
       if (this.#limitTimer !== undefined) clearTimeout(this.#limitTimer);
+      // A unary call counted as waiting never went out: it waits on no connection.
+      if (this.#unheard) {
+        this.#watch!.unaryEnded(true, status.CANCELLED);
+        this.#unheard = false;
+      }
+      if (this.#pending !== undefined) {
+        this.#endpointWatch!.ended(this.#pending, status.CANCELLED);
+        this.#pending = undefined;
+      }
       this.#ended = true;
       this.#threw = true;
       this.#thrown = error;
@@ -234,6 +249,7 @@ export class Attempt implements QueueListener {
           this.#watch.begin();
           this.#unheard = true;
         }
+        if (this.#endpointWatch !== undefined && this.#link !== undefined) this.#pending = this.#endpointWatch.begin(this.#link);
         call = client.makeUnaryRequest(method.path, method.serialize, method.deserialize, request, metadata, options, (error, response) =>
           this.#responded(error, response),
         );
@@ -335,6 +351,10 @@ export class Attempt implements QueueListener {
       this.#watch.heard(this.#unheard);
       this.#unheard = false;
     }
+    if (this.#endpointWatch !== undefined) {
+      this.#endpointWatch.heard(this.#pending, this.#pending?.link.address ?? this.#link?.address);
+      this.#pending = undefined;
+    }
   }
 
   /** A unary or client-stream call's callback: its response, or its failure. */
@@ -345,6 +365,10 @@ export class Attempt implements QueueListener {
       if (this.#pump === undefined) this.#watch.unaryEnded(this.#unheard, error === null ? undefined : error.code);
       else this.#watch.streamEnded(error === null ? status.OK : error.code);
       this.#unheard = false;
+    }
+    if (this.#pending !== undefined) {
+      this.#endpointWatch!.ended(this.#pending, error === null ? undefined : error.code);
+      this.#pending = undefined;
     }
     let failure: unknown = error === null ? null : this.#asTimeout(error);
     if (this.#pump !== undefined) {

@@ -38,6 +38,11 @@ export class ChannelBreakers {
     return [...this.#breakers.values()].map((b) => b.stats());
   }
 
+  /** The channel's connection was replaced for silence: every open circuit probes at once (see `Breaker.probeNow`). */
+  probeNow(): void {
+    for (const breaker of this.#breakers.values()) breaker.probeNow();
+  }
+
   close(): void {
     for (const breaker of this.#breakers.values()) breaker.shutdown();
     this.#breakers.clear();

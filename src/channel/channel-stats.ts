@@ -57,6 +57,11 @@ export interface ChannelStats {
    * gone). Each one doubles the channel's stall timeout, up to 60 s.
    */
   falseStalls: number;
+  /**
+   * Endpoint connections dropped by per-endpoint liveness: unary calls picked for one endpoint of
+   * a channel that tracks its endpoints heard nothing from it for `stallTimeoutMs`.
+   */
+  endpointStalls: number;
 }
 
 /** A channel's connectivity change, reported by `pool.onChannelStateChange`. */
@@ -71,9 +76,11 @@ export interface ChannelStateChange {
 
 /**
  * Reported by `pool.onChannelReplaced` when the connect watchdog replaces a stuck channel
- * (`reason` 'connect-timeout') or the stall detector a silent one (`reason` 'stalled').
+ * (`reason` 'connect-timeout') or the stall detector a silent one (`reason` 'stalled'), and when
+ * per-endpoint liveness drops the connection to one silent endpoint of a channel that tracks its
+ * endpoints (`reason` 'endpoint-stalled': the channel stays, grpc-js reconnects to that endpoint).
  */
-export type ChannelReplaced = ConnectTimeoutReplacement | StalledReplacement;
+export type ChannelReplaced = ConnectTimeoutReplacement | StalledReplacement | EndpointStalledReplacement;
 
 /** The connect watchdog replaced a channel that stayed CONNECTING for `connectTimeoutMs`. */
 export interface ConnectTimeoutReplacement {
@@ -98,5 +105,24 @@ export interface StalledReplacement {
   /** The channel's stall timeout from now on, in ms (doubled when this stall was the second in a row with nothing heard). */
   stallTimeoutMs: number;
   /** Replacements of this channel so far, this one included. */
+  replacements: number;
+}
+
+/**
+ * Per-endpoint liveness dropped the connection to one endpoint of a channel that tracks its
+ * endpoints: unary calls picked for it heard nothing from it for its stall timeout. The channel
+ * is kept (its other endpoints serve); grpc-js reconnects to the endpoint.
+ */
+export interface EndpointStalledReplacement {
+  /** The channel's target, as given to `pool.client()`. */
+  target: string;
+  reason: 'endpoint-stalled';
+  /** The endpoint, `host:port`. */
+  address: string;
+  /** How long nothing had been heard from it while calls waited, in ms. */
+  silentMs: number;
+  /** The endpoint's stall timeout from now on, in ms (doubled after a false alarm, or a second silence in a row with nothing heard). */
+  stallTimeoutMs: number;
+  /** Replacements of the channel so far (unchanged by this event: the channel is kept). */
   replacements: number;
 }

@@ -23,12 +23,25 @@ import type { Resolved } from '../config/check-helpers.js';
 //   stream at its first message, not at its end), and an outcome that says nothing about the
 //   backend (an aborted probe) must neither close nor keep the circuit half-open: `fire()` would
 //   count it as a success. The probe is handed out here and ends in `close()` or `open()`.
+// - The early probe. When the stall detector replaced the channel's connection because nothing
+//   was heard on it, the failures that opened the circuit were that silence's: `probeNow()` moves
+//   an open circuit to half-open at once (reason 'connection-replaced'), so its probe goes to the
+//   new connection instead of waiting out `resetTimeoutMs`. opossum stays open underneath with
+//   its reset timer; a failed early probe re-opens it (a fresh reset timeout) without an event
+//   for the internal close.
 
 /** State of a circuit. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 /** Why a circuit changed state. */
-export type BreakerReason = 'error-threshold' | 'reset-timeout' | 'probe-succeeded' | 'probe-failed' | 'probe-inconclusive' | 'pool-closed';
+export type BreakerReason =
+  | 'error-threshold'
+  | 'reset-timeout'
+  | 'connection-replaced'
+  | 'probe-succeeded'
+  | 'probe-failed'
+  | 'probe-inconclusive'
+  | 'pool-closed';
 
 const BUCKETS = 10;
 
@@ -110,6 +123,8 @@ export class Breaker {
   #probeOut = false;
   /** Why the next state change happens, when the change itself does not say. */
   #transitionReason: BreakerReason | undefined;
+  /** opossum's next state change is internal (a failed early probe re-opening it): no event. */
+  #quiet = false;
 
   constructor(
     readonly options: Resolved<BreakerOptions>,
@@ -140,7 +155,7 @@ export class Breaker {
 
   #moved(state: BreakerState): void {
     const previous = this.#state;
-    if (state === previous) return;
+    if (state === previous || this.#quiet) return;
     this.#state = state;
     this.#probeOut = false;
     let reason: BreakerReason;
@@ -192,7 +207,34 @@ export class Breaker {
     }
     // A probe that ended without an answer (aborted, cancelled by us) leaves no probe out.
     if (outcome === 'ignored') this.#transitionReason = 'probe-inconclusive';
+    this.#reopen();
+  }
+
+  /** Opens a half-open circuit again, for a fresh `resetTimeoutMs`. */
+  #reopen(): void {
+    if (this.#cb.opened) {
+      // Half-open early (probeNow) while opossum stayed open: close it quietly, so that open()
+      // below is a state change for opossum and starts a fresh reset timer.
+      this.#quiet = true;
+      try {
+        this.#cb.close();
+      } finally {
+        this.#quiet = false;
+      }
+    }
     this.#cb.open();
+  }
+
+  /**
+   * The channel's connection was replaced because nothing was heard on it (the stall detector):
+   * an open circuit goes half-open now, and its probe goes to the new connection.
+   */
+  probeNow(): void {
+    if (this.#state !== 'open' || this.#cb.isShutdown) return;
+    this.#state = 'half-open';
+    this.#probeOut = false;
+    this.#nextProbeAt = undefined;
+    this.onChange({ method: this.method, state: 'half-open', previous: 'open', reason: 'connection-replaced' });
   }
 
   /**
@@ -211,7 +253,7 @@ export class Breaker {
     }
     this.#failed[this.#bucket]!++;
     // One that fails while half-open opens it again (the probe's later answer is then lost).
-    if (this.#state === 'half-open') this.#cb.open();
+    if (this.#state === 'half-open') this.#reopen();
     if (this.#state !== 'closed') return;
     const counted = sum(this.#counted);
     if (counted < this.options.volumeThreshold) return;

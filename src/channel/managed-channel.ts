@@ -12,7 +12,8 @@ import { mayHaveSeveralEndpoints } from './target.js';
 import type { EventSource } from '../events/events.js';
 import type { BreakerOptions } from '../config/breaker-options.js';
 import type { RetryThrottlingOptions } from '../config/throttling-options.js';
-import { releasingCredentials } from './releasing-credentials.js';
+import { dropSockets, LIVENESS_OPTION, releasingCredentials } from './releasing-credentials.js';
+import { EndpointLiveness } from './endpoint-liveness.js';
 import { grpcOwnsRetries } from './service-config.js';
 import { RetryThrottle } from './retry-throttle.js';
 import { StallDetector, type Watch } from './stall-detector.js';
@@ -83,6 +84,8 @@ export class ManagedChannel {
   readonly #breakers: ChannelBreakers;
   readonly #watchdog: ConnectWatchdog | undefined;
   readonly #stall: StallDetector | undefined;
+  /** Per-endpoint liveness (endpoint-liveness.ts), for a channel that tracks its endpoints. */
+  readonly #endpointLiveness: EndpointLiveness | undefined;
   /** What grpc-js gets: the credentials, wrapped to release unanswered sockets when possible. */
   readonly #wireCredentials: ChannelCredentials;
   #retries = 0;
@@ -94,7 +97,7 @@ export class ManagedChannel {
   readonly #endpoints: EndpointTracker | undefined;
   readonly #trackerId: number | undefined;
   /** The options handed to grpc-js: the user's, with the pool's LB policy when it tracks endpoints. */
-  readonly #grpcOptions: ChannelOptions;
+  #grpcOptions: ChannelOptions;
 
   constructor(
     readonly target: string,
@@ -121,6 +124,27 @@ export class ManagedChannel {
       stallTimeoutMs === false || stallTimeoutMs === undefined
         ? undefined
         : new StallDetector(stallTimeoutMs, (ms) => this.#replace('stalled', ms));
+    // Per-endpoint liveness needs the endpoint of each attempt (the tracker's picker) and the
+    // sockets of the channel (the releasing credentials file them under the liveness id).
+    const trackerId = this.#trackerId;
+    const endpoints = this.#endpoints;
+    if (this.#stall !== undefined && trackerId !== undefined && endpoints !== undefined && releasing !== undefined) {
+      this.#grpcOptions = { ...this.#grpcOptions, [LIVENESS_OPTION]: trackerId };
+      this.#endpointLiveness = new EndpointLiveness(
+        this.#stall.baseMs,
+        (address) => dropSockets(trackerId, address),
+        (drop) =>
+          context.onChannelReplaced.emit({
+            target,
+            reason: 'endpoint-stalled',
+            address: drop.address,
+            silentMs: drop.silentMs,
+            stallTimeoutMs: drop.stallTimeoutMs,
+            replacements: this.#generation,
+          }),
+        (address) => heardOn(endpoints, address, Date.now()),
+      );
+    }
     this.#stall?.newChannel(false);
     ({ channel: this.#channel, client: this.#client } = context.factory(target, this.#wireCredentials, this.#grpcOptions));
     this.#grpcTarget = this.#channel.getTarget();
@@ -149,6 +173,11 @@ export class ManagedChannel {
   /** Changes each time the grpc-js channel is replaced: an attempt notes it, to tell later whether its channel went away. */
   get generation(): number {
     return this.#generation;
+  }
+
+  /** Per-endpoint liveness, which unary attempts on a channel that tracks its endpoints report to; undefined when off. */
+  get endpointLiveness(): EndpointLiveness | undefined {
+    return this.#endpointLiveness;
   }
 
   /** The stall detector's watch of the current grpc-js channel, which its calls report to; undefined when off. */
@@ -233,6 +262,7 @@ export class ManagedChannel {
       endpoints: this.#endpoints?.stats() ?? [],
       stalls: this.#stall?.stalls ?? 0,
       falseStalls: this.#stall?.falseAlarms ?? 0,
+      endpointStalls: this.#endpointLiveness?.drops ?? 0,
     };
   }
 
@@ -252,6 +282,7 @@ export class ManagedChannel {
     this.#closed = true;
     this.#watchdog?.stop();
     this.#stall?.stop();
+    this.#endpointLiveness?.stop();
     this.#breakers.close();
     if (this.#trackerId !== undefined) unregisterTracker(this.#trackerId);
     this.#channel.close();
@@ -305,5 +336,15 @@ export class ManagedChannel {
         : { target: this.target, reason, connectingMs: ms, replacements },
     );
     this.#watch(this.#channel);
+    // The circuits that opened on this silence would refuse calls the new connection can take.
+    if (reason === 'stalled') this.#breakers.probeNow();
   }
+}
+
+/**
+ * Tells the endpoint books that `address` was heard (`atMs` epoch ms), when they keep that fact (`heard`, added to
+ * EndpointTracker with the picker's per-endpoint stats; until then nothing is told).
+ */
+function heardOn(tracker: EndpointTracker, address: string, atMs: number): void {
+  (tracker as Partial<{ heard(address: string, atMs: number): void }>).heard?.(address, atMs);
 }

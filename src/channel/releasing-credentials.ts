@@ -17,12 +17,73 @@ import { ChannelCredentials, type CallCredentials, type ChannelOptions, type exp
 // running calls keep their connection). Destroying it makes grpc-js's pending handshake fail
 // like any failed connection attempt.
 //
+// The same wrapper keeps the registry of live sockets that per-endpoint liveness uses
+// (endpoint-liveness.ts): a channel that watches its endpoints sets LIVENESS_OPTION in its grpc-js
+// options (grpc-js hands the options to `_createSecureConnector`), and each socket its
+// subchannels dial is filed under that id and the socket's remote address, `host:port` as
+// grpc-js writes an endpoint (`[::1]:port` for IPv6). `dropSockets(id, address)` destroys them:
+// grpc-js sees the connection close, fails the calls on it UNAVAILABLE and reconnects. Sockets to
+// other endpoints, and other channels' sockets to the same endpoint, are untouched.
+//
 // These underscore methods are grpc-js internals (1.14.x): everything about them is in this file,
 // test/integration/watchdog-leak.test.ts pins the behaviour, and when they are missing the
 // user's credentials are used unwrapped (`releasingCredentials` returns undefined) and the
 // connect watchdog backs off instead (connect-watchdog.ts).
 
 type Connector = experimental.SecureConnector;
+
+/**
+ * The channel option under which a channel's liveness id reaches the connectors of its
+ * subchannels. grpc-js ignores options it does not know; the id only files the sockets.
+ */
+export const LIVENESS_OPTION = 'resilient_grpc.liveness_id';
+
+/** Live sockets by liveness id, then by remote address (`host:port`, IPv6 in brackets). */
+const sockets = new Map<number, Map<string, Set<Socket>>>();
+
+/** The remote address of a connected socket as grpc-js writes an endpoint, or undefined. */
+function remoteOf(socket: Socket): string | undefined {
+  const { remoteAddress, remotePort } = socket;
+  if (remoteAddress === undefined || remotePort === undefined) return undefined;
+  return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+}
+
+/** Files a dialled socket under its channel's liveness id and remote address, until it closes. */
+function file(id: number, socket: Socket): void {
+  const address = remoteOf(socket);
+  if (address === undefined) return;
+  let byAddress = sockets.get(id);
+  if (byAddress === undefined) sockets.set(id, (byAddress = new Map()));
+  let set = byAddress.get(address);
+  if (set === undefined) byAddress.set(address, (set = new Set()));
+  set.add(socket);
+  socket.once('close', () => {
+    set.delete(socket);
+    if (set.size === 0 && byAddress.get(address) === set) byAddress.delete(address);
+    if (byAddress.size === 0 && sockets.get(id) === byAddress) sockets.delete(id);
+  });
+}
+
+/** How many live sockets the channel with liveness id `id` has to `address`. */
+export function liveSockets(id: number, address: string): number {
+  return sockets.get(id)?.get(address)?.size ?? 0;
+}
+
+/**
+ * Destroys every live socket of the channel with liveness id `id` to `address` (grpc-js then
+ * fails the calls on them UNAVAILABLE and reconnects); returns how many it destroyed.
+ */
+export function dropSockets(id: number, address: string): number {
+  const set = sockets.get(id)?.get(address);
+  if (set === undefined) return 0;
+  let dropped = 0;
+  for (const socket of [...set]) {
+    if (socket.destroyed) continue;
+    socket.destroy();
+    dropped++;
+  }
+  return dropped;
+}
 type GrpcUri = Parameters<ChannelCredentials['_createSecureConnector']>[0];
 
 /** The wrapper of a user's credentials object. */
@@ -45,10 +106,12 @@ class ReleasingCredentials extends ChannelCredentials {
   _createSecureConnector(channelTarget: GrpcUri, options: ChannelOptions, callCredentials?: CallCredentials): Connector {
     const connector = this.inner._createSecureConnector(channelTarget, options, callCredentials);
     const dialled = new Set<Socket>();
+    const livenessId = options[LIVENESS_OPTION];
     return {
       connect(socket: Socket) {
         dialled.add(socket);
         socket.once('close', () => dialled.delete(socket));
+        if (typeof livenessId === 'number') file(livenessId, socket);
         return connector.connect(socket);
       },
       waitForReady: () => connector.waitForReady(),

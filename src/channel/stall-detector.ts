@@ -7,16 +7,19 @@ import { status } from '@grpc/grpc-js';
 // pings would find it, but servers that follow gRFC A8 (grpc-go, grpc-java, C-core) answer pings
 // more frequent than every 5 minutes with GOAWAY too_many_pings, failing the calls in flight.
 //
-// So the pool sends no pings and watches its own calls instead: while the channel is READY and
-// unary calls are waiting, if nothing at all has been heard from the server on the channel
+// So the detector sends no pings and watches the pool's own calls instead (the pool's default
+// keepalive, one ping per 6 minutes while calls are open, is for streams; per-endpoint
+// liveness, endpoint-liveness.ts, applies the same rule to each endpoint of a multi-endpoint
+// channel): while the channel is READY and unary calls are waiting, if nothing at all has been heard from the server on the channel
 // (response headers, a message, a status the server sent) for `stallMs`, the connection is
 // presumed dead and the channel's owner replaces the grpc-js channel (a new TCP connection; the
 // old channel is closed, its calls run on to their answers or deadlines). Streams are not
 // watched (a watch or subscribe stream may rightly wait minutes for its first message), but their
 // response headers and a status their server sent count as heard. Each attempt (call/attempt.ts)
-// reports to the current channel's `Watch`: `begin`, `heard`, `unaryEnded`, `streamEnded`. A
-// replacement that turns out wrong costs a new connection, never a
-// call, and makes the detector more patient: `stallMs` doubles (up to 60 s) when an answer then
+// reports to the current channel's `Watch`: `begin`, `heard`, `unaryEnded`, `streamEnded`. The
+// channel's open circuits probe at once after a replacement (circuit-breaker.ts `probeNow`): the
+// failures that opened them were this silence's. A replacement that turns out wrong costs a new
+// connection, never a call, and makes the detector more patient: `stallMs` doubles (up to 60 s) when an answer then
 // arrives on the replaced channel (a false alarm: the server was slow, not gone), and when the
 // new channel stalls too before hearing anything (the replacement did not help).
 

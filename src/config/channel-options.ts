@@ -4,11 +4,27 @@ import { optionError } from '../core/option-error.js';
 // The channel options (`channelOptions`, passed to grpc-js) and `credentials` of the pool and
 // its clients: the pool's defaults, and their checks. Their types are grpc-js's own.
 
+/**
+ * The keepalive every channel gets unless the user sets these keys (key by key): one PING every
+ * 6 minutes (360000 ms) while calls or streams are open on a connection, 20000 ms to answer it.
+ * grpc-js pings only while calls are active (without `grpc.keepalive_permit_without_calls`), and
+ * servers that follow gRFC A8 (grpc-go, grpc-java, C-core) allow one ping per 5 minutes by
+ * default, so no A8 server answers these with GOAWAY too_many_pings. What it finds: a connection
+ * that went silent under a stream (which the stall detector does not watch), within 6 min 20 s
+ * of the silence (the next ping, then its 20 s). `'grpc.keepalive_time_ms': -1` turns it off.
+ */
+export const KEEPALIVE_DEFAULTS = Object.freeze({
+  'grpc.keepalive_time_ms': 360_000,
+  'grpc.keepalive_timeout_ms': 20_000,
+} as const);
+
 /** Channel options the pool sets on every channel unless the user sets them. */
 export const POOL_CHANNEL_DEFAULTS: ChannelOptions = {
   // One retry owner: a DNS TXT record must not be able to switch grpc-js retries on underneath
   // ours. A service config passed explicitly in `grpc.service_config` still applies.
   'grpc.service_config_disable_resolution': 1,
+  // Liveness under streams: see KEEPALIVE_DEFAULTS.
+  ...KEEPALIVE_DEFAULTS,
 };
 
 /**

@@ -15,7 +15,9 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * grpc-js channel options applied to every channel of the pool (a client's own
    * `channelOptions` are merged over them, key by key). They are part of the channel's key:
    * clients with different channel options get different channels. Passed to grpc-js untouched,
-   * except that `grpc.service_config_disable_resolution` defaults to 1 (see README). Default: `{}`.
+   * except that `grpc.service_config_disable_resolution` defaults to 1, `grpc.keepalive_time_ms`
+   * to 360000 (6 min) and `grpc.keepalive_timeout_ms` to 20000 (20 s) (see README, "Liveness";
+   * `'grpc.keepalive_time_ms': -1` turns keepalive off). Default: `{}`.
    */
   channelOptions?: ChannelOptions | undefined;
   /**
@@ -44,11 +46,15 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * Stall detector, in ms: when a channel is READY, unary calls are waiting, and nothing at all
    * (headers, a message, a status) has come from the server for this long, the connection is
    * taken for silently dead (no FIN, no RST: a dropped NAT entry, a frozen VM) and the channel
-   * is replaced by one on a new TCP connection. No keepalive ping is ever sent, so servers that
-   * enforce gRFC A8 never answer with GOAWAY too_many_pings. Streams are not watched (their
-   * response headers count as heard). A false alarm (the server was only slow: its answer arrives
-   * on the replaced channel) costs one new connection, never a call, and doubles the channel's
-   * timeout, up to 60 s. `false` turns it off. Default: 5000 (5 s). See the README's "Liveness".
+   * is replaced by one on a new TCP connection, and the channel's open circuits probe at once
+   * (reason 'connection-replaced'). On a channel that tracks several endpoints the same rule
+   * applies per endpoint: the connection to an endpoint whose unary calls heard nothing from it
+   * for this long is dropped (grpc-js reconnects) while the others serve. It sends no ping (the
+   * pool's default keepalive, one ping per 6 minutes while calls are open, is for streams).
+   * Streams are not watched (their response headers count as heard). A false alarm (the server
+   * was only slow: its answer arrives on the replaced channel) costs one new connection, never a
+   * call, and doubles the channel's (or endpoint's) timeout, up to 60 s. `false` turns both off.
+   * Default: 5000 (5 s). See the README's "Liveness".
    */
   stallTimeoutMs?: number | false | undefined;
   /**

@@ -24,7 +24,7 @@ async function chain(): Promise<{ peer: A8Peer; proxy: FaultProxy; pool: Channel
   cleanups.push(() => peer.close());
   const proxy = await startFaultProxy({ port: peer.port });
   cleanups.push(() => proxy.close());
-  const pool = new ChannelPool(); // every default: deadline 10 s, stall timeout 5 s, no keepalive
+  const pool = new ChannelPool(); // every default: deadline 10 s, stall timeout 5 s, keepalive 6 min (no ping within these tests)
   cleanups.push(() => pool.close({ graceMs: 0 }));
   const replaced: ChannelReplaced[] = [];
   pool.onChannelReplaced((event) => replaced.push(event));

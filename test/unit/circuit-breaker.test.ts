@@ -311,3 +311,61 @@ describe('shutdown', () => {
     expect(changes).toHaveLength(1);
   });
 });
+
+describe('probeNow: the connection was replaced for silence', () => {
+  test('an open circuit goes half-open at once; a successful probe closes it', async () => {
+    open();
+    breaker.probeNow();
+    expect(breaker.stats()).toMatchObject({ state: 'half-open', nextProbeAt: undefined });
+    expect(changes.at(-1)).toEqual({ method: undefined, state: 'half-open', previous: 'open', reason: 'connection-replaced' });
+    const ticket = probe();
+    expect(breaker.admits).toBe(false);
+    ticket('success');
+    expect(breaker.stats().state).toBe('closed');
+    expect(changes.at(-1)).toMatchObject({ state: 'closed', previous: 'half-open', reason: 'probe-succeeded' });
+    // opossum's reset timer is gone with the close: nothing moves later.
+    const count = changes.length;
+    await vi.advanceTimersByTimeAsync(OPTIONS.resetTimeoutMs * 2);
+    expect(changes).toHaveLength(count);
+    expect(breaker.stats().state).toBe('closed');
+  });
+
+  test('a failed early probe opens it again for a fresh reset timeout, with one event', async () => {
+    open();
+    await vi.advanceTimersByTimeAsync(300);
+    breaker.probeNow();
+    const before = changes.length;
+    probe()('failure');
+    expect(breaker.stats().state).toBe('open');
+    expect(changes.slice(before)).toEqual([{ method: undefined, state: 'open', previous: 'half-open', reason: 'probe-failed' }]);
+    // The first reset timer (due 200 ms from now) was replaced by a fresh one.
+    await vi.advanceTimersByTimeAsync(OPTIONS.resetTimeoutMs - 1);
+    expect(breaker.stats().state).toBe('open');
+    expect(breaker.admits).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(breaker.stats().state).toBe('half-open');
+    probe()('success');
+    expect(breaker.stats().state).toBe('closed');
+  });
+
+  test('the original reset timer firing while the early probe is out changes nothing', async () => {
+    open();
+    breaker.probeNow();
+    const ticket = probe();
+    const before = changes.length;
+    await vi.advanceTimersByTimeAsync(OPTIONS.resetTimeoutMs);
+    expect(changes).toHaveLength(before);
+    expect(breaker.admits).toBe(false);
+    ticket('success');
+    expect(breaker.stats().state).toBe('closed');
+  });
+
+  test('a closed or half-open circuit is left as it is', async () => {
+    breaker.probeNow();
+    expect(breaker.stats().state).toBe('closed');
+    await halfOpen();
+    const before = changes.length;
+    breaker.probeNow();
+    expect(changes).toHaveLength(before);
+  });
+});

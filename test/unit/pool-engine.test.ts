@@ -5,6 +5,7 @@ import { breakerKey } from '../../src/channel/channel-breakers.js';
 import type { InFlight } from '../../src/channel/in-flight.js';
 import { resolveBreaker, type BreakerOptions } from '../../src/config/breaker-options.js';
 import { poolSettings } from '../../src/config/pool-options.js';
+import { KEEPALIVE_PRESETS } from '../../src/channel/keepalive-presets.js';
 import { PoolEngine } from '../../src/pool/pool-engine.js';
 import { parseTarget } from '../../src/channel/target.js';
 import type { Resolved } from '../../src/config/check-helpers.js';
@@ -65,6 +66,40 @@ describe('poolSettings()', () => {
     expect(() => poolSettings({ connectTimeoutMs: -1 })).toThrow(RangeError);
     expect(() => poolSettings({ connectTimeoutMs: -1 })).toThrow(/connectTimeoutMs/);
     expect(() => poolSettings({ nope: 1 })).toThrow(TypeError);
+  });
+});
+
+describe('keepalive by default (issue 19: a stream on a silent connection, without too_many_pings)', () => {
+  // gRFC A8 servers (grpc-go, grpc-java, C-core) allow one ping per 5 minutes by default, and grpc-js
+  // pings every keepalive_time_ms only while calls are open; a silent connection is left at the
+  // next ping plus keepalive_timeout_ms at the latest. test/chaos/keepalive-streams.test.ts proves
+  // both against an A8-enforcing peer at scale.
+  const A8_MIN_PING_MS = 5 * 60_000;
+  const GOAL_MS = 6.5 * 60_000;
+
+  test('every channel gets a 6-minute keepalive, 20 s to answer, and no permit_without_calls', () => {
+    pool.channelFor(A, undefined, undefined);
+    const options = fake.made[0]!.options;
+    expect(options).toMatchObject({ 'grpc.keepalive_time_ms': 360_000, 'grpc.keepalive_timeout_ms': 20_000 });
+    expect(options['grpc.keepalive_permit_without_calls']).toBeUndefined();
+    const time = options['grpc.keepalive_time_ms'] as number;
+    const timeout = options['grpc.keepalive_timeout_ms'] as number;
+    // Never sooner than an A8 server allows; a silent connection found within 6.5 minutes.
+    expect(time).toBeGreaterThan(A8_MIN_PING_MS);
+    expect(time + timeout).toBeLessThanOrEqual(GOAL_MS);
+  });
+
+  test("the user's keepalive keys win, key by key, pool-wide or per client; -1 turns it off", () => {
+    const tuned = makePool({ channelOptions: { 'grpc.keepalive_time_ms': 10_000 } });
+    tuned.channelFor(A, undefined, undefined);
+    expect(fake.made.at(-1)!.options).toMatchObject({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 20_000 });
+    pool.channelFor(B, undefined, { 'grpc.keepalive_time_ms': -1 });
+    expect(fake.made.at(-1)!.options['grpc.keepalive_time_ms']).toBe(-1);
+    return tuned.close({ graceMs: 0 });
+  });
+
+  test('the anyServer preset is the default', () => {
+    expect(poolSettings(undefined).channelOptions).toMatchObject(KEEPALIVE_PRESETS.anyServer);
   });
 });
 
