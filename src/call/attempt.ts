@@ -2,13 +2,22 @@ import { status, type CallOptions, type Metadata, type StatusObject } from '@grp
 import { endAttempt, linkAttempt, type AttemptLink } from '../channel/endpoint-lb.js';
 import type { Watch } from '../channel/stall-detector.js';
 import type { EndpointLiveness, Pending } from '../channel/endpoint-liveness.js';
-import { attemptOutcome, attemptReach, judgedOutcome, type AttemptOutcome, type AttemptReach } from '../core/status-meaning.js';
+import {
+  attemptOutcome,
+  attemptReach,
+  expiredLocally,
+  judgedOutcome,
+  STALLED_LOOP_MS,
+  type AttemptOutcome,
+  type AttemptReach,
+} from '../core/status-meaning.js';
 import { inScope } from '../events/call-events.js';
 import type { BoundMethod } from './bound-method.js';
 import type { CallObserver } from './call-observer.js';
 import { watchHooks } from './call-hooks.js';
 import type { PreparedCall } from './call-options.js';
 import { InterceptorTap, thrownStatus } from './interceptor-tap.js';
+import { loopBusySince, sampleLoop } from './loop-stall.js';
 import { MessageQueue, type QueueListener } from './message-queue.js';
 import { RequestPump, type PumpOwner, type Requests } from './request-pump.js';
 
@@ -154,6 +163,7 @@ export class Attempt implements QueueListener {
     this.number = plan.number;
     this.ownDeadline = plan.ownDeadline;
     this.#startedAt = plan.startedAt;
+    sampleLoop(plan.startedAt);
     const { channel } = owner.bound;
     this.#generation = channel.generation;
     this.#watch = channel.liveness;
@@ -440,8 +450,12 @@ export class Attempt implements QueueListener {
       const wire = failure as WireStatus;
       reach = this.reachOf(wire.metadata);
       code = wire.code;
-      // A deadline that grpc-js reported long after it came: the client's loop was stalled.
-      outcome = judgedOutcome(outcome, code, reach, Date.now() - this.#plan.wireDeadline);
+      // A deadline that grpc-js reported long after it came, the client's loop busy meanwhile:
+      // the loop was stalled. How busy is asked only of such a deadline.
+      const lateMs = Date.now() - this.#plan.wireDeadline;
+      if (lateMs > STALLED_LOOP_MS && expiredLocally(code, reach)) {
+        outcome = judgedOutcome(outcome, code, reach, lateMs, loopBusySince(this.#plan.wireDeadline));
+      }
     }
     this.#owner.attemptJudged(this, outcome, reach, code);
     const link = this.#link;

@@ -122,23 +122,33 @@ export function expiredLocally(code: number, reach: AttemptReach): boolean {
 
 /**
  * How late past its deadline (ms) grpc-js may report a deadline that expired locally for it to
- * count against the backend. Reported later than this, the client's event loop was stalled when
- * the deadline came (a busy loop, a long GC pause, a starved process: grpc-js's deadline timer
- * ran late, and an answer may have sat unread in the socket): the attempt says nothing about the
- * backend and counts neither way, in the method's circuit and in the endpoint books. A timer that
- * runs on time is late by a few ms; a loaded machine's scheduling adds tens.
+ * count against the backend whatever the client's event loop did. Reported later than this, with
+ * the loop busy (not waiting for I/O) for at least STALLED_LOOP_SHARE of the time since the
+ * attempt's last sample before its deadline (a busy loop, a long GC pause, a synchronous task),
+ * the client's own loop was stalled when the deadline came: grpc-js's deadline timer ran late,
+ * and an answer may have sat unread in the socket. Such an attempt says nothing about the backend
+ * and counts neither way, in the method's circuit and in the endpoint books. A process that was
+ * late because the machine was loaded while it waited for an answer is not stalled: its
+ * deadlines count.
  */
 export const STALLED_LOOP_MS = 100;
+/** See STALLED_LOOP_MS: the share of time (0 to 1) a stalled loop was busy. */
+export const STALLED_LOOP_SHARE = 0.75;
 
 /**
  * The health outcome of a failed attempt, given when its deadline expired locally: `lateMs` is
- * how long after its deadline grpc-js reported it (negative or 0 when it was not a deadline).
- * A local expiry reported more than STALLED_LOOP_MS late is 'ignored'; anything else keeps
- * `outcome`.
+ * how long after its deadline grpc-js reported it (negative or 0 when it was not a deadline),
+ * `busy` the share of time the client's event loop was busy meanwhile (see STALLED_LOOP_MS). A
+ * local expiry reported by a stalled loop is 'ignored'; anything else keeps `outcome`.
  */
-export function judgedOutcome(outcome: AttemptOutcome, code: number, reach: AttemptReach, lateMs: number): AttemptOutcome {
-  if (outcome !== 'failure' || lateMs <= STALLED_LOOP_MS) return outcome;
+export function judgedOutcome(outcome: AttemptOutcome, code: number, reach: AttemptReach, lateMs: number, busy: number): AttemptOutcome {
+  if (outcome !== 'failure' || !loopStalled(lateMs, busy)) return outcome;
   return expiredLocally(code, reach) ? 'ignored' : outcome;
+}
+
+/** Whether a deadline reported `lateMs` after it came, the loop busy for the share `busy` of the time, found the loop stalled. */
+export function loopStalled(lateMs: number, busy: number): boolean {
+  return lateMs > STALLED_LOOP_MS && busy >= STALLED_LOOP_SHARE;
 }
 
 /**

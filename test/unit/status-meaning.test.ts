@@ -1,6 +1,14 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
-import { attemptOutcome, expiredLocally, judgedOutcome, STALLED_LOOP_MS, targetOutcome } from '../../src/core/status-meaning.js';
+import {
+  attemptOutcome,
+  expiredLocally,
+  judgedOutcome,
+  loopStalled,
+  STALLED_LOOP_MS,
+  STALLED_LOOP_SHARE,
+  targetOutcome,
+} from '../../src/core/status-meaning.js';
 
 // What a failure means for health when its deadline expired on the client (issue 19, the
 // CPU-starved row): never a failure of the target; a failure of the method and the endpoint only
@@ -22,21 +30,27 @@ describe('expiredLocally', () => {
   });
 });
 
-describe('judgedOutcome: a local expiry reported late says nothing about the backend', () => {
-  test('reported on time it is a failure (a hung server); late, it is ignored', () => {
+describe('judgedOutcome: a local expiry reported late by a stalled loop says nothing about the backend', () => {
+  test('reported on time it is a failure (a hung server); late with the loop busy meanwhile, it is ignored', () => {
     expect(attemptOutcome(DEADLINE, false)).toBe('failure');
-    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'unknown', 3)).toBe('failure');
-    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'unknown', STALLED_LOOP_MS)).toBe('failure');
-    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'unknown', STALLED_LOOP_MS + 1)).toBe('ignored');
-    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'not-sent', 500)).toBe('ignored');
+    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'unknown', 3, 1)).toBe('failure');
+    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'unknown', STALLED_LOOP_MS, 1)).toBe('failure');
+    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'unknown', STALLED_LOOP_MS + 1, 1)).toBe('ignored');
+    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'not-sent', 500, 0.96)).toBe('ignored');
+  });
+
+  test('late while the loop waited for I/O (a loaded machine, not a stalled loop): still a failure', () => {
+    expect(loopStalled(500, STALLED_LOOP_SHARE - 0.01)).toBe(false);
+    expect(loopStalled(500, STALLED_LOOP_SHARE)).toBe(true);
+    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'unknown', 500, 0.05)).toBe('failure');
   });
 
   test('lateness changes nothing else: a server-sent deadline, another failure, a success', () => {
-    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'answered', 500)).toBe('failure');
-    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'committed', 500)).toBe('failure');
-    expect(judgedOutcome('failure', status.UNAVAILABLE, 'unknown', 500)).toBe('failure');
-    expect(judgedOutcome('success', status.OK, 'answered', 500)).toBe('success');
-    expect(judgedOutcome('ignored', status.DEADLINE_EXCEEDED, 'unknown', 500)).toBe('ignored');
+    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'answered', 500, 1)).toBe('failure');
+    expect(judgedOutcome('failure', status.DEADLINE_EXCEEDED, 'committed', 500, 1)).toBe('failure');
+    expect(judgedOutcome('failure', status.UNAVAILABLE, 'unknown', 500, 1)).toBe('failure');
+    expect(judgedOutcome('success', status.OK, 'answered', 500, 1)).toBe('success');
+    expect(judgedOutcome('ignored', status.DEADLINE_EXCEEDED, 'unknown', 500, 1)).toBe('ignored');
   });
 });
 
