@@ -2,13 +2,22 @@ import { status, type CallOptions, type Metadata, type StatusObject } from '@grp
 import { endAttempt, linkAttempt, type AttemptLink } from '../channel/endpoint-lb.js';
 import type { Watch } from '../channel/stall-detector.js';
 import type { EndpointLiveness, Pending } from '../channel/endpoint-liveness.js';
-import { attemptOutcome, attemptReach, type AttemptOutcome, type AttemptReach } from '../core/status-meaning.js';
+import {
+  attemptOutcome,
+  attemptReach,
+  expiredLocally,
+  judgedOutcome,
+  STALLED_LOOP_MS,
+  type AttemptOutcome,
+  type AttemptReach,
+} from '../core/status-meaning.js';
 import { inScope } from '../events/call-events.js';
 import type { BoundMethod } from './bound-method.js';
 import type { CallObserver } from './call-observer.js';
 import { watchHooks } from './call-hooks.js';
 import type { PreparedCall } from './call-options.js';
 import { InterceptorTap, thrownStatus } from './interceptor-tap.js';
+import { loopBusySince, sampleLoop } from './loop-stall.js';
 import { MessageQueue, type QueueListener } from './message-queue.js';
 import { RequestPump, type PumpOwner, type Requests } from './request-pump.js';
 
@@ -40,8 +49,12 @@ export interface AttemptOwner extends PumpOwner {
    * Once per attempt.
    */
   attemptDone(attempt: Attempt, error: unknown, value: unknown): void;
-  /** How the attempt counts for health (once; see `Attempt`): for the call's circuits. */
-  attemptJudged(attempt: Attempt, outcome: AttemptOutcome, reach: AttemptReach): void;
+  /**
+   * How the attempt counts for health (once; see `Attempt`): for the call's circuits. A failure
+   * comes with how far it got and its status code (a deadline that expired locally never counts
+   * for the target).
+   */
+  attemptJudged(attempt: Attempt, outcome: AttemptOutcome, reach: AttemptReach, code?: number): void;
   /** A ready stream is over (its status arrived), with its count of response messages. */
   streamEnded(attempt: Attempt, final: StatusObject, received: number): void;
 }
@@ -150,6 +163,7 @@ export class Attempt implements QueueListener {
     this.number = plan.number;
     this.ownDeadline = plan.ownDeadline;
     this.#startedAt = plan.startedAt;
+    sampleLoop(plan.startedAt);
     const { channel } = owner.bound;
     this.#generation = channel.generation;
     this.#watch = channel.liveness;
@@ -422,14 +436,28 @@ export class Attempt implements QueueListener {
   /**
    * Judges the attempt for health, once: at a stream's first message, else at its end. Ended
    * from our side, or failed because its channel was replaced under it, it says nothing about
-   * the backend and counts neither way. The endpoint's books hear it too.
+   * the backend and counts neither way, and so does a deadline that expired locally while the
+   * client's event loop was stalled (status-meaning.ts judgedOutcome). The endpoint's books hear
+   * it too.
    */
   #judge(failure: unknown): void {
     if (this.#judged) return;
     this.#judged = true;
-    const outcome = attemptOutcome(failure, this.#owner.isEnded || this.channelReplaced || this.stoppedByInterceptor);
-    const reach = outcome === 'failure' ? this.reachOf((failure as WireStatus).metadata) : 'answered';
-    this.#owner.attemptJudged(this, outcome, reach);
+    let outcome = attemptOutcome(failure, this.#owner.isEnded || this.channelReplaced || this.stoppedByInterceptor);
+    let reach: AttemptReach = 'answered';
+    let code: number | undefined;
+    if (outcome === 'failure') {
+      const wire = failure as WireStatus;
+      reach = this.reachOf(wire.metadata);
+      code = wire.code;
+      // A deadline that grpc-js reported long after it came, the client's loop busy meanwhile:
+      // the loop was stalled. How busy is asked only of such a deadline.
+      const lateMs = Date.now() - this.#plan.wireDeadline;
+      if (lateMs > STALLED_LOOP_MS && expiredLocally(code, reach)) {
+        outcome = judgedOutcome(outcome, code, reach, lateMs, loopBusySince(this.#plan.wireDeadline));
+      }
+    }
+    this.#owner.attemptJudged(this, outcome, reach, code);
     const link = this.#link;
     if (link !== undefined) {
       this.#link = undefined;

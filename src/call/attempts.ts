@@ -143,9 +143,9 @@ export abstract class Attempts implements AttemptOwner {
   }
 
   /** AttemptOwner: how an attempt counts for health, once. */
-  attemptJudged(_attempt: Attempt, outcome: AttemptOutcome, reach: AttemptReach): void {
+  attemptJudged(_attempt: Attempt, outcome: AttemptOutcome, reach: AttemptReach, code?: number): void {
     if (outcome === 'success') this.#circuits?.settle(true);
-    else this.#circuits?.attemptFailed(outcome, reach);
+    else this.#circuits?.attemptFailed(outcome, reach, code);
   }
 
   /** AttemptOwner: an attempt is ready or failed. */

@@ -21,6 +21,8 @@ export class CallCircuits {
   /** How the last failed attempt counts, and how far it got: the call's outcome if it ends so. */
   #failure: AttemptOutcome = 'ignored';
   #reach: AttemptReach = 'answered';
+  /** Its status code, when it had one: a deadline that expired locally never counts for the target. */
+  #code: number | undefined;
 
   constructor(method: Breaker, target: Breaker | undefined) {
     this.#method = method;
@@ -50,10 +52,11 @@ export class CallCircuits {
     return undefined;
   }
 
-  /** An attempt failed: if the call ends now, this is how it counts. */
-  attemptFailed(outcome: AttemptOutcome, reach: AttemptReach): void {
+  /** An attempt failed (with status `code`, if it had one): if the call ends now, this is how it counts. */
+  attemptFailed(outcome: AttemptOutcome, reach: AttemptReach, code?: number): void {
     this.#failure = outcome;
     this.#reach = reach;
+    this.#code = code;
   }
 
   /** The call's outcome is known: a success, or (`ok` false) its last failed attempt's. Once per call. */
@@ -63,7 +66,7 @@ export class CallCircuits {
     const outcome = ok ? 'success' : this.#failure;
     // No latency: the breakers keep no percentiles (see Breaker.record).
     report(this.#method, this.#methodTicket, outcome, 0);
-    if (this.#target !== undefined) report(this.#target, this.#targetTicket, targetOutcome(outcome, this.#reach), 0);
+    if (this.#target !== undefined) report(this.#target, this.#targetTicket, targetOutcome(outcome, this.#reach, this.#code), 0);
   }
 }
 

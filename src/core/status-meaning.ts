@@ -111,13 +111,58 @@ export function attemptReach(committed: boolean, streamOpened: boolean, serverTr
 }
 
 /**
+ * Whether a failure is a deadline that expired on the client: a DEADLINE_EXCEEDED the server
+ * never sent (no trailers of its own), with nothing heard on the attempt (no header, no message).
+ * grpc-js enforces the deadline with a timer of the client's: the server may be hung, or the
+ * client's own event loop may have been too busy to read an answer that was there.
+ */
+export function expiredLocally(code: number, reach: AttemptReach): boolean {
+  return code === status.DEADLINE_EXCEEDED && (reach === 'not-sent' || reach === 'unknown');
+}
+
+/**
+ * How late past its deadline (ms) grpc-js may report a deadline that expired locally for it to
+ * count against the backend whatever the client's event loop did. Reported later than this, with
+ * the loop busy (not waiting for I/O) for at least STALLED_LOOP_SHARE of the time since the
+ * attempt's last sample before its deadline (a busy loop, a long GC pause, a synchronous task),
+ * the client's own loop was stalled when the deadline came: grpc-js's deadline timer ran late,
+ * and an answer may have sat unread in the socket. Such an attempt says nothing about the backend
+ * and counts neither way, in the method's circuit and in the endpoint books. A process that was
+ * late because the machine was loaded while it waited for an answer is not stalled: its
+ * deadlines count.
+ */
+export const STALLED_LOOP_MS = 100;
+/** See STALLED_LOOP_MS: the share of time (0 to 1) a stalled loop was busy. */
+export const STALLED_LOOP_SHARE = 0.75;
+
+/**
+ * The health outcome of a failed attempt, given when its deadline expired locally: `lateMs` is
+ * how long after its deadline grpc-js reported it (negative or 0 when it was not a deadline),
+ * `busy` the share of time the client's event loop was busy meanwhile (see STALLED_LOOP_MS). A
+ * local expiry reported by a stalled loop is 'ignored'; anything else keeps `outcome`.
+ */
+export function judgedOutcome(outcome: AttemptOutcome, code: number, reach: AttemptReach, lateMs: number, busy: number): AttemptOutcome {
+  if (outcome !== 'failure' || !loopStalled(lateMs, busy)) return outcome;
+  return expiredLocally(code, reach) ? 'ignored' : outcome;
+}
+
+/** Whether a deadline reported `lateMs` after it came, the loop busy for the share `busy` of the time, found the loop stalled. */
+export function loopStalled(lateMs: number, busy: number): boolean {
+  return lateMs > STALLED_LOOP_MS && busy >= STALLED_LOOP_SHARE;
+}
+
+/**
  * How an attempt counts for the target's circuit, which refuses every call to a target: only a
  * failure that no endpoint could take (its request never went out: no connection, every
- * endpoint down or ejected, the LB pick waited out the deadline) counts against the target. A
- * failure one endpoint or one method answered is left to endpoint ejection and the method's
- * circuit.
+ * endpoint down or ejected) counts against the target. A failure one endpoint or one method
+ * answered is left to endpoint ejection and the method's circuit, and so is a deadline that
+ * expired locally (`expiredLocally`: a DEADLINE_EXCEEDED the server never sent, whether or not
+ * its request went out): the client's own clock ended it, and a client starved of CPU, whose
+ * calls expire before they are even picked, must never refuse every call to a healthy target.
+ * `code` is the failure's status code (undefined: not a gRPC status).
  */
-export function targetOutcome(outcome: AttemptOutcome, reach: AttemptReach): AttemptOutcome {
+export function targetOutcome(outcome: AttemptOutcome, reach: AttemptReach, code?: number): AttemptOutcome {
   if (outcome !== 'failure') return outcome;
+  if (code !== undefined && expiredLocally(code, reach)) return 'ignored';
   return reach === 'not-sent' ? 'failure' : 'ignored';
 }

@@ -1,3 +1,4 @@
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { BoundMethod } from '../../src/call/bound-method.js';
 import { CallCircuits } from '../../src/call/call-circuits.js';
@@ -213,6 +214,32 @@ describe("the target's circuit hears only of failures no endpoint could take", (
       circuits.settle(false);
     }
     expect(target.stats().state).toBe('closed');
+  });
+
+  test('a deadline that expired locally never counts for the target, sent or not; the method still counts it', () => {
+    // DEADLINE_EXCEEDED that the server never sent: the client's own timer ended the attempt,
+    // before the pick (not-sent) or with nothing heard (unknown).
+    for (const reach of ['not-sent', 'unknown'] as const) {
+      for (let i = 0; i < 2 * OPTIONS.volumeThreshold; i++) {
+        const circuits = new CallCircuits(method, target);
+        expect(circuits.admit()).toBeUndefined();
+        circuits.attemptFailed('failure', reach, grpc.status.DEADLINE_EXCEEDED);
+        circuits.settle(false);
+        if (method.stats().state === 'open') break;
+      }
+      expect(method.stats().state, reach).toBe('open');
+      expect(target.stats(), reach).toMatchObject({ state: 'closed', opened: 0 });
+      method = makeBreaker(`method-${reach}`);
+    }
+    // Control: the same calls failing UNAVAILABLE before they went out do open the target.
+    method = makeBreaker('method', { ...OPTIONS, volumeThreshold: 1_000 });
+    for (let i = 0; i < OPTIONS.volumeThreshold; i++) {
+      const circuits = new CallCircuits(method, target);
+      circuits.admit();
+      circuits.attemptFailed('failure', 'not-sent', grpc.status.UNAVAILABLE);
+      circuits.settle(false);
+    }
+    expect(target.stats().state).toBe('open');
   });
 
   test('successes count for the target too', () => {

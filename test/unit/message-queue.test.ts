@@ -179,6 +179,22 @@ describe('the first message', () => {
     await expect(queue.next()).resolves.toEqual({ value: 'm', done: false });
   });
 
+  test("a reader already waiting when the first message arrives does not take the owner's judgement away (issue 19)", async () => {
+    // The reader's waiter is the only one the queue keeps; the owner hears of the first message
+    // through its listener, whoever waits. (Until issue 19 the stream's judge waited in the same
+    // slot as the reader, and a reader that came first left the stream unjudged until its end.)
+    const { call, queue, heard } = setup();
+    const reading = queue.next();
+    expect(await settles(reading)).toBe(false);
+    call.emit('data', 'm');
+    expect(heard).toEqual(['first']);
+    await expect(reading).resolves.toEqual({ value: 'm', done: false });
+    const second = queue.next();
+    call.emit('data', 'n');
+    await expect(second).resolves.toEqual({ value: 'n', done: false });
+    expect(heard).toEqual(['first']);
+  });
+
   test('a stream that ended OK with no message at all is over, with no first message', async () => {
     const { call, queue, heard } = setup();
     finish(call, OK);
