@@ -94,9 +94,12 @@ export function decodeHealthResponse(bytes: Buffer): ServingStatus {
       case 1:
         at += 8;
         break;
-      case 2:
-        at += varint();
+      case 2: {
+        // Not `at += varint()`: that would add the length to `at` as it was before the length was read.
+        const length = varint();
+        at += length;
         break;
+      }
       case 5:
         at += 4;
         break;

@@ -195,6 +195,19 @@ describe('single-address targets', () => {
   });
 });
 
+describe("the user's own pick_first", () => {
+  it('is not health-checked, as A17 says: it would stick to an unhealthy endpoint rather than move', async () => {
+    const fleet = await fleetOf(2);
+    const { pool, events } = poolFor();
+    const channelOptions = { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ pick_first: {} }] }) };
+    const test = pool.client(TestServiceClient, fleet.target, { channelOptions, healthCheck: {} }) as unknown as Test;
+    for (let i = 0; i < 10; i++) await test.Echo({ message: 'x' });
+    expect(fleet.arrived()).toBe(10);
+    expect(fleet.endpoints.map((e) => e.health!.watchesStarted)).toEqual([0, 0]);
+    expect(events).toEqual([]);
+  });
+});
+
 describe('the service config', () => {
   it('healthCheckConfig turns it on, and healthCheck: false turns it off over it', async () => {
     const fleet = await fleetOf(2);
