@@ -6,6 +6,7 @@
 //   startTestServer({ services: [health.service] });
 //   health.set('', 'NOT_SERVING');             // every open Watch of '' hears it at once
 //   health.openWatches                          // Watch streams open now
+//   health.failWatches(grpc.status.INTERNAL)     // every new Watch ends at once with INTERNAL
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,8 @@ export interface HealthService {
   readonly watchesStarted: number;
   /** Service names asked for, in order of arrival. */
   readonly asked: readonly string[];
+  /** From now on, every Watch call ends at once with `code` (undefined: they are served again). */
+  failWatches(code: grpc.status | undefined): void;
 }
 
 type WatchCall = grpc.ServerWritableStream<{ service: string }, { status: HealthStatus }>;
@@ -38,6 +41,7 @@ export function healthService(initial: Record<string, HealthStatus> = { '': 'SER
   const watchers = new Set<WatchCall>();
   const asked: string[] = [];
   let started = 0;
+  let failWith: grpc.status | undefined;
   const statusOf = (name: string): HealthStatus => statuses.get(name) ?? 'SERVICE_UNKNOWN';
   const implementation: grpc.UntypedServiceImplementation = {
     Check(call: grpc.ServerUnaryCall<{ service: string }, unknown>, callback: grpc.sendUnaryData<unknown>) {
@@ -48,6 +52,10 @@ export function healthService(initial: Record<string, HealthStatus> = { '': 'SER
     Watch(call: WatchCall) {
       started++;
       asked.push(call.request.service);
+      if (failWith !== undefined) {
+        call.emit('error', { code: failWith, details: 'health watch refused' });
+        return;
+      }
       watchers.add(call);
       const forget = () => watchers.delete(call);
       call.on('cancelled', forget);
@@ -69,5 +77,8 @@ export function healthService(initial: Record<string, HealthStatus> = { '': 'SER
       return started;
     },
     asked,
+    failWatches(code) {
+      failWith = code;
+    },
   };
 }
