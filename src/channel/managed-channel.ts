@@ -118,7 +118,9 @@ export class ManagedChannel {
     // (UNAVAILABLE) instead of sending them to a server that said it cannot serve them.
     const several = mayHaveSeveralEndpoints(target);
     if ((ejection !== false && several) || health !== false) {
-      if (ejection !== false) {
+      // Endpoint books only where there can be several endpoints (as without health checking): a
+      // single endpoint has nowhere else to go, and its liveness is the stall detector's.
+      if (ejection !== false && several) {
         this.#endpoints = new EndpointTracker(target, ejection, (change) => context.onEndpointEjection.emit(change));
         this.#trackerId = registerTracker(this.#endpoints);
       }
