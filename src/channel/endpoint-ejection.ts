@@ -30,6 +30,12 @@ export interface EndpointStats {
   failures: number;
   /** Times the endpoint was ejected. */
   ejections: number;
+  /**
+   * What the endpoint's health check says (client-side health checking, the `healthCheck` client
+   * option): false after NOT_SERVING, SERVICE_UNKNOWN or a failed Watch; true otherwise, and
+   * always true without health checking.
+   */
+  serving: boolean;
 }
 
 /** Reported by `pool.onEndpointEjection` when an endpoint leaves or rejoins the rotation. */
@@ -58,6 +64,7 @@ interface Book {
   multiplier: number;
   ejectedUntil: number | undefined;
   lastRate: number;
+  serving: boolean;
 }
 
 /** The ejection books of one channel's endpoints. */
@@ -88,6 +95,12 @@ export class EndpointTracker {
     return until !== undefined;
   }
 
+  /** What the endpoint's health check says (health-check.ts); an address without a book is ignored. */
+  setServing(address: string, serving: boolean): void {
+    const book = this.#books.get(address);
+    if (book !== undefined) book.serving = serving;
+  }
+
   /** An attempt that went to `address` ended with this outcome. */
   record(address: string, outcome: AttemptOutcome): void {
     // An endpoint the resolver has dropped since the attempt was picked is no longer booked.
@@ -111,6 +124,7 @@ export class EndpointTracker {
         attempts: b.attempts,
         failures: b.failures,
         ejections: b.ejections,
+        serving: b.serving,
       }))
       .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
   }
@@ -118,7 +132,18 @@ export class EndpointTracker {
   #book(address: string): Book {
     let book = this.#books.get(address);
     if (book === undefined) {
-      book = { address, calls: 0, failed: 0, attempts: 0, failures: 0, ejections: 0, multiplier: 0, ejectedUntil: undefined, lastRate: 0 };
+      book = {
+        address,
+        calls: 0,
+        failed: 0,
+        attempts: 0,
+        failures: 0,
+        ejections: 0,
+        multiplier: 0,
+        ejectedUntil: undefined,
+        lastRate: 0,
+        serving: true,
+      };
       this.#books.set(address, book);
     }
     return book;

@@ -1,5 +1,6 @@
 import { experimental, type ChannelOptions, type Metadata } from '@grpc/grpc-js';
 import type { EndpointTracker } from './endpoint-ejection.js';
+import { HealthChecker, healthSink } from './health-check.js';
 import type { AttemptOutcome } from '../core/status-meaning.js';
 
 // The package's load-balancing policy, registered with grpc-js's experimental LB API: a thin
@@ -58,9 +59,23 @@ export function unregisterTracker(id: number): void {
   registry.trackers.delete(id);
 }
 
-/** The `loadBalancingConfig` entry of a tracked channel: the policy over `child`. */
-export function policyConfig(trackerId: number, child: readonly object[] = [{ round_robin: {} }]): object {
-  return { [POLICY_NAME]: { tracker: trackerId, child_policy: child } };
+/** Client-side health checking under the policy (health-check.ts): the service name, and the channel's sink by id. */
+export interface PolicyHealthCheck {
+  serviceName: string;
+  sink: number | undefined;
+}
+
+/**
+ * The `loadBalancingConfig` entry of a channel under the policy: over `child`, with the channel's
+ * tracker (none: no ejection) and health checking when asked for.
+ */
+export function policyConfig(
+  trackerId: number | undefined,
+  child: readonly object[] = [{ round_robin: {} }],
+  health?: PolicyHealthCheck,
+): object {
+  const healthCheck = health === undefined ? undefined : { service_name: health.serviceName, sink: health.sink };
+  return { [POLICY_NAME]: { tracker: trackerId, child_policy: child, health_check: healthCheck } };
 }
 
 /**
@@ -68,12 +83,13 @@ export function policyConfig(trackerId: number, child: readonly object[] = [{ ro
  * user's own `loadBalancingConfig` when there is one (it stays the child that spreads the
  * calls), else over round_robin.
  */
-export function withPolicy(options: ChannelOptions, trackerId: number): ChannelOptions {
+export function withPolicy(options: ChannelOptions, trackerId: number | undefined, health?: PolicyHealthCheck): ChannelOptions {
   const raw = options['grpc.service_config'];
   const config = typeof raw === 'string' ? (JSON.parse(raw) as Record<string, unknown>) : {};
   const own = config.loadBalancingConfig;
   const child = Array.isArray(own) && own.length > 0 ? (own as object[]) : undefined;
-  return { ...options, 'grpc.service_config': JSON.stringify({ ...config, loadBalancingConfig: [policyConfig(trackerId, child)] }) };
+  const loadBalancingConfig = [policyConfig(trackerId, child, health)];
+  return { ...options, 'grpc.service_config': JSON.stringify({ ...config, loadBalancingConfig }) };
 }
 
 /**
@@ -108,9 +124,10 @@ type TypedLoadBalancingConfig = experimental.TypedLoadBalancingConfig;
 
 class EndpointsConfig implements TypedLoadBalancingConfig {
   constructor(
-    readonly trackerId: number,
+    readonly trackerId: number | undefined,
     readonly child: TypedLoadBalancingConfig,
     readonly rawChild: object[],
+    readonly health?: PolicyHealthCheck,
   ) {}
 
   getLoadBalancerName(): string {
@@ -118,16 +135,24 @@ class EndpointsConfig implements TypedLoadBalancingConfig {
   }
 
   toJsonObject(): object {
-    return policyConfig(this.trackerId, this.rawChild);
+    return policyConfig(this.trackerId, this.rawChild, this.health);
   }
 
-  static createFromJson(json: { tracker?: unknown; child_policy?: unknown }): EndpointsConfig {
-    if (typeof json.tracker !== 'number') throw new Error(`${POLICY_NAME}: tracker must be a number`);
+  static createFromJson(json: { tracker?: unknown; child_policy?: unknown; health_check?: unknown }): EndpointsConfig {
+    if (json.tracker !== undefined && typeof json.tracker !== 'number') throw new Error(`${POLICY_NAME}: tracker must be a number`);
     if (!Array.isArray(json.child_policy)) throw new Error(`${POLICY_NAME}: child_policy must be an array`);
     const child = experimental.selectLbConfigFromList(json.child_policy);
     if (child === null) throw new Error(`${POLICY_NAME}: no child policy grpc-js knows`);
-    return new EndpointsConfig(json.tracker, child, json.child_policy as object[]);
+    return new EndpointsConfig(json.tracker, child, json.child_policy as object[], readHealthCheck(json.health_check));
   }
+}
+
+function readHealthCheck(json: unknown): PolicyHealthCheck | undefined {
+  if (json === undefined) return undefined;
+  const { service_name: serviceName, sink } = (json ?? {}) as { service_name?: unknown; sink?: unknown };
+  if (typeof serviceName !== 'string') throw new Error(`${POLICY_NAME}: health_check.service_name must be a string`);
+  if (sink !== undefined && typeof sink !== 'number') throw new Error(`${POLICY_NAME}: health_check.sink must be a number`);
+  return { serviceName, sink };
 }
 
 class EndpointsPicker implements Picker {
@@ -175,12 +200,18 @@ class EndpointsBalancer implements experimental.LoadBalancer {
   readonly #child: InstanceType<typeof experimental.ChildLoadBalancerHandler>;
   #tracker: EndpointTracker | undefined;
   #endpoints = 1;
+  /** Health checking of the subchannels the child creates (health-check.ts), when the config asks for it. */
+  #health: HealthChecker | undefined;
 
   constructor(helper: ChannelControlHelper) {
     this.#child = new experimental.ChildLoadBalancerHandler(
       experimental.createChildChannelControlHelper(helper, {
         updateState: (state, picker, message) =>
           helper.updateState(state, new EndpointsPicker(picker, this.#tracker, this.#endpoints), message),
+        createSubchannel: (address, args) => {
+          const subchannel = helper.createSubchannel(address, args);
+          return this.#health?.wrap(subchannel) ?? subchannel;
+        },
       }),
     );
   }
@@ -192,7 +223,8 @@ class EndpointsBalancer implements experimental.LoadBalancer {
     note: string,
   ): boolean {
     if (!(config instanceof EndpointsConfig)) return false;
-    this.#tracker = registry.trackers.get(config.trackerId);
+    this.#tracker = config.trackerId === undefined ? undefined : registry.trackers.get(config.trackerId);
+    this.#updateHealth(config);
     if (endpoints.ok) {
       const addresses = endpoints.value.flatMap((endpoint) =>
         endpoint.addresses.map((address) => experimental.subchannelAddressToString(address)),
@@ -213,6 +245,20 @@ class EndpointsBalancer implements experimental.LoadBalancer {
 
   destroy(): void {
     this.#child.destroy();
+    this.#health?.destroy();
+  }
+
+  /**
+   * Health checking starts with the first config that asks for it, and keeps its checker (and its
+   * streams) while later configs ask for the same. A17: pick_first does not health-check (it
+   * would stick to an unhealthy endpoint rather than move), so a pick_first child gets none.
+   */
+  #updateHealth(config: EndpointsConfig): void {
+    const wanted = config.health !== undefined && config.child.getLoadBalancerName() !== 'pick_first' ? config.health : undefined;
+    const current = this.#health;
+    if (current !== undefined && wanted?.serviceName === current.serviceName) return;
+    current?.destroy();
+    this.#health = wanted === undefined ? undefined : new HealthChecker(wanted.serviceName, healthSink(wanted.sink));
   }
 
   getTypeName(): string {

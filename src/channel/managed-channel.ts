@@ -8,6 +8,8 @@ import { ChannelBreakers } from './channel-breakers.js';
 import { ConnectWatchdog } from './connect-watchdog.js';
 import { EndpointTracker, type EjectionSettings, type EndpointEjection } from './endpoint-ejection.js';
 import { registerTracker, unregisterTracker, withPolicy } from './endpoint-lb.js';
+import { registerHealthSink, unregisterHealthSink, type EndpointHealthChange } from './health-check.js';
+import type { HealthCheckSettings } from '../config/health-check-options.js';
 import { mayHaveSeveralEndpoints } from './target.js';
 import type { EventSource } from '../events/events.js';
 import type { BreakerOptions } from '../config/breaker-options.js';
@@ -63,6 +65,7 @@ export interface ChannelContext {
   onChannelReplaced: EventSource<ChannelReplaced>;
   onBreakerStateChange: EventSource<BreakerStateChange>;
   onEndpointEjection: EventSource<EndpointEjection>;
+  onEndpointHealth: EventSource<EndpointHealthChange>;
 }
 
 /**
@@ -96,6 +99,8 @@ export class ManagedChannel {
   /** The endpoint ejection books, for a channel that can have several endpoints. */
   readonly #endpoints: EndpointTracker | undefined;
   readonly #trackerId: number | undefined;
+  /** The sink the policy's health checks report to (health-check.ts), when health checking is on. */
+  readonly #healthSinkId: number | undefined;
   /** The options handed to grpc-js: the user's, with the pool's LB policy when it tracks endpoints. */
   #grpcOptions: ChannelOptions;
 
@@ -105,12 +110,23 @@ export class ManagedChannel {
     readonly options: ChannelOptions,
     readonly context: ChannelContext,
     ejection: EjectionSettings | false = false,
+    health: HealthCheckSettings | false = false,
   ) {
     const { throttling, connectTimeoutMs } = context;
-    if (ejection !== false && mayHaveSeveralEndpoints(target)) {
-      this.#endpoints = new EndpointTracker(target, ejection, (change) => context.onEndpointEjection.emit(change));
-      this.#trackerId = registerTracker(this.#endpoints);
-      this.#grpcOptions = withPolicy(options, this.#trackerId);
+    // The package's policy takes a channel that can have several endpoints (for ejection), and
+    // any channel that health-checks: a single endpoint's NOT_SERVING then fails its calls fast
+    // (UNAVAILABLE) instead of sending them to a server that said it cannot serve them.
+    const several = mayHaveSeveralEndpoints(target);
+    if ((ejection !== false && several) || health !== false) {
+      // Endpoint books only where there can be several endpoints (as without health checking): a
+      // single endpoint has nowhere else to go, and its liveness is the stall detector's.
+      if (ejection !== false && several) {
+        this.#endpoints = new EndpointTracker(target, ejection, (change) => context.onEndpointEjection.emit(change));
+        this.#trackerId = registerTracker(this.#endpoints);
+      }
+      if (health !== false) this.#healthSinkId = registerHealthSink(this.#healthSink(health.serviceName));
+      const policyHealth = health === false ? undefined : { serviceName: health.serviceName, sink: this.#healthSinkId };
+      this.#grpcOptions = withPolicy(options, this.#trackerId, policyHealth);
     } else {
       this.#grpcOptions = options;
     }
@@ -285,7 +301,45 @@ export class ManagedChannel {
     this.#endpointLiveness?.stop();
     this.#breakers.close();
     if (this.#trackerId !== undefined) unregisterTracker(this.#trackerId);
+    // Closing the grpc-js channel destroys its policy, which cancels every health stream.
+    if (this.#healthSinkId !== undefined) unregisterHealthSink(this.#healthSinkId);
     this.#channel.close();
+  }
+
+  // ---- health checking ----
+
+  /**
+   * Where the policy's health checks report: the endpoint books learn whether each endpoint
+   * serves, and `onEndpointHealth` hears each change of what an endpoint said, once per status
+   * (a reconnection that finds the same status is no news). A server without the health service
+   * is reported once per channel, however many endpoints and reconnections say so: it is a
+   * warning about the deployment, not news about an endpoint.
+   */
+  #healthSink(serviceName: string): { report(change: Omit<EndpointHealthChange, 'target'>): void } {
+    const said = new Map<string, EndpointHealthChange['status']>();
+    let warnedUnimplemented = false;
+    return {
+      report: (change) => {
+        if (this.#closed) return;
+        this.#endpoints?.setServing(change.address, change.serving);
+        if (change.status === 'UNIMPLEMENTED') {
+          if (warnedUnimplemented) return;
+          warnedUnimplemented = true;
+        } else if (said.get(change.address) === change.status) {
+          return;
+        }
+        said.set(change.address, change.status);
+        const event: EndpointHealthChange = {
+          target: this.target,
+          address: change.address,
+          serviceName,
+          status: change.status,
+          serving: change.serving,
+        };
+        if (change.code !== undefined) event.code = change.code;
+        this.context.onEndpointHealth.emit(event);
+      },
+    };
   }
 
   // ---- connectivity ----

@@ -4,6 +4,7 @@ import { checkBreakerOptions, type BreakerOptions } from './breaker-options.js';
 import { checkChannelOptions, checkCredentials } from './channel-options.js';
 import { checkOptionsObject, keysOf, type KeysOf } from './check-helpers.js';
 import { checkEjectionOptions, type EndpointEjectionOptions } from './ejection-options.js';
+import { checkHealthCheckOptions, type HealthCheckOptions } from './health-check-options.js';
 import { checkInterceptorOptions, type InterceptorFields } from './interceptor-options.js';
 import { checkPolicy, POLICY_KEYS, type PolicyOptions } from './policy.js';
 
@@ -39,6 +40,16 @@ export interface ClientOptions<M extends string = string> extends PolicyOptions,
   breaker?: BreakerOptions | false | undefined;
   /** Endpoint ejection for this client's channel, merged field by field over the pool's; `false` for none. */
   endpointEjection?: EndpointEjectionOptions | false | undefined;
+  /**
+   * Client-side health checking (gRFC A17): one `grpc.health.v1.Health/Watch` stream per
+   * connected endpoint of this client's channel; an endpoint that reports NOT_SERVING or
+   * SERVICE_UNKNOWN gets no new calls until it reports SERVING. A server without the health
+   * service counts as serving (`pool.onEndpointHealth` reports it once per channel). `false` turns
+   * it off even when the channel's service config has a `healthCheckConfig`. Default: the service
+   * config's `healthCheckConfig` (`{ "serviceName": ... }`) if any, else off.
+   * @throws TypeError from `pool.client()` unless `false` or `{ serviceName?: string }`.
+   */
+  healthCheck?: HealthCheckOptions | false | undefined;
 }
 
 /** The known keys of a client's options: the policy's, then the client's own. */
@@ -50,6 +61,7 @@ export const CLIENT_KEYS: ReadonlyArray<keyof ClientOptions> = [
     methods: true,
     breaker: true,
     endpointEjection: true,
+    healthCheck: true,
     interceptors: true,
     interceptor_providers: true,
   } as const satisfies KeysOf<Omit<ClientOptions, keyof PolicyOptions>>),
@@ -62,6 +74,7 @@ export function checkClientOptions(options: unknown): ClientOptions {
   checkChannelOptions('channelOptions', opts.channelOptions);
   checkBreakerOptions('breaker', opts.breaker);
   checkEjectionOptions('endpointEjection', opts.endpointEjection);
+  checkHealthCheckOptions('healthCheck', opts.healthCheck);
   checkCredentials(opts.credentials);
   checkInterceptorOptions('', opts);
   if (opts.methods !== undefined && (typeof opts.methods !== 'object' || opts.methods === null || Array.isArray(opts.methods))) {

@@ -4,6 +4,7 @@ import { createClient } from './client-factory.js';
 import type { MethodName, PoolClient, ServiceLike } from '../client/client-types.js';
 import { PoolClosedError } from '../core/errors.js';
 import type { EndpointEjection } from '../channel/endpoint-ejection.js';
+import type { EndpointHealthChange } from '../channel/health-check.js';
 import type { Event } from '../events/events.js';
 import type { ClientOptions } from '../config/client-options.js';
 import type { CloseOptions } from '../config/close-options.js';
@@ -40,6 +41,7 @@ export class ChannelPool implements AsyncDisposable {
     this.onChannelStateChange = this.#engine.onChannelStateChange.subscribe;
     this.onChannelReplaced = this.#engine.onChannelReplaced.subscribe;
     this.onEndpointEjection = this.#engine.onEndpointEjection.subscribe;
+    this.onEndpointHealth = this.#engine.onEndpointHealth.subscribe;
     const calls = this.#engine.callEvents;
     this.onCallStart = calls.onCallStart.subscribe;
     this.onCallEnd = calls.onCallEnd.subscribe;
@@ -85,6 +87,14 @@ export class ChannelPool implements AsyncDisposable {
 
   /** Reports each endpoint taken out of rotation (and put back) by endpoint ejection: target, address, failure rate. */
   readonly onEndpointEjection: Event<EndpointEjection>;
+
+  /**
+   * Reports what endpoints say about their own health, for clients with `healthCheck` (gRFC A17):
+   * each change of an endpoint's status (SERVING, NOT_SERVING, SERVICE_UNKNOWN, a Watch stream
+   * that failed), and once per channel `status: 'UNIMPLEMENTED'`, a warning that its servers have
+   * no health service (they then count as serving).
+   */
+  readonly onEndpointHealth: Event<EndpointHealthChange>;
 
   /**
    * Reports every retry before its backoff: target, method, the failed attempt's number and

@@ -34,7 +34,7 @@ export function createClient<S extends ServiceLike>(
   const methodPolicies = methodOptions(info, opts.methods);
   const breakerOptions = resolveBreaker(mergeSwitchable(engine.breakerOptions, opts.breaker));
   const ejection = resolveEjection(mergeSwitchable(engine.ejectionOptions, opts.endpointEjection));
-  const channel = engine.channelFor(parsed, opts.credentials, opts.channelOptions, ejection);
+  const channel = engine.channelFor(parsed, opts.credentials, opts.channelOptions, ejection, opts.healthCheck);
   const client: Record<string, unknown> = Object.create(missingMethods(info));
   for (const method of info.methods) {
     const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});

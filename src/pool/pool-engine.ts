@@ -9,6 +9,8 @@ import { resolveEjection, type EndpointEjectionOptions } from '../config/ejectio
 import type { ResolvedPolicy } from '../config/policy.js';
 import type { ResolvedPoolOptions } from '../config/pool-options.js';
 import type { EjectionSettings, EndpointEjection } from '../channel/endpoint-ejection.js';
+import type { EndpointHealthChange } from '../channel/health-check.js';
+import { resolveHealthCheck, type HealthCheckOptions, type HealthCheckSettings } from '../config/health-check-options.js';
 import type { CloseResult, PoolState, PoolStats } from './pool-stats.js';
 import type { ChannelReplaced, ChannelStateChange } from '../channel/channel-stats.js';
 import type { RetryEvent } from '../call/retry-event.js';
@@ -46,6 +48,7 @@ export class PoolEngine {
   readonly onChannelStateChange = new EventSource<ChannelStateChange>('onChannelStateChange');
   readonly onChannelReplaced = new EventSource<ChannelReplaced>('onChannelReplaced');
   readonly onEndpointEjection = new EventSource<EndpointEjection>('onEndpointEjection');
+  readonly onEndpointHealth = new EventSource<EndpointHealthChange>('onEndpointHealth');
   readonly callEvents = new CallEvents();
   readonly #rotation = new BucketRotation();
   readonly #context: ChannelContext;
@@ -70,6 +73,7 @@ export class PoolEngine {
       onChannelReplaced: this.onChannelReplaced,
       onBreakerStateChange: this.onBreakerStateChange,
       onEndpointEjection: this.onEndpointEjection,
+      onEndpointHealth: this.onEndpointHealth,
     };
   }
 
@@ -83,23 +87,27 @@ export class PoolEngine {
 
   /**
    * The channel for a target, credentials (the target's default when undefined), channel
-   * options (merged over the pool's) and endpoint ejection settings, created on first use. Never
-   * re-created because a call failed.
+   * options (merged over the pool's), endpoint ejection settings and the client's `healthCheck`
+   * (over the service config's `healthCheckConfig`), created on first use. Never re-created
+   * because a call failed.
+   * @throws TypeError naming the option for a malformed `healthCheckConfig` in the service config.
    */
   channelFor(
     target: ParsedTarget,
     credentials: ChannelCredentials | undefined,
     channelOptions: ChannelOptions | undefined,
     ejection: EjectionSettings | false = resolveEjection(this.ejectionOptions),
+    healthCheck?: HealthCheckOptions | false,
   ): ManagedChannel {
     const creds = credentials ?? this.#defaultCredentials.for(target);
     const options = withDefined(this.#channelOptions, channelOptions ?? {});
-    const key = `${channelOptionsKey(target.target, options)}\n${JSON.stringify(ejection)}`;
+    const health = resolveHealthCheck(healthCheck, options['grpc.service_config']);
+    const key = `${channelOptionsKey(target.target, options)}\n${JSON.stringify(ejection)}\n${JSON.stringify(health)}`;
     const bucket = this.#buckets.get(key) ?? [];
     for (const channel of bucket) {
       if (sameCredentials(channel.credentials, creds)) return channel;
     }
-    const channel = this.#newChannel(target.target, creds, options, ejection);
+    const channel = this.#newChannel(target.target, creds, options, ejection, health);
     bucket.push(channel);
     this.#buckets.set(key, bucket);
     this.#channelsCreated++;
@@ -119,9 +127,10 @@ export class PoolEngine {
     credentials: ChannelCredentials,
     options: ChannelOptions,
     ejection: EjectionSettings | false,
+    health: HealthCheckSettings | false,
   ): ManagedChannel {
     try {
-      return new ManagedChannel(target, credentials, options, this.#context, ejection);
+      return new ManagedChannel(target, credentials, options, this.#context, ejection, health);
     } catch (error) {
       // grpc-js validates the service config when it makes the channel, with a plain Error
       // ("Invalid service config: ...", "Invalid method config: ...", "Invalid retryPolicy ...").
@@ -196,6 +205,7 @@ export class PoolEngine {
       this.onChannelStateChange,
       this.onChannelReplaced,
       this.onEndpointEjection,
+      this.onEndpointHealth,
     ])
       source.clear();
     this.callEvents.clear();

@@ -14,6 +14,7 @@
 //   'hang'            never answer: the call ends by its deadline or cancellation
 // and, per method path, a status to answer that method with (a broken method on every pod).
 import * as grpc from '@grpc/grpc-js';
+import { healthService, type HealthService } from './health-service.js';
 import { startTestServer, type TestServer } from './test-server.js';
 
 export type EndpointMode = 'healthy' | 'hang' | grpc.status;
@@ -30,6 +31,8 @@ export interface FleetEndpoint {
   readonly failed: number;
   /** The `x-call-id` of every attempt that arrived (undefined when it had none), in order. */
   readonly callIds: readonly (string | undefined)[];
+  /** The endpoint's health service (`startFleet(modes, { health: true })`), else undefined. */
+  readonly health: HealthService | undefined;
   setMode(mode: EndpointMode): void;
   /** Every call of `path` (e.g. '/resilient.test.v1.TestService/Echo') fails with `code`; undefined clears it. */
   failMethod(path: string, code: grpc.status | undefined): void;
@@ -51,11 +54,21 @@ export interface Fleet {
 export const TEST_ECHO_PATH = '/resilient.test.v1.TestService/Echo';
 export const USER_QUERY_PATH = '/users.v1.UserService/QueryBasicInfoByID';
 
-export async function startFleet(modes: readonly EndpointMode[]): Promise<Fleet> {
+export interface FleetOptions {
+  /**
+   * Each endpoint serves the standard health service (health-service.ts), SERVING for '' at
+   * first. Its calls pass by the endpoint's mode and are not counted in `arrived`.
+   */
+  health?: boolean;
+}
+
+const HEALTH_PATH_PREFIX = '/grpc.health.v1.Health/';
+
+export async function startFleet(modes: readonly EndpointMode[], options: FleetOptions = {}): Promise<Fleet> {
   if (modes.length === 0) throw new RangeError('startFleet needs at least one endpoint');
   const endpoints: FleetEndpoint[] = [];
   try {
-    for (const mode of modes) endpoints.push(await startEndpoint(mode));
+    for (const mode of modes) endpoints.push(await startEndpoint(mode, options.health === true ? healthService() : undefined));
   } catch (error) {
     await Promise.all(endpoints.map((e) => e.server.kill()));
     throw error;
@@ -73,7 +86,7 @@ export async function startFleet(modes: readonly EndpointMode[]): Promise<Fleet>
   };
 }
 
-async function startEndpoint(initialMode: EndpointMode): Promise<FleetEndpoint> {
+async function startEndpoint(initialMode: EndpointMode, health: HealthService | undefined): Promise<FleetEndpoint> {
   let mode = initialMode;
   let arrived = 0;
   let failed = 0;
@@ -81,6 +94,7 @@ async function startEndpoint(initialMode: EndpointMode): Promise<FleetEndpoint> 
   const methodFailures = new Map<string, grpc.status>();
 
   const interceptor: grpc.ServerInterceptor = (methodDescriptor, call) => {
+    if (methodDescriptor.path.startsWith(HEALTH_PATH_PREFIX)) return new grpc.ServerInterceptingCall(call);
     const listener = new grpc.ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {
         arrived++;
@@ -101,7 +115,8 @@ async function startEndpoint(initialMode: EndpointMode): Promise<FleetEndpoint> 
     return new grpc.ServerInterceptingCall(call, { start: (next) => next(listener) });
   };
 
-  const server = await startTestServer({ serverOptions: { interceptors: [interceptor] } });
+  const services = health === undefined ? [] : [health.service];
+  const server = await startTestServer({ serverOptions: { interceptors: [interceptor] }, services });
   return {
     address: server.address,
     server,
@@ -115,6 +130,7 @@ async function startEndpoint(initialMode: EndpointMode): Promise<FleetEndpoint> 
       return failed;
     },
     callIds,
+    health,
     setMode(next) {
       mode = next;
     },

@@ -90,6 +90,7 @@ export function channelContext(factory: ChannelFactory, overrides: Partial<Chann
     onChannelReplaced: new EventSource('onChannelReplaced'),
     onBreakerStateChange: new EventSource('onBreakerStateChange'),
     onEndpointEjection: new EventSource('onEndpointEjection'),
+    onEndpointHealth: new EventSource('onEndpointHealth'),
     ...overrides,
   };
 }

@@ -22,6 +22,8 @@ export interface TestServerOptions {
    * goes on. Counts per `x-call-id` (attempt numbers, scripts) still work without records.
    */
   keepRecords?: boolean;
+  /** More services to serve beside TestService and UserService (the health service, say). */
+  services?: ReadonlyArray<readonly [grpc.ServiceDefinition, grpc.UntypedServiceImplementation]>;
 }
 
 export interface TestServer {
@@ -43,6 +45,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const log = new CallLog(options.keepRecords !== false);
   server.addService(testServiceDefinition, testServiceHandlers(log));
   server.addService(userServiceDefinition, userServiceHandlers(log));
+  for (const [definition, implementation] of options.services ?? []) server.addService(definition, implementation);
   const port = await bind(server, formatAddress(host, options.port ?? 0), options.credentials ?? grpc.ServerCredentials.createInsecure());
 
   let stopping: Promise<void> | undefined;

@@ -308,8 +308,8 @@ describe('addresses and stats', () => {
   test('setAddresses adds a book per new address and removes the books of gone ones', () => {
     const t = tracker({}, [B, A]);
     expect(t.stats()).toEqual([
-      { address: A, ejected: false, ejectedUntil: undefined, attempts: 0, failures: 0, ejections: 0 },
-      { address: B, ejected: false, ejectedUntil: undefined, attempts: 0, failures: 0, ejections: 0 },
+      { address: A, ejected: false, ejectedUntil: undefined, attempts: 0, failures: 0, ejections: 0, serving: true },
+      { address: B, ejected: false, ejectedUntil: undefined, attempts: 0, failures: 0, ejections: 0, serving: true },
     ]);
     record(t, A, 'failure', 2);
     t.setAddresses([A, C]);
@@ -318,7 +318,15 @@ describe('addresses and stats', () => {
     expect(t.stats()[0]).toMatchObject({ attempts: 2, failures: 2 });
     // B comes back with a new book.
     t.setAddresses([A, B, C]);
-    expect(t.stats()[1]).toEqual({ address: B, ejected: false, ejectedUntil: undefined, attempts: 0, failures: 0, ejections: 0 });
+    expect(t.stats()[1]).toEqual({
+      address: B,
+      ejected: false,
+      ejectedUntil: undefined,
+      attempts: 0,
+      failures: 0,
+      ejections: 0,
+      serving: true,
+    });
   });
 
   test('a removed endpoint that was ejected is forgotten, without a return event', () => {
@@ -335,9 +343,9 @@ describe('addresses and stats', () => {
     interval(t, { [A]: [3, 1], [B]: [2, 0], [C]: [1, 1] });
     t.record(B, 'ignored');
     expect(t.stats()).toEqual([
-      { address: A, ejected: false, ejectedUntil: undefined, attempts: 8, failures: 2, ejections: 0 },
-      { address: B, ejected: false, ejectedUntil: undefined, attempts: 4, failures: 0, ejections: 0 },
-      { address: C, ejected: false, ejectedUntil: undefined, attempts: 4, failures: 2, ejections: 0 },
+      { address: A, ejected: false, ejectedUntil: undefined, attempts: 8, failures: 2, ejections: 0, serving: true },
+      { address: B, ejected: false, ejectedUntil: undefined, attempts: 4, failures: 0, ejections: 0, serving: true },
+      { address: C, ejected: false, ejectedUntil: undefined, attempts: 4, failures: 2, ejections: 0, serving: true },
     ]);
   });
 
@@ -345,9 +353,21 @@ describe('addresses and stats', () => {
     const t = tracker();
     interval(t, { [A]: [0, 10], [B]: [10, 0] });
     expect(t.stats()).toEqual([
-      { address: A, ejected: true, ejectedUntil: now + 3_000, attempts: 10, failures: 10, ejections: 1 },
-      { address: B, ejected: false, ejectedUntil: undefined, attempts: 10, failures: 0, ejections: 0 },
+      { address: A, ejected: true, ejectedUntil: now + 3_000, attempts: 10, failures: 10, ejections: 1, serving: true },
+      { address: B, ejected: false, ejectedUntil: undefined, attempts: 10, failures: 0, ejections: 0, serving: true },
     ]);
+  });
+
+  test('setServing records what the health check says, per endpoint; an unknown address is ignored', () => {
+    const t = tracker({}, [A, B]);
+    t.setServing(A, false);
+    t.setServing(C, false);
+    expect(t.stats().map((s) => [s.address, s.serving])).toEqual([
+      [A, false],
+      [B, true],
+    ]);
+    t.setServing(A, true);
+    expect(t.stats()[0]!.serving).toBe(true);
   });
 
   // Found by this test (fixed): an attempt still in flight when the resolver dropped its

@@ -217,6 +217,85 @@ describe('policyConfig and withPolicy', () => {
   });
 });
 
+describe('health checking under the policy', () => {
+  /** A child that makes one subchannel per endpoint through its helper, and keeps what it got. */
+  const made: unknown[] = [];
+  class SubchannelChild implements experimental.LoadBalancer {
+    constructor(readonly helper: experimental.ChannelControlHelper) {}
+    updateAddressList(endpoints: experimental.StatusOr<experimental.Endpoint[]>): boolean {
+      if (endpoints.ok) for (const e of endpoints.value) made.push(this.helper.createSubchannel(e.addresses[0]!, {}));
+      return true;
+    }
+    exitIdle(): void {}
+    resetBackoff(): void {}
+    destroy(): void {}
+    getTypeName(): string {
+      return 'test_subchannel_child';
+    }
+  }
+  class SubchannelChildConfig implements experimental.TypedLoadBalancingConfig {
+    getLoadBalancerName(): string {
+      return 'test_subchannel_child';
+    }
+    toJsonObject(): object {
+      return { test_subchannel_child: {} };
+    }
+    static createFromJson(): SubchannelChildConfig {
+      return new SubchannelChildConfig();
+    }
+  }
+  experimental.registerLoadBalancerType('test_subchannel_child', SubchannelChild, SubchannelChildConfig);
+
+  /** What the child got for one endpoint under `config`: the channel's subchannel, or a wrapper of it. */
+  function childGets(config: object): { got: unknown; plain: object } {
+    made.length = 0;
+    const plain = {
+      getAddress: () => A,
+      getRealSubchannel: () => plain,
+      addHealthStateWatcher: () => {},
+      getConnectivityState: () => connectivityState.IDLE,
+    };
+    const helper = {
+      createSubchannel: () => plain,
+      updateState: () => {},
+      requestReresolution: () => {},
+      addChannelzChild: () => {},
+      removeChannelzChild: () => {},
+    } as unknown as experimental.ChannelControlHelper;
+    const handler = new experimental.ChildLoadBalancerHandler(helper);
+    handler.updateAddressList(experimental.statusOrFromValue([endpoint(A)]), parse(config), {}, '');
+    handler.destroy();
+    return { got: made[0], plain };
+  }
+
+  test('policyConfig carries the service name and the sink; grpc-js parses it back', () => {
+    const json = policyConfig(undefined, [{ round_robin: {} }], { serviceName: 'svc', sink: 9 });
+    expect(json).toEqual({ [POLICY_NAME]: { child_policy: [{ round_robin: {} }], health_check: { service_name: 'svc', sink: 9 } } });
+    expect(parse(json).toJsonObject()).toEqual(json);
+    expect(JSON.parse(withPolicy({}, undefined, { serviceName: '', sink: 2 })['grpc.service_config'] as string)).toEqual({
+      loadBalancingConfig: [policyConfig(undefined, undefined, { serviceName: '', sink: 2 })],
+    });
+  });
+
+  test('grpc-js refuses a health_check without a string service name or with a sink that is not a number', () => {
+    const child = [{ round_robin: {} }];
+    expect(() => parse({ [POLICY_NAME]: { child_policy: child, health_check: {} } })).toThrow(/service_name must be a string/);
+    expect(() => parse({ [POLICY_NAME]: { child_policy: child, health_check: { service_name: '', sink: 'x' } } })).toThrow(
+      /sink must be a number/,
+    );
+  });
+
+  // Never under a pick_first child (A17): test/integration/health-check.test.ts, with grpc-js's own pick_first.
+  test("the child's subchannels are wrapped only when health checking is asked for", () => {
+    const child = [{ test_subchannel_child: {} }];
+    const off = childGets(policyConfig(undefined, child));
+    expect(off.got).toBe(off.plain);
+    const on = childGets(policyConfig(undefined, child, { serviceName: '', sink: undefined }));
+    expect(on.got).toBeInstanceOf(experimental.BaseSubchannelWrapper);
+    expect((on.got as experimental.SubchannelInterface).getRealSubchannel()).toBe(on.plain);
+  });
+});
+
 describe('linkAttempt and endAttempt', () => {
   test('linkAttempt puts a fresh token in the metadata, with the endpoint to avoid', () => {
     const m1 = new Metadata();
