@@ -230,6 +230,36 @@ describe('retry throttling per channel', () => {
     }
   });
 
+  it('the retry budget retries a burst of failures the bucket alone would refuse, while calls succeed', async () => {
+    // 20 calls at once, each failing its first attempt (then served): 20 tokens leave the bucket
+    // before any retry (held 2 s by pushback) can give one back, so the bucket refuses all but 4.
+    // The budget (its reserve counts after the warm-up success) pays for the rest.
+    const burst = async (options: ConstructorParameters<typeof ChannelPool>[0]) => {
+      const burstPool = new ChannelPool({ deadlineMs: 10_000, breaker: false, ...options });
+      try {
+        const client = burstPool.client(TestServiceClient, server.address);
+        await client.Echo({ message: 'warm-up' });
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 20 }, () =>
+            client.Echo({ message: 'x' }, { metadata: script({ 'fail-times': 1, 'pushback-ms': 2_000 }).metadata }),
+          ),
+        );
+        return { ok: outcomes.filter((o) => o.status === 'fulfilled').length, stats: burstPool.stats().perChannel[0]! };
+      } finally {
+        await burstPool.close({ graceMs: 0 });
+      }
+    };
+    const withBudget = await burst({});
+    expect(withBudget.ok).toBe(20);
+    expect(withBudget.stats).toMatchObject({ retries: 20, throttledRetries: 0 });
+    expect(withBudget.stats.budgetRetries).toBeGreaterThan(0);
+    // The control: the bucket alone.
+    const bucketOnly = await burst({ retryBudget: false });
+    expect(bucketOnly.ok).toBeLessThan(20);
+    expect(bucketOnly.stats.throttledRetries).toBe(20 - bucketOnly.ok);
+    expect(bucketOnly.stats).toMatchObject({ budgetRetries: 0, retryBudget: undefined });
+  });
+
   it('bounds the amplification of a total outage', async () => {
     // 200 calls, one after the other (500 took up to 30 s, the test timeout, on a loaded runner):
     // the throttle lets a fixed handful of retries through before its tokens fall below half
