@@ -225,8 +225,8 @@ export abstract class Attempts implements AttemptOwner {
     );
     // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
     // too. Not one that failed because the watchdog closed its stuck channel: it never reached
-    // a server, and the calls queued there retry on the new channel.
-    // A retry the budget paid for that failed so counts against the budget paying for more.
+    // a server, and the calls queued there retry on the new channel. A retry the channel's retry
+    // budget paid for that fails so counts against the budget paying for more.
     if (this.#verdict.retry && !attempt.channelReplaced) {
       this.bound.channel.attemptFailedRetryably(this.#paidByBudget);
       this.#tokensTaken++;
