@@ -5,6 +5,8 @@
 
 /** How many slots the window is cut into: a deposit expires between 9/10 and 10/10 of `ttlMs` after it was made. */
 const SLOTS = 10;
+/** How many of the newest slots count the retries that worked lately (2: ttlMs / 5, 2 s by default). */
+const RECENT_SLOTS = 2;
 
 /** The settings of a {@link RetryBudget}, validated (see `retryBudget` in config/throttling-options.ts). */
 export interface RetryBudgetSettings {
@@ -26,7 +28,8 @@ export interface RetryBudgetSettings {
  * attempts per call (and every retry the floor allows). Here the budget pays only while the
  * target as a whole is healthy, by two rules: only success deposits, and the reserve counts only
  * while a call succeeded within `ttlMs`; and it pays only while its own retries work: once more
- * of the retries it paid for failed than succeeded within `ttlMs`, it pays for none. One sick
+ * of the retries it paid for failed within `ttlMs` than succeeded lately (within `ttlMs / 5`),
+ * it pays for none. One sick
  * endpoint among healthy ones cannot drain it: the retries its failures cause land on the others,
  * succeed, and give their tokens back. In a total outage the first retry it paid for fails and it
  * stops; after `ttlMs` without a success nothing is left in it at all.
@@ -43,7 +46,11 @@ export class RetryBudget {
   readonly #milli = new Array<number>(SLOTS).fill(0);
   /** Per slot: successful calls (the reserve counts while any is in the window). */
   readonly #successes = new Array<number>(SLOTS).fill(0);
-  /** Per slot: retries this budget paid for that succeeded (`refund`) and that failed (`retryFailed`). */
+  /**
+   * Per slot: retries this budget paid for that succeeded (`refund`) and that failed
+   * (`retryFailed`). The failed count over the window, the succeeded over its newest slots: after
+   * a spell of retries that worked, a total outage costs no more failed retries than worked lately.
+   */
   readonly #won = new Array<number>(SLOTS).fill(0);
   readonly #lost = new Array<number>(SLOTS).fill(0);
   /** The absolute number of the current slot (time / slotMs). */
@@ -66,10 +73,13 @@ export class RetryBudget {
     this.#successes[i]!++;
   }
 
-  /** Whether the budget holds a whole token now, and its retries work (no more failed than succeeded within `ttlMs`). */
+  /**
+   * Whether the budget holds a whole token now, and its retries work: no more of them failed
+   * within `ttlMs` than succeeded lately (within the newest 2 of the 10 slots, `ttlMs / 5`).
+   */
   canRetry(): boolean {
     this.#advance();
-    return this.#balanceMilli() >= 1000 && sum(this.#lost) <= sum(this.#won);
+    return this.#balanceMilli() >= 1000 && sum(this.#lost) <= this.#recentlyWon();
   }
 
   /** Takes one token for a retry, if `canRetry()`; false (and nothing taken) otherwise. */
@@ -100,6 +110,13 @@ export class RetryBudget {
   get balance(): number {
     this.#advance();
     return this.#balanceMilli() / 1000;
+  }
+
+  /** Retries this budget paid for that succeeded within the newest RECENT_SLOTS slots. */
+  #recentlyWon(): number {
+    let won = 0;
+    for (let k = 0; k < RECENT_SLOTS; k++) won += this.#won[this.#index(this.#slot - k)]!;
+    return won;
   }
 
   #balanceMilli(): number {

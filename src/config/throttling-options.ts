@@ -55,10 +55,12 @@ export function checkThrottlingOptions(option: string, value: unknown): Resolved
  * for takes one, and a retry whose call then succeeds gives its token back; both count for
  * `ttlMs`. On top of that share, `minRetriesPerSec` retries per second (a reserve of
  * `minRetriesPerSec * ttlMs / 1000` tokens), counted only while a call succeeded within `ttlMs`.
+ * And it pays only while its retries work: not while more of the retries it paid for failed
+ * within `ttlMs` than succeeded in the last `ttlMs / 5`.
  *
  * So one sick endpoint among healthy ones cannot stop retries (they land on the healthy ones,
- * succeed, and cost nothing), while a total outage, where nothing succeeds, leaves only the
- * bucket's few retries: after `ttlMs` without a success the budget is empty. With
+ * succeed, and cost nothing), while in a total outage the first retry the budget pays for fails
+ * and it stops, leaving the bucket's few retries; after `ttlMs` without a success it is empty. With
  * `retryThrottling: false` retries are not limited at all, and this option has no effect.
  */
 export interface RetryBudgetOptions {

@@ -163,6 +163,21 @@ describe('RetryBudget: it pays only while its retries work', () => {
     expect(b.canRetry()).toBe(true);
   });
 
+  test('the retries that worked count for 2 of the 10 slots (ttlMs / 5), the failed ones for all 10', () => {
+    const b = budget();
+    b.deposit();
+    repeat(3, () => b.refund());
+    repeat(3, () => b.retryFailed());
+    vi.advanceTimersByTime(1_999);
+    expect(b.canRetry()).toBe(true);
+    // The slot of the 3 that worked leaves the newest two; the 3 failed ones are still counted.
+    vi.advanceTimersByTime(1);
+    expect(b.canRetry()).toBe(false);
+    // New retries that worked make up for them.
+    repeat(3, () => b.refund());
+    expect(b.canRetry()).toBe(true);
+  });
+
   test('failed retries leave the window like the rest', () => {
     const b = budget();
     b.retryFailed();
@@ -289,14 +304,17 @@ describe('RetryBudget under load (simulated, 1 ms steps)', () => {
     expect(later.paid).toBe(0);
   });
 
-  test('the same outage after a flapping endpoint (retries that worked): it pays for no more failed retries than worked', () => {
+  test('the same outage after a flapping endpoint (retries that worked): it pays for no more failed retries than worked lately', () => {
     const b = budget();
+    // A sixth of the calls fail and are retried with success for 10 s: 1,667 retries worked,
+    // 333 in each 2 s.
     const flap = simulate(b, { ms: 10_000, perMs: 1, failing: 1 / 6, retriesSucceed: true, retryAfterMs: 50 });
     expect(flap.refused).toBe(0);
+    expect(flap.paid).toBeGreaterThan(1_600);
     const outage = simulate(b, { ms: 20_000, perMs: 1, failing: 1, retriesSucceed: false, retryAfterMs: 50 });
-    // The retries that worked within the window allow as many that fail, plus those in flight.
-    expect(outage.paid).toBeLessThanOrEqual(flap.paid + 50);
+    // At most the ~333 that worked in the last 2 s fail, plus the 50 in flight when they run out.
     expect(outage.paid).toBeGreaterThan(0);
+    expect(outage.paid).toBeLessThanOrEqual(333 + 50);
     expect(simulate(b, { ms: 10_000, perMs: 1, failing: 1, retriesSucceed: false, retryAfterMs: 50 }).paid).toBe(0);
   });
 });
