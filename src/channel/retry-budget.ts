@@ -1,7 +1,8 @@
 // The retry budget of one channel: a share of the traffic that succeeds, over a sliding window
-// (the retry budgets of Finagle, linkerd and tower, with one difference: see the class). Its
-// options, their defaults and their check are in config/throttling-options.ts; how it sits beside
-// gRFC A6's token bucket (retry-throttle.ts) is in managed-channel.ts.
+// (the retry budgets of Finagle, linkerd and tower, but paying only while the target is healthy:
+// see the class). Its options, their defaults and their check are in
+// config/throttling-options.ts; how it sits beside gRFC A6's token bucket (retry-throttle.ts) is
+// in managed-channel.ts.
 
 /** How many slots the window is cut into: a deposit expires between 9/10 and 10/10 of `ttlMs` after it was made. */
 const SLOTS = 10;
@@ -26,13 +27,12 @@ export interface RetryBudgetSettings {
  *
  * The anchors deposit per request, so a total outage still costs `1 + retryPercent / 100`
  * attempts per call (and every retry the floor allows). Here the budget pays only while the
- * target as a whole is healthy, by two rules: only success deposits, and the reserve counts only
- * while a call succeeded within `ttlMs`; and it pays only while its own retries work: once more
- * of the retries it paid for failed within `ttlMs` than succeeded lately (within `ttlMs / 5`),
- * it pays for none. One sick
- * endpoint among healthy ones cannot drain it: the retries its failures cause land on the others,
- * succeed, and give their tokens back. In a total outage the first retry it paid for fails and it
- * stops; after `ttlMs` without a success nothing is left in it at all.
+ * target as a whole is healthy: only success deposits, and the reserve counts only while a call
+ * succeeded within `ttlMs`; and only while its own retries work: once more of the retries it
+ * paid for failed within `ttlMs` than succeeded lately (within `ttlMs / 5`), it pays for none.
+ * One sick endpoint among healthy ones cannot drain it: the retries its failures cause land on
+ * the others, succeed, and give their tokens back. In a total outage the first retry it paid for
+ * fails and it stops; after `ttlMs` without a success nothing is left in it at all.
  *
  * Counted in thousandths of a token, so that repeated deposits of 0.2 do not drift. One object
  * per channel; `canRetry()` / `withdraw()` are all a retry (or, later, a hedged attempt) needs
