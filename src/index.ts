@@ -19,7 +19,7 @@ export type { CallOptions, MetadataInit, ParentCall } from './config/call-option
 export type { CloseOptions } from './config/close-options.js';
 export type { RetryOptions } from './config/retry-options.js';
 export type { BreakerOptions } from './config/breaker-options.js';
-export type { RetryThrottlingOptions } from './config/throttling-options.js';
+export type { RetryBudgetOptions, RetryThrottlingOptions } from './config/throttling-options.js';
 export type { EndpointEjectionOptions } from './config/ejection-options.js';
 export type { EndpointStats, EndpointEjection } from './channel/endpoint-ejection.js';
 export type { HealthCheckOptions } from './config/health-check-options.js';

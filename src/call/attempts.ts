@@ -48,6 +48,8 @@ export abstract class Attempts implements AttemptOwner {
   #verdict: RetryVerdict = NOT_RETRYABLE;
   /** Retry tokens this call's failed attempts took: given back if the call succeeds. */
   #tokensTaken = 0;
+  /** The attempt on the wire (or about to start) is a retry the channel's retry budget paid for. */
+  #paidByBudget = false;
   /** The endpoint of the last failed attempt, when the channel tracks endpoints: retries avoid it. */
   #avoid: string | undefined;
   #lastAttemptMs = 0;
@@ -151,11 +153,13 @@ export abstract class Attempts implements AttemptOwner {
   /** AttemptOwner: an attempt is ready or failed. */
   attemptDone(attempt: Attempt, error: unknown, value: unknown): void {
     if (error === null) {
-      this.bound.channel.attemptSucceeded(this.#tokensTaken);
+      this.bound.channel.attemptSucceeded(this.#tokensTaken, this.#paidByBudget);
     } else {
       this.#lastAttemptMs = attempt.durationMs;
       this.#avoid = attempt.failedAt ?? this.#avoid;
       error = this.#attemptFailed(attempt, error);
+      // A resend after a replacement is the same retry, paid once; anything else decides anew.
+      if (!attempt.channelReplaced) this.#paidByBudget = false;
       if (this.#resendAfterReplacement(attempt, error)) return;
     }
     this.#settleAttempt(error, value);
@@ -221,9 +225,10 @@ export abstract class Attempts implements AttemptOwner {
     );
     // gRFC A6: every failed attempt whose status could be retried takes a token, the last one
     // too. Not one that failed because the watchdog closed its stuck channel: it never reached
-    // a server, and the calls queued there retry on the new channel.
+    // a server, and the calls queued there retry on the new channel. A retry the channel's retry
+    // budget paid for that fails so counts against the budget paying for more.
     if (this.#verdict.retry && !attempt.channelReplaced) {
-      this.bound.channel.attemptFailedRetryably();
+      this.bound.channel.attemptFailedRetryably(this.#paidByBudget);
       this.#tokensTaken++;
     }
     return failure;
@@ -254,7 +259,8 @@ export abstract class Attempts implements AttemptOwner {
 
   /**
    * After a failed attempt: whether to try again (see `decideRetry`), after sleeping the
-   * backoff. A refusal by retry throttling is counted; a retry is counted and reported.
+   * backoff. A refusal by retry throttling is counted; a retry is counted and reported, and a
+   * retry the channel's retry budget paid for is noted: its token comes back if it succeeds.
    */
   async #shouldRetry(error: unknown): Promise<boolean> {
     if (!(error instanceof StatusError)) return false;
@@ -272,6 +278,7 @@ export abstract class Attempts implements AttemptOwner {
       if (decision.reason === 'throttled') channel.retryThrottled();
       return false;
     }
+    this.#paidByBudget = channel.retryAdmitted();
     channel.retryStarted();
     if (pool.onRetry.hasListeners) {
       pool.onRetry.emit({

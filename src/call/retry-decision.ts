@@ -118,7 +118,7 @@ export interface RetryState {
   /** The call was ended from our side (abort, parent, close, a stream's reader or source). */
   ended: boolean;
   poolOpen: boolean;
-  /** The channel's retry budget (gRFC A6 throttling) allows a retry now. */
+  /** The channel allows a retry now: its gRFC A6 token bucket, or else its retry budget (managed-channel.ts `allowsRetry`). */
   budgetAllows: boolean;
   /** ms until the call's deadline. */
   msLeft: number;

@@ -28,10 +28,17 @@ export interface ChannelStats {
   failed: number;
   /** Retries started (attempts after the first). */
   retries: number;
-  /** Retries the policy allowed but retry throttling refused. */
+  /** Retries the policy allowed but retry throttling refused (the bucket, and the budget after it). */
   throttledRetries: number;
   /** Tokens in the channel's retry-throttling bucket; undefined when throttling is off. */
   retryTokens: number | undefined;
+  /** Retries the retry budget paid for (those the token bucket alone would have refused). */
+  budgetRetries: number;
+  /**
+   * Tokens in the channel's retry budget (`retryBudget`), its reserve included while that counts;
+   * may be negative. Undefined when the budget or throttling is off.
+   */
+  retryBudget: number | undefined;
   /**
    * grpc-js owns retries on this channel, and ours are off: an `xds:` target (the mesh's route
    * retry policies), or a service config with a retry or hedging policy; false when the channel

@@ -1,6 +1,6 @@
 // One channel of the pool and everything it owns. Over 300 lines on purpose: the mechanisms
 // live in their own files (connect-watchdog.ts, stall-detector.ts, endpoint-ejection.ts,
-// endpoint-lb.ts, channel-breakers.ts, retry-throttle.ts, releasing-credentials.ts, in-flight.ts); this file
+// endpoint-lb.ts, channel-breakers.ts, retry-throttle.ts, retry-budget.ts, releasing-credentials.ts, in-flight.ts); this file
 // holds the channel's state and wires them to it, and each verb is a few lines.
 import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import type { Breaker, BreakerStateChange, BucketRotation } from './circuit-breaker.js';
@@ -13,10 +13,11 @@ import type { HealthCheckSettings } from '../config/health-check-options.js';
 import { mayHaveSeveralEndpoints } from './target.js';
 import type { EventSource } from '../events/events.js';
 import type { BreakerOptions } from '../config/breaker-options.js';
-import type { RetryThrottlingOptions } from '../config/throttling-options.js';
+import type { RetryBudgetOptions, RetryThrottlingOptions } from '../config/throttling-options.js';
 import { dropSockets, LIVENESS_OPTION, releasingCredentials } from './releasing-credentials.js';
 import { EndpointLiveness } from './endpoint-liveness.js';
 import { grpcOwnsRetries } from './service-config.js';
+import { RetryBudget } from './retry-budget.js';
 import { RetryThrottle } from './retry-throttle.js';
 import { StallDetector, type Watch } from './stall-detector.js';
 import { InFlightCalls, type InFlight } from './in-flight.js';
@@ -55,6 +56,8 @@ export const grpcChannelFactory: ChannelFactory = (target, credentials, options)
 /** What every channel of a pool shares. */
 export interface ChannelContext {
   throttling: Resolved<RetryThrottlingOptions> | false;
+  /** The retry budget beside the throttling bucket (retry-budget.ts), or false; unset: none. */
+  budget?: Resolved<RetryBudgetOptions> | false | undefined;
   /** Connect watchdog limit in ms, or false. */
   connectTimeoutMs: number | false;
   rotation: BucketRotation;
@@ -71,7 +74,7 @@ export interface ChannelContext {
 /**
  * One channel owned by the pool: the grpc-js channel, the single grpc-js `Client` that makes
  * calls on it (through `channelOverride`), its calls in flight, its breakers, its
- * retry-throttling bucket, a watch on its connectivity (for events and the connect watchdog),
+ * retry-throttling bucket and retry budget, a watch on its connectivity (for events and the connect watchdog),
  * and the figures `stats()` reports. Calls report to it through verbs; closing it drains its
  * own calls. The pool never calls `Client.close()`: it would close the shared channel (grpc-js
  * closes an overriding channel too).
@@ -83,6 +86,8 @@ export class ManagedChannel {
   #generation = 0;
   readonly #inFlight = new InFlightCalls();
   readonly #throttle: RetryThrottle | undefined;
+  /** The retry budget: pays for the retries the bucket refuses; only with a bucket (no bucket, no limit). */
+  readonly #budget: RetryBudget | undefined;
   readonly grpcOwnsRetries: boolean;
   readonly #breakers: ChannelBreakers;
   readonly #watchdog: ConnectWatchdog | undefined;
@@ -93,6 +98,7 @@ export class ManagedChannel {
   readonly #wireCredentials: ChannelCredentials;
   #retries = 0;
   #throttledRetries = 0;
+  #budgetRetries = 0;
   #state: ChannelState = 'idle';
   #closed = false;
   readonly #grpcTarget: string;
@@ -131,6 +137,8 @@ export class ManagedChannel {
       this.#grpcOptions = options;
     }
     this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
+    const { budget } = context;
+    this.#budget = this.#throttle === undefined || budget === false || budget === undefined ? undefined : new RetryBudget(budget);
     this.#breakers = new ChannelBreakers(context.rotation, (change) => context.onBreakerStateChange.emit({ target, ...change }));
     this.grpcOwnsRetries = grpcOwnsRetries(target, options);
     const releasing = releasingCredentials(credentials);
@@ -218,31 +226,56 @@ export class ManagedChannel {
   }
 
   /**
-   * An attempt succeeded: it adds `tokenRatio` to the retry bucket (gRFC A6), and the tokens the
-   * call's earlier failed attempts took (`refund`) come back: their retry did its job. Without
+   * A call's attempt succeeded: it adds `tokenRatio` to the retry bucket (gRFC A6), and the tokens
+   * the call's earlier failed attempts took (`refund`) come back: their retry did its job. Without
    * the refund, one sick endpoint among healthy ones drains the bucket within a second while
    * every call still succeeds on its retry elsewhere; under a total outage nothing succeeds, so
-   * the bucket drains as A6 intends.
+   * the bucket drains as A6 intends. The success deposits in the retry budget too, and when the
+   * attempt was a retry the budget paid for (`paidByBudget`), its token comes back.
    */
-  attemptSucceeded(refund = 0): void {
+  attemptSucceeded(refund = 0, paidByBudget = false): void {
     this.#throttle?.onSuccess();
     if (refund > 0) this.#throttle?.refund(refund);
+    if (this.#budget !== undefined) {
+      this.#budget.deposit();
+      if (paidByBudget) this.#budget.refund(1);
+    }
   }
 
-  /** An attempt failed with a status its call could retry: it takes a retry token (gRFC A6). */
-  attemptFailedRetryably(): void {
+  /**
+   * An attempt failed with a status its call could retry: it takes a retry token (gRFC A6). When
+   * it was a retry the budget paid for (`paidByBudget`), the budget counts it as a failed retry.
+   */
+  attemptFailedRetryably(paidByBudget = false): void {
     this.#throttle?.onRetryableFailure();
+    if (paidByBudget) this.#budget?.retryFailed();
   }
 
-  /** Whether retry throttling (gRFC A6) allows a retry now. */
+  /**
+   * Whether a retry may start now: no throttling, or the bucket (gRFC A6) allows it, or the retry
+   * budget holds a token for it. The bucket alone is what a fresh channel and a total outage have;
+   * the budget is what keeps retries going at a high rate while calls succeed (retry-budget.ts).
+   */
   get allowsRetry(): boolean {
-    return this.#throttle === undefined || this.#throttle.allowsRetry;
+    return this.#throttle === undefined || this.#throttle.allowsRetry || this.#budget?.canRetry() === true;
   }
 
   /** Whether retry throttling refuses a retry now; a refusal is counted for stats(). */
   retryThrottled(): boolean {
     if (this.allowsRetry) return false;
     this.#throttledRetries++;
+    return true;
+  }
+
+  /**
+   * A retry was decided (`allowsRetry` held): when the bucket does not allow it, the budget pays
+   * a token for it. Returns whether the budget paid, so that the call reports how that retry ends
+   * (`attemptSucceeded`, `attemptFailedRetryably`).
+   */
+  retryAdmitted(): boolean {
+    if (this.#throttle === undefined || this.#throttle.allowsRetry || this.#budget === undefined) return false;
+    if (!this.#budget.withdraw()) return false;
+    this.#budgetRetries++;
     return true;
   }
 
@@ -272,6 +305,8 @@ export class ManagedChannel {
       retries: this.#retries,
       throttledRetries: this.#throttledRetries,
       retryTokens: this.#throttle?.tokens,
+      budgetRetries: this.#budgetRetries,
+      retryBudget: this.#budget?.balance,
       grpcOwnsRetries: this.grpcOwnsRetries,
       breakers: this.#breakers.stats(),
       replacements: this.#generation,

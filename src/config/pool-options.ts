@@ -4,7 +4,14 @@ import { checkChannelOptions, POOL_CHANNEL_DEFAULTS } from './channel-options.js
 import { checkMsOrFalse, checkOptionsObject, keysOf, withDefined, type Resolved } from './check-helpers.js';
 import { checkEjectionOptions, type EndpointEjectionOptions } from './ejection-options.js';
 import { checkPolicy, mergePolicy, POLICY_DEFAULTS, POLICY_KEYS, type PolicyOptions, type ResolvedPolicy } from './policy.js';
-import { checkThrottlingOptions, THROTTLE_DEFAULTS, type RetryThrottlingOptions } from './throttling-options.js';
+import {
+  BUDGET_DEFAULTS,
+  checkBudgetOptions,
+  checkThrottlingOptions,
+  THROTTLE_DEFAULTS,
+  type RetryBudgetOptions,
+  type RetryThrottlingOptions,
+} from './throttling-options.js';
 
 // The options of `new ChannelPool(options)`: their type, their defaults, their check, and the
 // pool's settings they resolve to.
@@ -25,6 +32,15 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * `{ maxTokens: 10, tokenRatio: 0.1 }`. See {@link RetryThrottlingOptions}.
    */
   retryThrottling?: RetryThrottlingOptions | false | undefined;
+  /**
+   * Retry budget per channel, beside `retryThrottling`: a share of the traffic that succeeds
+   * (deposits of `retryPercent` % per successful call over `ttlMs`, a token per retry it pays for,
+   * given back when the call then succeeds, and `minRetriesPerSec` on top while calls succeed).
+   * It pays for the retries the token bucket refuses, so that one sick endpoint among healthy
+   * ones cannot stop retries; `false` turns it off. Default:
+   * `{ ttlMs: 10000, retryPercent: 20, minRetriesPerSec: 10 }`. See {@link RetryBudgetOptions}.
+   */
+  retryBudget?: RetryBudgetOptions | false | undefined;
   /**
    * Circuit breaking for every channel, or `false` for none. Default: on, with
    * `{ errorThresholdPercentage: 50, volumeThreshold: 20, windowMs: 10000, resetTimeoutMs: 10000,
@@ -74,6 +90,7 @@ export const POOL_DEFAULTS = {
   /** The pool's channel options; the user's are merged over them, key by key. */
   channelOptions: POOL_CHANNEL_DEFAULTS,
   retryThrottling: THROTTLE_DEFAULTS,
+  retryBudget: BUDGET_DEFAULTS,
   /** On: each client's breaker options are resolved over BREAKER_DEFAULTS. */
   breaker: {},
   /** The connect watchdog: the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT. */
@@ -99,6 +116,7 @@ export interface ResolvedPoolOptions<Factory = never> {
   breakerOptions: BreakerOptions | false;
   ejectionOptions: EndpointEjectionOptions | false;
   throttling: Resolved<RetryThrottlingOptions> | false;
+  budget: Resolved<RetryBudgetOptions> | false;
   connectTimeoutMs: number | false;
   /** Stall detector timeout, or false. */
   stallTimeoutMs?: number | false;
@@ -108,7 +126,7 @@ export interface ResolvedPoolOptions<Factory = never> {
   factory?: Factory;
 }
 
-/** Validates the pool-wide options (not the policy nor `retryThrottling`: see poolSettings). */
+/** Validates the pool-wide options (not the policy, `retryThrottling` nor `retryBudget`: see poolSettings). */
 export function checkPoolOptions(options: unknown): ChannelPoolOptions {
   checkOptionsObject('ChannelPoolOptions', options, POOL_KEYS);
   const opts = (options ?? {}) as ChannelPoolOptions;
@@ -130,6 +148,7 @@ export function poolSettings(options: unknown): ResolvedPoolOptions {
     breakerOptions: opts.breaker ?? POOL_DEFAULTS.breaker,
     ejectionOptions: opts.endpointEjection ?? POOL_DEFAULTS.endpointEjection,
     throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
+    budget: checkBudgetOptions('retryBudget', opts.retryBudget),
     connectTimeoutMs: opts.connectTimeoutMs ?? POOL_DEFAULTS.connectTimeoutMs,
     stallTimeoutMs: opts.stallTimeoutMs ?? POOL_DEFAULTS.stallTimeoutMs,
     dnsRefreshMs: opts.dnsRefreshMs ?? POOL_DEFAULTS.dnsRefreshMs,

@@ -64,6 +64,7 @@ export class PoolEngine {
     this.#channelOptions = settings.channelOptions;
     this.#context = {
       throttling: settings.throttling,
+      budget: settings.budget,
       connectTimeoutMs: settings.connectTimeoutMs,
       stallTimeoutMs: settings.stallTimeoutMs,
       rotation: this.#rotation,

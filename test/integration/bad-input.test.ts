@@ -225,6 +225,26 @@ const poolCases: PoolCase[] = [
     expected: { kind: 'RangeError', option: 'retryThrottling.tokenRatio', got: '2' },
   },
   {
+    input: 'retryBudget true',
+    options: { retryBudget: true },
+    expected: { kind: 'TypeError', option: 'retryBudget', got: 'true' },
+  },
+  {
+    input: 'retryBudget.ttlMs 500',
+    options: { retryBudget: { ttlMs: 500 } },
+    expected: { kind: 'RangeError', option: 'retryBudget.ttlMs', got: '500' },
+  },
+  {
+    input: 'retryBudget.retryPercent 150',
+    options: { retryBudget: { retryPercent: 150 } },
+    expected: { kind: 'RangeError', option: 'retryBudget.retryPercent', got: '150' },
+  },
+  {
+    input: "retryBudget.minRetriesPerSec '10'",
+    options: { retryBudget: { minRetriesPerSec: '10' } },
+    expected: { kind: 'TypeError', option: 'retryBudget.minRetriesPerSec', got: '"10"' },
+  },
+  {
     input: "retryThrottling.tokenRatio '0.1'",
     options: { retryThrottling: { tokenRatio: '0.1' } },
     expected: { kind: 'TypeError', option: 'retryThrottling.tokenRatio', got: '"0.1"' },

@@ -230,6 +230,58 @@ describe('retry throttling per channel', () => {
     }
   });
 
+  it('the retry budget pays for the retries the bucket refuses while they work, and stops when they fail', async () => {
+    // A bucket of 1 token refuses every retry (one failure leaves 0, and retries need > 0.5):
+    // every retry here is the budget's, with no timing involved.
+    const run = async (retryBudget: false | undefined) => {
+      const budgetPool = new ChannelPool({
+        retry: { initialDelayMs: 1, maxDelayMs: 1, maxAttempts: 5 },
+        retryThrottling: { maxTokens: 1, tokenRatio: 0.001 },
+        retryBudget,
+        breaker: false,
+      });
+      try {
+        const client = budgetPool.client(TestServiceClient, server.address);
+        // The first success: the budget's reserve counts from now on.
+        await client.Echo({ message: 'warm-up' });
+        // 10 calls whose first attempt fails, and whose retry is served: each retry the budget
+        // pays for succeeds and gives its token back.
+        let ok = 0;
+        for (let i = 0; i < 10; i++) {
+          const { metadata } = script({ 'fail-times': 1 });
+          ok += await client.Echo({ message: 'x' }, { metadata }).then(
+            () => 1,
+            () => 0,
+          );
+        }
+        const partial = { ok, ...budgetPool.stats().perChannel[0]! };
+        // Then a total outage: 10 calls failing every attempt.
+        const before = server.calls.length;
+        for (let i = 0; i < 10; i++) {
+          await failure(client.Echo({ message: 'x' }, { metadata: script({ 'fail-code': grpc.status.UNAVAILABLE }).metadata }));
+        }
+        return { partial, outageAttempts: server.calls.length - before, after: budgetPool.stats().perChannel[0]! };
+      } finally {
+        await budgetPool.close({ graceMs: 0 });
+      }
+    };
+    const withBudget = await run(undefined);
+    console.info(
+      `retry budget: 10 calls failing once, ${withBudget.partial.ok} succeeded (${withBudget.partial.budgetRetries} retries paid by the budget); ` +
+        `then 10 calls failing every attempt (maxAttempts 5): ${withBudget.outageAttempts} attempts, ` +
+        `${withBudget.after.budgetRetries - withBudget.partial.budgetRetries} retries paid by the budget`,
+    );
+    expect(withBudget.partial).toMatchObject({ ok: 10, retries: 10, budgetRetries: 10, throttledRetries: 0 });
+    // In the outage it pays for as many failed retries as had worked within its window (10),
+    // and one more (it stops once the failed outnumber them), then for none.
+    expect(withBudget.after.budgetRetries - withBudget.partial.budgetRetries).toBeLessThanOrEqual(11);
+    expect(withBudget.outageAttempts).toBeLessThanOrEqual(10 + 11);
+    // The control: the bucket alone refuses every one of those retries.
+    const bucketOnly = await run(false);
+    expect(bucketOnly.partial).toMatchObject({ ok: 0, retries: 0, budgetRetries: 0, throttledRetries: 10, retryBudget: undefined });
+    expect(bucketOnly.outageAttempts).toBe(10);
+  });
+
   it('bounds the amplification of a total outage', async () => {
     // 200 calls, one after the other (500 took up to 30 s, the test timeout, on a loaded runner):
     // the throttle lets a fixed handful of retries through before its tokens fall below half

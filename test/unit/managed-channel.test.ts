@@ -151,6 +151,64 @@ describe('calls', () => {
     expect(channel.snapshot().throttledRetries).toBe(2);
   });
 
+  test('the retry budget pays for what the bucket refuses, once a call has succeeded, and gets it back if the call succeeds', () => {
+    channel.close();
+    context.rotation.close();
+    channel = makeChannel({ budget: { ttlMs: 10_000, retryPercent: 20, minRetriesPerSec: 10 } });
+    // A fresh channel: the bucket alone. Its budget holds nothing before a success.
+    for (let i = 0; i < 5; i++) channel.attemptFailedRetryably();
+    expect(channel.snapshot()).toMatchObject({ retryTokens: 5, retryBudget: 0 });
+    expect(channel.retryThrottled()).toBe(true);
+    expect(channel.retryAdmitted()).toBe(false);
+    // One success: 5.1 tokens in the bucket, which pays for the next retry itself.
+    channel.attemptSucceeded();
+    expect(channel.snapshot()).toMatchObject({ retryTokens: 5.1, retryBudget: 100.2 });
+    expect(channel.retryThrottled()).toBe(false);
+    expect(channel.retryAdmitted()).toBe(false);
+    // Bucket at 4.1: the budget pays (its reserve counts now that a call succeeded).
+    channel.attemptFailedRetryably();
+    expect(channel.retryThrottled()).toBe(false);
+    expect(channel.retryAdmitted()).toBe(true);
+    expect(channel.snapshot()).toMatchObject({ budgetRetries: 1, retryBudget: 99.2, throttledRetries: 1 });
+    // The call succeeds on that retry: its bucket token and its budget token come back.
+    channel.attemptSucceeded(1, true);
+    expect(channel.snapshot().retryTokens).toBe(5.2);
+    expect(channel.snapshot().retryBudget).toBeCloseTo(100.4, 10);
+    // 100 retries later with no success (and none of them failed yet), the budget is spent, and
+    // the bucket refuses too.
+    for (let i = 0; i < 100; i++) {
+      channel.attemptFailedRetryably();
+      expect(channel.retryAdmitted()).toBe(true);
+    }
+    expect(channel.retryThrottled()).toBe(true);
+    expect(channel.retryAdmitted()).toBe(false);
+    expect(channel.snapshot()).toMatchObject({ budgetRetries: 101, throttledRetries: 2 });
+  });
+
+  test('the retry budget stops paying once more of its retries failed than succeeded', () => {
+    channel.close();
+    context.rotation.close();
+    channel = makeChannel({ budget: { ttlMs: 10_000, retryPercent: 20, minRetriesPerSec: 10 } });
+    channel.attemptSucceeded();
+    for (let i = 0; i < 5; i++) channel.attemptFailedRetryably();
+    expect(channel.retryAdmitted()).toBe(true);
+    // That retry failed: 1 failed, 0 succeeded. The budget holds 99 tokens and pays for none.
+    channel.attemptFailedRetryably(true);
+    expect(channel.snapshot().retryBudget).toBe(99.2);
+    expect(channel.retryThrottled()).toBe(true);
+    expect(channel.retryAdmitted()).toBe(false);
+    expect(channel.snapshot()).toMatchObject({ budgetRetries: 1, throttledRetries: 1 });
+  });
+
+  test('without throttling there is no budget either: nothing to pay for', () => {
+    channel.close();
+    context.rotation.close();
+    channel = makeChannel({ throttling: false, budget: { ttlMs: 10_000, retryPercent: 20, minRetriesPerSec: 10 } });
+    channel.attemptSucceeded();
+    expect(channel.retryAdmitted()).toBe(false);
+    expect(channel.snapshot()).toMatchObject({ retryTokens: undefined, retryBudget: undefined, budgetRetries: 0 });
+  });
+
   test('retryStarted() counts retries', () => {
     channel.retryStarted();
     channel.retryStarted();

@@ -52,14 +52,21 @@ describe('poolSettings()', () => {
       channelOptions: { 'grpc.service_config_disable_resolution': 1 },
       breakerOptions: {},
       throttling: { maxTokens: 10, tokenRatio: 0.1 },
+      budget: { ttlMs: 10_000, retryPercent: 20, minRetriesPerSec: 10 },
       connectTimeoutMs: 20_000,
     });
     expect(settings.factory).toBeUndefined();
   });
 
   test('keeps what the user set, false included', () => {
-    const settings = poolSettings({ breaker: false, retryThrottling: false, connectTimeoutMs: false, deadlineMs: 500 });
-    expect(settings).toMatchObject({ breakerOptions: false, throttling: false, connectTimeoutMs: false, policy: { deadlineMs: 500 } });
+    const settings = poolSettings({ breaker: false, retryThrottling: false, retryBudget: false, connectTimeoutMs: false, deadlineMs: 500 });
+    expect(settings).toMatchObject({
+      breakerOptions: false,
+      throttling: false,
+      budget: false,
+      connectTimeoutMs: false,
+      policy: { deadlineMs: 500 },
+    });
   });
 
   test('throws naming a bad option', () => {
