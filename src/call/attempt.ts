@@ -473,7 +473,8 @@ export class Attempt implements QueueListener {
    * The attempt is over (its status, or grpc-js threw): its endpoint's outstanding count is
    * released now, not when it was judged (a stream judged at its first message was still
    * outstanding). A status the endpoint itself sent (with trailers, before any header) means
-   * it was heard; a deadline that ran out with nothing heard from it is a silent timeout.
+   * it was heard; a unary or client-stream deadline that ran out with nothing heard from it is a
+   * silent timeout (see EndpointTracker.released).
    */
   #release(failure: unknown): void {
     const link = this.#link;
@@ -482,7 +483,8 @@ export class Attempt implements QueueListener {
     let silent = false;
     if (failure !== null && typeof failure === 'object' && !this.#committed) {
       const { code, metadata } = failure as Partial<WireStatus>;
-      if (code === status.DEADLINE_EXCEEDED) silent = !this.#owner.isEnded && !this.channelReplaced;
+      // Only a request-response shape: a stream may rightly say nothing until its deadline.
+      if (code === status.DEADLINE_EXCEEDED) silent = this.#queue === undefined && !this.#owner.isEnded && !this.channelReplaced;
       else if (code !== status.CANCELLED && metadata !== undefined && Object.keys(metadata.getMap()).length > 0) attemptHeard(link);
     }
     endAttempt(link, silent);
