@@ -6,17 +6,13 @@
 // - Row 3: one endpoint of 3 is a server process that is SIGSTOPped (its connection stays open,
 //   nothing answers), 50 calls/s with a 1 s deadline: from 1 s after the onset no attempt goes
 //   to it but its probes, and >= 99 % of the calls started then succeed.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import type { Socket } from 'node:net';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelPool, type EndpointEjection } from '../../src/index.js';
 import { startFleet, type EndpointMode, type Fleet } from '../helpers/endpoint-fleet.js';
 import { ROUND_ROBIN, type Test } from '../helpers/fleet-scenario.js';
 import { TestServiceClient } from '../helpers/protos.js';
+import { startTestServerProcess, type TestServerProcess } from '../helpers/test-server-process.js';
 
 interface Sample {
   startedAt: number;
@@ -77,7 +73,7 @@ function summary(samples: readonly Sample[]): { calls: number; percent: number; 
 
 let pool: ChannelPool | undefined;
 let fleet: Fleet | undefined;
-let stopped: StoppableServer | undefined;
+let stopped: TestServerProcess | undefined;
 
 afterEach(async () => {
   await pool?.close({ graceMs: 0 });
@@ -123,68 +119,10 @@ describe('row 1: one endpoint starts failing under 8 callers in a tight loop', (
   }
 });
 
-interface StoppableServer {
-  readonly address: string;
-  stop(): void;
-  resume(): void;
-  kill(): Promise<void>;
-}
-
-const SERVER_SCRIPT = fileURLToPath(new URL('../helpers/test-server-child.ts', import.meta.url));
-
-/**
- * The test server in a child process of its own, run by node itself (`--import tsx`, not the
- * tsx wrapper), so that SIGSTOP stops the server and not a wrapper in front of it.
- */
-async function startStoppableServer(): Promise<StoppableServer> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SERVER_SCRIPT], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  const lines = createInterface({ input: child.stdout! });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  let port: number;
-  try {
-    const [line] = (await Promise.race([
-      once(lines, 'line'),
-      once(child, 'exit').then(() => {
-        throw new Error('the server process exited before printing its port');
-      }),
-    ])) as [string];
-    port = (JSON.parse(line) as { port: number }).port;
-  } finally {
-    clearTimeout(timer);
-    lines.close();
-  }
-  child.unref();
-  for (const pipe of [child.stdin, child.stdout]) (pipe as Socket | null)?.unref();
-  let killing: Promise<void> | undefined;
-  return {
-    address: `127.0.0.1:${port}`,
-    stop: () => child.kill('SIGSTOP'),
-    resume: () => child.kill('SIGCONT'),
-    kill() {
-      killing ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = once(child, 'exit');
-          child.kill('SIGCONT');
-          child.kill('SIGKILL');
-          await exited;
-        }
-        process.off('exit', killOnExit);
-        child.stdin?.destroy();
-        child.stdout?.destroy();
-      })();
-      return killing;
-    },
-  };
-}
-
 describe('row 3: a hung endpoint (a server process SIGSTOPped)', () => {
   it('50 calls/s, 1 s deadline: from 1 s after the onset no attempt goes to it but its probes, and >= 99 % succeed', async () => {
     fleet = await startFleet(['healthy', 'healthy']);
-    stopped = await startStoppableServer();
+    stopped = await startTestServerProcess();
     const target = `ipv4:${fleet.endpoints.map((e) => e.address).join(',')},${stopped.address}`;
     pool = new ChannelPool();
     const attempts: Array<{ peer: string | undefined; startedAt: number }> = [];
@@ -199,7 +137,7 @@ describe('row 3: a hung endpoint (a server process SIGSTOPped)', () => {
     expect(attempts.some((a) => a.peer === stopped!.address)).toBe(true);
     let onset = Number.POSITIVE_INFINITY;
     const timer = setTimeout(() => {
-      stopped!.stop();
+      stopped!.pause();
       onset = Date.now();
     }, 500);
     const samples = await paced(call, 50, 6_500);
