@@ -174,7 +174,7 @@ export class ManagedChannel {
             stallTimeoutMs: drop.stallTimeoutMs,
             replacements: this.#generation,
           }),
-        (address) => heardOn(endpoints, address, Date.now()),
+        (address) => endpoints.heard(address, Date.now()),
       );
     }
     this.#stall?.newChannel(false);
@@ -436,12 +436,4 @@ export class ManagedChannel {
     // The circuits that opened on this silence would refuse calls the new connection can take.
     if (reason === 'stalled') this.#breakers.probeNow();
   }
-}
-
-/**
- * Tells the endpoint books that `address` was heard (`atMs` epoch ms), when they keep that fact (`heard`, added to
- * EndpointTracker with the picker's per-endpoint stats; until then nothing is told).
- */
-function heardOn(tracker: EndpointTracker, address: string, atMs: number): void {
-  (tracker as Partial<{ heard(address: string, atMs: number): void }>).heard?.(address, atMs);
 }
