@@ -139,6 +139,8 @@ export class Attempt implements QueueListener {
   #pending: Pending | undefined;
   #committed = false;
   #judged = false;
+  /** It was judged a failure (not 'ignored': a stalled loop's late deadline is not the endpoint's silence). */
+  #judgedFailure = false;
   /** The owner has heard that the attempt is ready or failed. */
   #done = false;
   #ended = false;
@@ -464,6 +466,7 @@ export class Attempt implements QueueListener {
     this.#owner.attemptJudged(this, outcome, reach, code);
     const link = this.#link;
     if (link !== undefined) {
+      this.#judgedFailure = outcome === 'failure';
       judgeAttempt(link, outcome);
       if (outcome !== 'success') this.#failedAt = link.address;
     }
@@ -473,8 +476,9 @@ export class Attempt implements QueueListener {
    * The attempt is over (its status, or grpc-js threw): its endpoint's outstanding count is
    * released now, not when it was judged (a stream judged at its first message was still
    * outstanding). A status the endpoint itself sent (with trailers, before any header) means
-   * it was heard; a unary or client-stream deadline that ran out with nothing heard from it is a
-   * silent timeout (see EndpointTracker.released).
+   * it was heard; a unary or client-stream deadline that ran out with nothing heard from it, and
+   * was judged a failure (not a stalled loop's late deadline), is a silent timeout (see
+   * EndpointTracker.released).
    */
   #release(failure: unknown): void {
     const link = this.#link;
@@ -484,7 +488,7 @@ export class Attempt implements QueueListener {
     if (failure !== null && typeof failure === 'object' && !this.#committed) {
       const { code, metadata } = failure as Partial<WireStatus>;
       // Only a request-response shape: a stream may rightly say nothing until its deadline.
-      if (code === status.DEADLINE_EXCEEDED) silent = this.#queue === undefined && !this.#owner.isEnded && !this.channelReplaced;
+      if (code === status.DEADLINE_EXCEEDED) silent = this.#queue === undefined && this.#judgedFailure;
       else if (code !== status.CANCELLED && metadata !== undefined && Object.keys(metadata.getMap()).length > 0) attemptHeard(link);
     }
     endAttempt(link, silent);
