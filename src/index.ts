@@ -21,7 +21,7 @@ export type { RetryOptions } from './config/retry-options.js';
 export type { BreakerOptions } from './config/breaker-options.js';
 export type { RetryBudgetOptions, RetryThrottlingOptions } from './config/throttling-options.js';
 export type { EndpointEjectionOptions } from './config/ejection-options.js';
-export type { EndpointStats, EndpointEjection } from './channel/endpoint-ejection.js';
+export type { EjectionReason, EndpointEjection, EndpointProbeState, EndpointStats } from './channel/endpoint-ejection.js';
 export type { HealthCheckOptions } from './config/health-check-options.js';
 export type { EndpointHealthChange, ServingStatus } from './channel/health-check.js';
 export type { PoolStats, CloseResult, PoolState } from './pool/pool-stats.js';

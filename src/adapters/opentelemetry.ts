@@ -40,6 +40,7 @@ import type {
   CallInfo,
   CallStartEvent,
   ChannelReplaced,
+  EndpointEjection,
   Event,
   PoolStats,
   RetryEvent,
@@ -62,6 +63,8 @@ export interface ObservablePool {
   onBreakerStateChange: Event<BreakerStateChange>;
   /** `pool.onChannelReplaced`: each channel replaced by the watchdog or the stall detector. */
   onChannelReplaced: Event<ChannelReplaced>;
+  /** `pool.onEndpointEjection`: each endpoint taken out of rotation (optional for pools made before it existed). */
+  onEndpointEjection?: Event<EndpointEjection> | undefined;
   /** `pool.stats()`: read at collection time. */
   stats(): PoolStats;
 }
@@ -424,6 +427,12 @@ function createInstruments(
     unit: '{channel}',
     valueType: ValueType.INT,
   });
+  const ejections = meter.createCounter('resilient_grpc.client.endpoint.ejections', {
+    description:
+      'Times an endpoint of a target was taken out of rotation, by resilient_grpc.ejection.reason ("consecutive-failures", "failure-percentage", "silent", "not-serving").',
+    unit: '{ejection}',
+    valueType: ValueType.INT,
+  });
   const throttled = meter.createObservableCounter('resilient_grpc.client.retries.throttled', {
     description: 'Retries the policy allowed but retry throttling (gRFC A6) refused, summed over the open channels of each target.',
     unit: '{retry}',
@@ -478,6 +487,15 @@ function createInstruments(
     }),
     pool.onChannelReplaced((event) => replacements.add(1, { 'grpc.target': canonicalTarget(event.target) })),
   );
+  const onEjection = pool.onEndpointEjection;
+  if (onEjection !== undefined) {
+    subscriptions.push(
+      onEjection((event) => {
+        if (event.ejected)
+          ejections.add(1, { 'grpc.target': canonicalTarget(event.target), 'resilient_grpc.ejection.reason': event.reason });
+      }),
+    );
+  }
   return instruments;
 }
 

@@ -386,8 +386,8 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
         () =>
           new Counter({
             name: 'grpc_client_endpoint_ejections_total',
-            help: 'Total number of times endpoint ejection took an endpoint of a target out of rotation.',
-            labelNames: ['grpc_target'],
+            help: 'Total number of times endpoint ejection took an endpoint of a target out of rotation, by reason (consecutive-failures, failure-percentage, silent, not-serving).',
+            labelNames: ['grpc_target', 'reason'],
             registers,
           }),
       ),
@@ -443,7 +443,7 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
     }),
     pool.onChannelReplaced((event) => m.replacements.inc({ grpc_target: event.target })),
     pool.onEndpointEjection((event) => {
-      if (event.ejected) m.ejections.inc({ grpc_target: event.target });
+      if (event.ejected) m.ejections.inc({ grpc_target: event.target, reason: event.reason });
     }),
   ];
 

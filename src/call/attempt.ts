@@ -1,5 +1,5 @@
 import { status, type CallOptions, type Metadata, type StatusObject } from '@grpc/grpc-js';
-import { endAttempt, linkAttempt, type AttemptLink } from '../channel/endpoint-lb.js';
+import { attemptHeard, endAttempt, judgeAttempt, linkAttempt, type AttemptLink } from '../channel/endpoint-lb.js';
 import type { Watch } from '../channel/stall-detector.js';
 import type { EndpointLiveness, Pending } from '../channel/endpoint-liveness.js';
 import {
@@ -139,6 +139,8 @@ export class Attempt implements QueueListener {
   #pending: Pending | undefined;
   #committed = false;
   #judged = false;
+  /** It was judged a failure (not 'ignored': a stalled loop's late deadline is not the endpoint's silence). */
+  #judgedFailure = false;
   /** The owner has heard that the attempt is ready or failed. */
   #done = false;
   #ended = false;
@@ -237,6 +239,7 @@ export class Attempt implements QueueListener {
       this.#threw = true;
       this.#thrown = error;
       this.#judge(error);
+      this.#release(error);
       observer?.attemptEnd(this.number, error, this.#eventsAt, undefined);
       this.#tell(thrownStatus(this.#tap, error), undefined);
       return;
@@ -361,6 +364,7 @@ export class Attempt implements QueueListener {
   /** The response headers arrived: the attempt is committed (gRFC A6) and the peer was heard. */
   heardHeaders(): void {
     this.#committed = true;
+    if (this.#link !== undefined) attemptHeard(this.#link);
     if (this.#watch !== undefined) {
       this.#watch.heard(this.#unheard);
       this.#unheard = false;
@@ -391,6 +395,7 @@ export class Attempt implements QueueListener {
       if (this.#pump.sourceError !== undefined) failure = this.#pump.sourceError.error;
     }
     this.#judge(failure);
+    this.#release(error === null ? null : failure);
     this.#owner.observer?.attemptEnd(this.number, failure, this.#eventsAt, this.#call);
     this.#tell(failure, response);
   }
@@ -411,6 +416,7 @@ export class Attempt implements QueueListener {
     this.#watch?.streamEnded(final.code);
     const failure = final.code === status.OK ? null : this.#asTimeout(final);
     this.#judge(failure);
+    this.#release(failure);
     this.#owner.observer?.attemptEnd(this.number, failure, this.#eventsAt, this.#call);
   }
 
@@ -460,10 +466,32 @@ export class Attempt implements QueueListener {
     this.#owner.attemptJudged(this, outcome, reach, code);
     const link = this.#link;
     if (link !== undefined) {
-      this.#link = undefined;
-      endAttempt(link, outcome);
+      this.#judgedFailure = outcome === 'failure';
+      judgeAttempt(link, outcome);
       if (outcome !== 'success') this.#failedAt = link.address;
     }
+  }
+
+  /**
+   * The attempt is over (its status, or grpc-js threw): its endpoint's outstanding count is
+   * released now, not when it was judged (a stream judged at its first message was still
+   * outstanding). A status the endpoint itself sent (with trailers, before any header) means
+   * it was heard; a unary or client-stream deadline that ran out with nothing heard from it, and
+   * was judged a failure (not a stalled loop's late deadline), is a silent timeout (see
+   * EndpointTracker.released).
+   */
+  #release(failure: unknown): void {
+    const link = this.#link;
+    if (link === undefined) return;
+    this.#link = undefined;
+    let silent = false;
+    if (failure !== null && typeof failure === 'object' && !this.#committed) {
+      const { code, metadata } = failure as Partial<WireStatus>;
+      // Only a request-response shape: a stream may rightly say nothing until its deadline.
+      if (code === status.DEADLINE_EXCEEDED) silent = this.#queue === undefined && this.#judgedFailure;
+      else if (code !== status.CANCELLED && metadata !== undefined && Object.keys(metadata.getMap()).length > 0) attemptHeard(link);
+    }
+    endAttempt(link, silent);
   }
 
   /** grpc-js reports the cancel() of a timed-out attempt as CANCELLED: it is our own per-attempt timeout. */

@@ -1,51 +1,40 @@
-import { experimental, type ChannelOptions, type Metadata } from '@grpc/grpc-js';
+import { connectivityState, experimental, type ChannelOptions } from '@grpc/grpc-js';
 import type { EndpointTracker } from './endpoint-ejection.js';
+import { registry } from './endpoint-link.js';
 import { HealthChecker, healthSink } from './health-check.js';
-import type { AttemptOutcome } from '../core/status-meaning.js';
+import { LeastRequestPicker, ShunningPicker, type PickEntry } from './endpoint-picker.js';
 
-// The package's load-balancing policy, registered with grpc-js's experimental LB API: a thin
-// parent over a child policy (round_robin by default) whose picker skips the endpoints that
-// endpoint-ejection.ts has ejected, and tells each attempt which endpoint it went to, so the
-// attempt's outcome, judged by the call layer, is booked against that endpoint. grpc-js still
-// owns every connection, reconnection and the child's spreading; nothing here dials anything.
+// The package's load-balancing policy, registered with grpc-js's experimental LB API. grpc-js
+// still owns every connection, reconnection and backoff; nothing here dials anything.
 //
-// How an attempt and its pick meet: the call layer puts a token in the attempt's request
-// metadata (ATTEMPT_KEY); the picker takes it out again before the call goes on the wire, and
-// fills the attempt's link with the endpoint and the tracker. grpc-js gives the picker the
-// attempt's metadata and nothing else of the call.
+// Two shapes, chosen by the channel's service config:
+// - No loadBalancingConfig of the user's own: the policy is a leaf policy itself, as grpc-js's
+//   round_robin is. One `experimental.LeafLoadBalancer` (a pick_first over one endpoint) per
+//   endpoint keeps that endpoint connected; the policy is READY when any endpoint is, and its
+//   picker (LeastRequestPicker, endpoint-picker.ts) chooses among the READY endpoints by
+//   least outstanding attempts over two random choices (gRFC A48), skipping what the books
+//   (endpoint-ejection.ts) do not admit.
+// - The user's own loadBalancingConfig: it stays the child that spreads the calls, and the
+//   policy a thin parent over it (ShunningPicker) that skips what the books do not admit. A
+//   child that is pick_first sticks to one endpoint, and ejection cannot act on it.
+// In both, the picker tells each attempt which endpoint it went to (endpoint-link.ts), so that
+// the attempt's outcome, judged by the call layer, is booked against that endpoint. With
+// client-side health checking (health-check.ts), every subchannel created under the policy is
+// wrapped by the health checker: a NOT_SERVING endpoint's leaf leaves READY (grpc-js's pick_first
+// reports its health), and the books hear it through `setServing`. A channel may have the policy
+// for health checking alone (no tracker: no ejection, no books).
 
 /** The name under which the policy is registered with grpc-js. */
 export const POLICY_NAME = 'resilient_grpc_endpoints';
-const ATTEMPT_KEY = 'x-resilient-grpc-attempt';
 
-/** Where an attempt went, filled by the picker. */
-export interface AttemptLink {
-  readonly token: string;
-  /** An endpoint to avoid if another can take the attempt: where the call's last attempt failed. */
-  readonly avoid: string | undefined;
-  address: string | undefined;
-  tracker: EndpointTracker | undefined;
-}
-
-/**
- * Shared through a global symbol, so that the ESM and the CJS builds of the package in one
- * process (each registering the policy; the last one wins in grpc-js) see the same links and trackers.
- */
-interface Registry {
-  links: Map<string, AttemptLink>;
-  trackers: Map<number, EndpointTracker>;
-  nextToken: number;
-  nextTracker: number;
-  registered: boolean;
-}
-const REGISTRY_KEY = Symbol.for('resilient-grpc.endpoint-lb');
-const registry: Registry = ((globalThis as Record<symbol, unknown>)[REGISTRY_KEY] ??= {
-  links: new Map(),
-  trackers: new Map(),
-  nextToken: 1,
-  nextTracker: 1,
-  registered: false,
-}) as Registry;
+export {
+  attemptHeard,
+  endAttempt,
+  judgeAttempt,
+  linkAttempt,
+  tagAttempt,
+  type AttemptLink,
+} from './endpoint-link.js';
 
 /** Makes a tracker reachable from the LB config of its channel; returns its id. */
 export function registerTracker(tracker: EndpointTracker): number {
@@ -66,67 +55,60 @@ export interface PolicyHealthCheck {
 }
 
 /**
- * The `loadBalancingConfig` entry of a channel under the policy: over `child`, with the channel's
- * tracker (none: no ejection) and health checking when asked for.
+ * The `loadBalancingConfig` entry of a channel under the policy: the policy as a leaf, or over
+ * `child`; with the channel's tracker (none: no ejection) and health checking when asked for.
  */
-export function policyConfig(
-  trackerId: number | undefined,
-  child: readonly object[] = [{ round_robin: {} }],
-  health?: PolicyHealthCheck,
-): object {
-  const healthCheck = health === undefined ? undefined : { service_name: health.serviceName, sink: health.sink };
-  return { [POLICY_NAME]: { tracker: trackerId, child_policy: child, health_check: healthCheck } };
+export function policyConfig(trackerId: number | undefined, child?: readonly object[], health?: PolicyHealthCheck): object {
+  const json: Record<string, unknown> = {};
+  if (trackerId !== undefined) json.tracker = trackerId;
+  if (child !== undefined) json.child_policy = child;
+  if (health !== undefined) json.health_check = { service_name: health.serviceName, sink: health.sink };
+  return { [POLICY_NAME]: json };
 }
 
-/**
- * The channel options with the policy as the service config's `loadBalancingConfig`, over the
- * user's own `loadBalancingConfig` when there is one (it stays the child that spreads the
- * calls), else over round_robin.
- */
-export function withPolicy(options: ChannelOptions, trackerId: number | undefined, health?: PolicyHealthCheck): ChannelOptions {
+/** The user's own `loadBalancingConfig` in the channel options, when it lists anything. */
+function ownPolicies(options: ChannelOptions): { config: Record<string, unknown>; own: object[] | undefined } {
   const raw = options['grpc.service_config'];
   const config = typeof raw === 'string' ? (JSON.parse(raw) as Record<string, unknown>) : {};
   const own = config.loadBalancingConfig;
-  const child = Array.isArray(own) && own.length > 0 ? (own as object[]) : undefined;
-  const loadBalancingConfig = [policyConfig(trackerId, child, health)];
+  return { config, own: Array.isArray(own) && own.length > 0 ? (own as object[]) : undefined };
+}
+
+/**
+ * The channel options with the policy as the service config's `loadBalancingConfig`: over the
+ * user's own `loadBalancingConfig` when there is one (it stays the child that spreads the
+ * calls), else as the leaf policy itself.
+ */
+export function withPolicy(options: ChannelOptions, trackerId: number | undefined, health?: PolicyHealthCheck): ChannelOptions {
+  // A channel under the policy for health checking alone registers no tracker: register the policy here too.
+  ensurePolicy();
+  const { config, own } = ownPolicies(options);
+  const loadBalancingConfig = [policyConfig(trackerId, own, health)];
   return { ...options, 'grpc.service_config': JSON.stringify({ ...config, loadBalancingConfig }) };
 }
 
 /**
- * Starts the link of an attempt: the token goes into its request metadata, or later with
- * `tagAttempt` (an attempt with interceptors tags a copy innermost, so that no interceptor sees
- * the token). `avoid` is the endpoint where the call's last attempt failed: a retry goes
- * elsewhere when it can.
+ * The name of the policy grpc-js will use from the user's own `loadBalancingConfig` (the first
+ * one it knows), or undefined when there is none: `'pick_first'` means ejection cannot act.
  */
-export function linkAttempt(metadata: Metadata | undefined, avoid?: string): AttemptLink {
-  const link: AttemptLink = { token: String(registry.nextToken++), avoid, address: undefined, tracker: undefined };
-  registry.links.set(link.token, link);
-  if (metadata !== undefined) tagAttempt(metadata, link);
-  return link;
+export function ownPolicyName(options: ChannelOptions): string | undefined {
+  const { own } = ownPolicies(options);
+  return own === undefined
+    ? undefined
+    : (experimental.selectLbConfigFromList(own as Parameters<typeof experimental.selectLbConfigFromList>[0])?.getLoadBalancerName() ??
+        undefined);
 }
 
-/** Puts an attempt's token into request metadata, for the picker to find and take out. */
-export function tagAttempt(metadata: Metadata, link: AttemptLink): void {
-  metadata.set(ATTEMPT_KEY, link.token);
-}
-
-/** The attempt is over: books its outcome against its endpoint, and forgets the link. */
-export function endAttempt(link: AttemptLink, outcome: AttemptOutcome): void {
-  registry.links.delete(link.token);
-  if (link.address !== undefined) link.tracker?.record(link.address, outcome);
-}
-
-type Picker = experimental.Picker;
-type PickArgs = experimental.PickArgs;
-type PickResult = experimental.PickResult;
 type ChannelControlHelper = experimental.ChannelControlHelper;
 type TypedLoadBalancingConfig = experimental.TypedLoadBalancingConfig;
 
 class EndpointsConfig implements TypedLoadBalancingConfig {
   constructor(
+    /** The channel's books; undefined: health checking alone, no ejection. */
     readonly trackerId: number | undefined,
-    readonly child: TypedLoadBalancingConfig,
-    readonly rawChild: object[],
+    /** The user's policy the calls are spread by; undefined: the policy is the leaf policy. */
+    readonly child: TypedLoadBalancingConfig | undefined,
+    readonly rawChild: object[] | undefined,
     readonly health?: PolicyHealthCheck,
   ) {}
 
@@ -140,10 +122,12 @@ class EndpointsConfig implements TypedLoadBalancingConfig {
 
   static createFromJson(json: { tracker?: unknown; child_policy?: unknown; health_check?: unknown }): EndpointsConfig {
     if (json.tracker !== undefined && typeof json.tracker !== 'number') throw new Error(`${POLICY_NAME}: tracker must be a number`);
+    const health = readHealthCheck(json.health_check);
+    if (json.child_policy === undefined) return new EndpointsConfig(json.tracker, undefined, undefined, health);
     if (!Array.isArray(json.child_policy)) throw new Error(`${POLICY_NAME}: child_policy must be an array`);
     const child = experimental.selectLbConfigFromList(json.child_policy);
     if (child === null) throw new Error(`${POLICY_NAME}: no child policy grpc-js knows`);
-    return new EndpointsConfig(json.tracker, child, json.child_policy as object[], readHealthCheck(json.health_check));
+    return new EndpointsConfig(json.tracker, child, json.child_policy as object[], health);
   }
 }
 
@@ -155,65 +139,128 @@ function readHealthCheck(json: unknown): PolicyHealthCheck | undefined {
   return { serviceName, sink };
 }
 
-class EndpointsPicker implements Picker {
-  constructor(
-    readonly child: Picker,
-    readonly tracker: EndpointTracker | undefined,
-    /** Endpoints in the child's rotation: how many picks it takes to go round once. */
-    readonly endpoints: number,
-  ) {}
+type LeafLoadBalancer = InstanceType<typeof experimental.LeafLoadBalancer>;
 
-  pick(args: PickArgs): PickResult {
-    let result = this.child.pick(args);
-    if (result.pickResultType !== experimental.PickResultType.COMPLETE || result.subchannel === null) return result;
-    const token = args.metadata.get(ATTEMPT_KEY)[0];
-    const link = typeof token === 'string' ? registry.links.get(token) : undefined;
-    const avoid = link?.avoid;
-    if (this.#shunned(result.subchannel.getAddress(), avoid)) {
-      // The child (round_robin) moves on at every pick: going round once finds another endpoint,
-      // if any. When every endpoint is shunned, the first pick stands.
-      for (let i = 1; i < this.endpoints; i++) {
-        const next = this.child.pick(args);
-        if (next.pickResultType !== experimental.PickResultType.COMPLETE || next.subchannel === null) break;
-        if (!this.#shunned(next.subchannel.getAddress(), avoid)) {
-          result = next;
-          break;
-        }
-      }
-    }
-    // Only a complete pick takes the token out: a queued pick is picked again with the same metadata.
-    args.metadata.remove(ATTEMPT_KEY);
-    if (link !== undefined) {
-      link.address = result.subchannel!.getAddress();
-      link.tracker = this.tracker;
-    }
-    return result;
+/** An endpoint's key in the books: its first address, `host:port` (grpc-js's resolvers give one per endpoint). */
+function endpointKey(endpoint: experimental.Endpoint): string | undefined {
+  const first = endpoint.addresses[0];
+  return first === undefined ? undefined : experimental.subchannelAddressToString(first);
+}
+
+/**
+ * The leaf shape of the policy: one LeafLoadBalancer per endpoint, kept across resolutions
+ * while the endpoint stays listed, and a LeastRequestPicker over the READY ones. The state it
+ * reports follows round_robin's: READY if any endpoint is, else CONNECTING if any is, else
+ * TRANSIENT_FAILURE if any is, else IDLE; and every IDLE endpoint is asked to connect.
+ */
+class LeafEndpoints {
+  #children = new Map<string, LeafLoadBalancer>();
+  #state = connectivityState.IDLE;
+  #paused = false;
+  #lastError: string | null = null;
+  readonly #childHelper: ChannelControlHelper;
+
+  constructor(
+    readonly helper: ChannelControlHelper,
+    readonly owner: EndpointsBalancer,
+  ) {
+    // The one place the endpoints' pick_first leaves reach the channel (subchannels included).
+    this.#childHelper = experimental.createChildChannelControlHelper(helper, {
+      createSubchannel: (address, args) => owner.wrap(helper.createSubchannel(address, args)),
+      updateState: (state, _picker, message) => {
+        // As round_robin: a READY policy losing an endpoint asks for re-resolution.
+        if (this.#state === connectivityState.READY && state !== connectivityState.READY) helper.requestReresolution();
+        if (message) this.#lastError = message;
+        this.#update();
+      },
+    });
   }
 
-  /** An ejected endpoint, or the one a retry should avoid. */
-  #shunned(address: string, avoid: string | undefined): boolean {
-    return address === avoid || this.tracker?.isEjected(address) === true;
+  updateAddressList(endpoints: experimental.StatusOr<experimental.Endpoint[]>, options: ChannelOptions, note: string): boolean {
+    if (!endpoints.ok) {
+      if (this.#children.size === 0) this.#set(connectivityState.TRANSIENT_FAILURE, endpoints.error.details);
+      return true;
+    }
+    this.#paused = true;
+    const next = new Map<string, LeafLoadBalancer>();
+    for (const endpoint of endpoints.value) {
+      const key = endpointKey(endpoint);
+      if (key === undefined || next.has(key)) continue;
+      let leaf = this.#children.get(key);
+      if (leaf === undefined) {
+        leaf = new experimental.LeafLoadBalancer(endpoint, this.#childHelper, options, note);
+        leaf.startConnecting();
+      } else {
+        this.#children.delete(key);
+        leaf.updateEndpoint(endpoint, options);
+      }
+      next.set(key, leaf);
+    }
+    for (const gone of this.#children.values()) gone.destroy();
+    this.#children = next;
+    this.#paused = false;
+    if (next.size === 0) this.#set(connectivityState.TRANSIENT_FAILURE, `No addresses resolved. Resolution note: ${note}`);
+    else this.#update();
+    return true;
+  }
+
+  exitIdle(): void {
+    for (const leaf of this.#children.values()) if (leaf.getConnectivityState() === connectivityState.IDLE) leaf.exitIdle();
+  }
+
+  destroy(): void {
+    for (const leaf of this.#children.values()) leaf.destroy();
+    this.#children.clear();
+  }
+
+  #update(): void {
+    if (this.#paused) return;
+    const tracker = this.owner.tracker;
+    const ready: PickEntry[] = [];
+    let connecting = false;
+    let failing = false;
+    for (const [address, leaf] of this.#children) {
+      const state = leaf.getConnectivityState();
+      if (state === connectivityState.READY) ready.push({ address, picker: leaf.getPicker(), book: tracker?.bookOf(address) });
+      else if (state === connectivityState.CONNECTING) connecting = true;
+      else if (state === connectivityState.TRANSIENT_FAILURE) failing = true;
+    }
+    if (ready.length > 0) this.#report(connectivityState.READY, new LeastRequestPicker(ready, tracker), null);
+    else if (connecting) this.#report(connectivityState.CONNECTING, new experimental.QueuePicker(this.owner), null);
+    else if (failing) this.#set(connectivityState.TRANSIENT_FAILURE, `No connection established. Last error: ${this.#lastError}`);
+    else this.#report(connectivityState.IDLE, new experimental.QueuePicker(this.owner), null);
+    this.exitIdle();
+  }
+
+  #set(state: connectivityState, details: string): void {
+    this.#report(state, new experimental.UnavailablePicker({ details }), details);
+  }
+
+  #report(state: connectivityState, picker: experimental.Picker, message: string | null): void {
+    this.#state = state;
+    this.helper.updateState(state, picker, message);
   }
 }
 
 class EndpointsBalancer implements experimental.LoadBalancer {
-  readonly #child: InstanceType<typeof experimental.ChildLoadBalancerHandler>;
+  /** Over the user's own policy. */
+  #child: InstanceType<typeof experimental.ChildLoadBalancerHandler> | undefined;
+  /** The leaf shape. */
+  #leaves: LeafEndpoints | undefined;
   #tracker: EndpointTracker | undefined;
   #endpoints = 1;
-  /** Health checking of the subchannels the child creates (health-check.ts), when the config asks for it. */
+  /** Health checking of the subchannels created under the policy (health-check.ts), when the config asks for it. */
   #health: HealthChecker | undefined;
 
-  constructor(helper: ChannelControlHelper) {
-    this.#child = new experimental.ChildLoadBalancerHandler(
-      experimental.createChildChannelControlHelper(helper, {
-        updateState: (state, picker, message) =>
-          helper.updateState(state, new EndpointsPicker(picker, this.#tracker, this.#endpoints), message),
-        createSubchannel: (address, args) => {
-          const subchannel = helper.createSubchannel(address, args);
-          return this.#health?.wrap(subchannel) ?? subchannel;
-        },
-      }),
-    );
+  constructor(readonly helper: ChannelControlHelper) {}
+
+  get tracker(): EndpointTracker | undefined {
+    return this.#tracker;
+  }
+
+  /** A subchannel made under the policy, wrapped for health checking when it is on. */
+  wrap(subchannel: experimental.SubchannelInterface): experimental.SubchannelInterface {
+    return this.#health?.wrap(subchannel) ?? subchannel;
   }
 
   updateAddressList(
@@ -225,36 +272,57 @@ class EndpointsBalancer implements experimental.LoadBalancer {
     if (!(config instanceof EndpointsConfig)) return false;
     this.#tracker = config.trackerId === undefined ? undefined : registry.trackers.get(config.trackerId);
     this.#updateHealth(config);
+    const { child } = config;
     if (endpoints.ok) {
-      const addresses = endpoints.value.flatMap((endpoint) =>
-        endpoint.addresses.map((address) => experimental.subchannelAddressToString(address)),
-      );
+      // The leaf shape books an endpoint by its key; a child's picks are booked by the address picked.
+      const addresses =
+        child === undefined
+          ? endpoints.value.flatMap((endpoint) => endpointKey(endpoint) ?? [])
+          : endpoints.value.flatMap((endpoint) => endpoint.addresses.map((address) => experimental.subchannelAddressToString(address)));
       this.#endpoints = Math.max(1, endpoints.value.length);
       this.#tracker?.setAddresses(addresses);
     }
-    return this.#child.updateAddressList(endpoints, config.child, options, note);
+    if (child === undefined) {
+      this.#child?.destroy();
+      this.#child = undefined;
+      this.#leaves ??= new LeafEndpoints(this.helper, this);
+      return this.#leaves.updateAddressList(endpoints, options, note);
+    }
+    this.#leaves?.destroy();
+    this.#leaves = undefined;
+    this.#child ??= new experimental.ChildLoadBalancerHandler(
+      experimental.createChildChannelControlHelper(this.helper, {
+        updateState: (state, picker, message) =>
+          this.helper.updateState(state, new ShunningPicker(picker, this.#tracker, this.#endpoints), message),
+        createSubchannel: (address, args) => this.wrap(this.helper.createSubchannel(address, args)),
+      }),
+    );
+    return this.#child.updateAddressList(endpoints, child, options, note);
   }
 
   exitIdle(): void {
-    this.#child.exitIdle();
+    this.#child?.exitIdle();
+    this.#leaves?.exitIdle();
   }
 
   resetBackoff(): void {
-    this.#child.resetBackoff();
+    this.#child?.resetBackoff();
   }
 
   destroy(): void {
-    this.#child.destroy();
+    this.#child?.destroy();
+    this.#leaves?.destroy();
     this.#health?.destroy();
   }
 
   /**
    * Health checking starts with the first config that asks for it, and keeps its checker (and its
    * streams) while later configs ask for the same. A17: pick_first does not health-check (it
-   * would stick to an unhealthy endpoint rather than move), so a pick_first child gets none.
+   * would stick to an unhealthy endpoint rather than move), so a pick_first child gets none; the
+   * leaf shape does (its endpoints' pick_first leaves report health, as under round_robin).
    */
   #updateHealth(config: EndpointsConfig): void {
-    const wanted = config.health !== undefined && config.child.getLoadBalancerName() !== 'pick_first' ? config.health : undefined;
+    const wanted = config.health !== undefined && config.child?.getLoadBalancerName() !== 'pick_first' ? config.health : undefined;
     const current = this.#health;
     if (current !== undefined && wanted?.serviceName === current.serviceName) return;
     current?.destroy();

@@ -7,7 +7,7 @@ import type { Breaker, BreakerStateChange, BucketRotation } from './circuit-brea
 import { ChannelBreakers } from './channel-breakers.js';
 import { ConnectWatchdog } from './connect-watchdog.js';
 import { EndpointTracker, type EjectionSettings, type EndpointEjection } from './endpoint-ejection.js';
-import { registerTracker, unregisterTracker, withPolicy } from './endpoint-lb.js';
+import { ownPolicyName, registerTracker, unregisterTracker, withPolicy } from './endpoint-lb.js';
 import { registerHealthSink, unregisterHealthSink, type EndpointHealthChange } from './health-check.js';
 import type { HealthCheckSettings } from '../config/health-check-options.js';
 import { mayHaveSeveralEndpoints } from './target.js';
@@ -133,6 +133,14 @@ export class ManagedChannel {
       if (health !== false) this.#healthSinkId = registerHealthSink(this.#healthSink(health.serviceName));
       const policyHealth = health === false ? undefined : { serviceName: health.serviceName, sink: this.#healthSinkId };
       this.#grpcOptions = withPolicy(options, this.#trackerId, policyHealth);
+      // The user's own pick_first sticks to one endpoint: ejection has nowhere to send the calls.
+      if (this.#endpoints !== undefined && ownPolicyName(options) === 'pick_first') {
+        process.emitWarning(
+          `the loadBalancingConfig of ${target} is pick_first: it sends every call to one endpoint, so endpoint ejection cannot ` +
+            'take a failing endpoint out of rotation. Leave loadBalancingConfig out (the pool picks the least loaded endpoint) or use round_robin.',
+          { code: 'RESILIENT_GRPC_PICK_FIRST', type: 'ResilientGrpcWarning' },
+        );
+      }
     } else {
       this.#grpcOptions = options;
     }
@@ -166,7 +174,7 @@ export class ManagedChannel {
             stallTimeoutMs: drop.stallTimeoutMs,
             replacements: this.#generation,
           }),
-        (address) => heardOn(endpoints, address, Date.now()),
+        (address) => endpoints.heard(address, Date.now()),
       );
     }
     this.#stall?.newChannel(false);
@@ -428,12 +436,4 @@ export class ManagedChannel {
     // The circuits that opened on this silence would refuse calls the new connection can take.
     if (reason === 'stalled') this.#breakers.probeNow();
   }
-}
-
-/**
- * Tells the endpoint books that `address` was heard (`atMs` epoch ms), when they keep that fact (`heard`, added to
- * EndpointTracker with the picker's per-endpoint stats; until then nothing is told).
- */
-function heardOn(tracker: EndpointTracker, address: string, atMs: number): void {
-  (tracker as Partial<{ heard(address: string, atMs: number): void }>).heard?.(address, atMs);
 }

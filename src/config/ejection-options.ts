@@ -5,12 +5,15 @@ import { checkMs, checkNumber, checkOptionsObject, keysOf, switchableExpected, w
 
 /**
  * Endpoint ejection for targets that can resolve to several endpoints (`dns:` names and bare
- * host names, `ipv4:`/`ipv6:` lists of two or more): the pool gives such a channel round_robin
- * load balancing under its own policy, which takes an endpoint out of rotation while its attempts
- * fail (gRFC A50's failure-percentage ejection, counted by the breaker's rule: a NOT_FOUND is a
- * success, an aborted call is not counted), and sends a retry to another endpoint than the one
- * its last attempt failed on when it can. A `loadBalancingConfig` of the user's own (in the
- * channel's `grpc.service_config`) is kept as the policy that spreads the calls, under ejection.
+ * host names, `ipv4:`/`ipv6:` lists of two or more): the pool gives such a channel its own
+ * load-balancing policy, which sends each attempt to the less loaded of two random endpoints
+ * (gRFC A48 least-request: fewest attempts outstanding), takes an endpoint out of rotation at once
+ * after `consecutiveFailures` failures in a row or while its attempts fail at `failurePercentage`
+ * (gRFC A50, counted by the breaker's rule: a NOT_FOUND is a success, an aborted call is not
+ * counted), lets it back through a single probe attempt when its time is up, and sends a retry to
+ * another endpoint than the one its last attempt failed on when it can. A `loadBalancingConfig`
+ * of the user's own (in the channel's `grpc.service_config`) is kept as the policy that spreads
+ * the calls, under ejection (with `pick_first`, ejection cannot act: it sticks to one endpoint).
  * Not used for single-address targets.
  */
 export interface EndpointEjectionOptions {
@@ -26,9 +29,15 @@ export interface EndpointEjectionOptions {
   maxEjectionTimeMs?: number | undefined;
   /** At most this share of the endpoints is ejected at once, in percent; one ejection is always allowed. Default: 50. */
   maxEjectionPercent?: number | undefined;
+  /**
+   * An endpoint whose attempts failed this many times in a row is ejected at once (Envoy's
+   * `consecutive_5xx`, Finagle's failure accrual). Integer >= 1, or 0 to turn this rule off.
+   * Default: 5.
+   */
+  consecutiveFailures?: number | undefined;
 }
 
-/** Defaults of `endpointEjection`: from two endpoints up, a sick one is out within about 2 s. */
+/** Defaults of `endpointEjection`: from two endpoints up, a sick one is out after 5 failures in a row, or within about 2 s at a lower failure rate. */
 export const EJECTION_DEFAULTS = {
   intervalMs: 1_000,
   failurePercentage: 50,
@@ -36,6 +45,7 @@ export const EJECTION_DEFAULTS = {
   baseEjectionTimeMs: 3_000,
   maxEjectionTimeMs: 30_000,
   maxEjectionPercent: 50,
+  consecutiveFailures: 5,
 } as const satisfies Resolved<EndpointEjectionOptions>;
 
 /** The known keys of `endpointEjection`. */
@@ -55,6 +65,12 @@ export function checkEjectionOptions(option: string, value: unknown): EndpointEj
     e.requestVolume,
     (v) => Number.isInteger(v) && v >= 1 && v <= 1_000_000,
     'an integer >= 1 (attempts an endpoint needs in an interval to be judged)',
+  );
+  checkNumber(
+    `${option}.consecutiveFailures`,
+    e.consecutiveFailures,
+    (v) => Number.isInteger(v) && v >= 0 && v <= 1_000_000,
+    'an integer >= 1 (failures in a row that eject an endpoint), or 0 to turn the rule off',
   );
   return e;
 }

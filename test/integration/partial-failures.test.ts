@@ -108,9 +108,10 @@ describe('visibility', () => {
   it('stats() lists each endpoint: address, ejected, attempts, failures; an event reports the ejection and the return', async () => {
     // Short intervals and ejections, so the test sees both the ejection and the return quickly,
     // and one attempt per endpoint and interval enough to be judged, so that a loaded machine,
-    // which makes few calls per interval, sees them too.
+    // which makes few calls per interval, sees them too. The consecutive-failure rule is off:
+    // this test is about the failure-percentage books (endpoint-picking.test.ts has the other).
     const { fleet, pool } = await setUp(['healthy', grpc.status.UNAVAILABLE, 'healthy'], {
-      endpointEjection: { intervalMs: 250, baseEjectionTimeMs: 750, requestVolume: 1 },
+      endpointEjection: { intervalMs: 250, baseEjectionTimeMs: 750, requestVolume: 1, consecutiveFailures: 0 },
     });
     const ejections: EndpointEjection[] = [];
     pool.onEndpointEjection((event) => ejections.push(event));
@@ -125,7 +126,14 @@ describe('visibility', () => {
       concurrency: 4,
       until: () => ejections.length > 0,
     });
-    expect(ejections[0]).toMatchObject({ target: fleet.target, address: sick, ejected: true, failurePercentage: 100, ejectedForMs: 750 });
+    expect(ejections[0]).toMatchObject({
+      target: fleet.target,
+      address: sick,
+      ejected: true,
+      reason: 'failure-percentage',
+      failurePercentage: 100,
+      ejectedForMs: 750,
+    });
     const channel = pool.stats().perChannel[0]!;
     expect(channel.endpoints.map((e) => e.address)).toEqual(fleet.endpoints.map((e) => e.address).sort());
     const sickStats = channel.endpoints.find((e) => e.address === sick)!;
@@ -136,7 +144,7 @@ describe('visibility', () => {
       expect(healthy).toMatchObject({ ejected: false, failures: 0, ejections: 0 });
       expect(healthy.attempts).toBeGreaterThan(0);
     }
-    // It recovers: once its ejection time is over it is put back, and the event says so.
+    // It recovers: once its ejection time is over its probe succeeds and it is put back, and the event says so.
     fleet.endpoints[1]!.setMode('healthy');
     const returned = (): boolean => ejections.some((e) => !e.ejected);
     await drive(() => test.Echo({ message: 'x' }), { durationMs: RECOVERY_LIMIT_MS, maxCalls: 20_000, concurrency: 2, until: returned });

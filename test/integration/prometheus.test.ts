@@ -168,7 +168,7 @@ describe('prometheusMetrics', () => {
         '# TYPE grpc_client_channels gauge',
         'grpc_client_channels 2',
         '',
-        '# HELP grpc_client_endpoint_ejections_total Total number of times endpoint ejection took an endpoint of a target out of rotation.',
+        '# HELP grpc_client_endpoint_ejections_total Total number of times endpoint ejection took an endpoint of a target out of rotation, by reason (consecutive-failures, failure-percentage, silent, not-serving).',
         '# TYPE grpc_client_endpoint_ejections_total counter',
         '',
         '# HELP grpc_client_endpoints_ejected Endpoints out of rotation now, per target (targets with several endpoints only).',

@@ -3,7 +3,9 @@ import { beforeEach, describe, expect, test, vi } from 'vitest';
 import { EndpointTracker, type EjectionSettings } from '../../src/channel/endpoint-ejection.js';
 import {
   endAttempt,
+  judgeAttempt,
   linkAttempt,
+  ownPolicyName,
   policyConfig,
   POLICY_NAME,
   registerTracker,
@@ -96,6 +98,7 @@ const SETTINGS: EjectionSettings = {
   baseEjectionTimeMs: 10_000,
   maxEjectionTimeMs: 30_000,
   maxEjectionPercent: 50,
+  consecutiveFailures: 0,
 };
 
 let now: number;
@@ -167,22 +170,25 @@ beforeEach(() => {
 });
 
 describe('policyConfig and withPolicy', () => {
-  test('policyConfig: the policy over round_robin by default, parsed by grpc-js', () => {
+  test('policyConfig: the policy as a leaf by default, or over a child; both parsed by grpc-js', () => {
     const id = registerTracker(tracker());
-    expect(policyConfig(id)).toEqual({ [POLICY_NAME]: { tracker: id, child_policy: [{ round_robin: {} }] } });
-    const config = parse(policyConfig(id));
-    expect(config.getLoadBalancerName()).toBe(POLICY_NAME);
-    expect(config.toJsonObject()).toEqual(policyConfig(id));
+    expect(policyConfig(id)).toEqual({ [POLICY_NAME]: { tracker: id } });
+    for (const json of [policyConfig(id), policyConfig(id, [{ round_robin: {} }])]) {
+      const config = parse(json);
+      expect(config.getLoadBalancerName()).toBe(POLICY_NAME);
+      expect(config.toJsonObject()).toEqual(json);
+    }
+    expect(policyConfig(id, [{ round_robin: {} }])).toEqual({ [POLICY_NAME]: { tracker: id, child_policy: [{ round_robin: {} }] } });
   });
 
-  test('grpc-js refuses a config without a number tracker, a child list, or a known child', () => {
+  test('grpc-js refuses a config without a number tracker, with a child that is not a list, or no known child', () => {
     registerTracker(tracker());
     expect(() => parse({ [POLICY_NAME]: { tracker: '1', child_policy: [] } })).toThrow(/tracker must be a number/);
-    expect(() => parse({ [POLICY_NAME]: { tracker: 1 } })).toThrow(/child_policy must be an array/);
+    expect(() => parse({ [POLICY_NAME]: { tracker: 1, child_policy: { round_robin: {} } } })).toThrow(/child_policy must be an array/);
     expect(() => parse({ [POLICY_NAME]: { tracker: 1, child_policy: [{ no_such_policy: {} }] } })).toThrow(/no child policy/);
   });
 
-  test('withPolicy without a service config: the policy over round_robin; other options kept, the input untouched', () => {
+  test('withPolicy without a service config: the policy as the leaf; other options kept, the input untouched', () => {
     const options: ChannelOptions = { 'grpc.keepalive_time_ms': 10_000 };
     const out = withPolicy(options, 7);
     expect(options).toEqual({ 'grpc.keepalive_time_ms': 10_000 });
@@ -198,7 +204,7 @@ describe('policyConfig and withPolicy', () => {
     expect(JSON.parse(out['grpc.service_config'] as string)).toEqual({ ...serviceConfig, loadBalancingConfig: [policyConfig(3, own)] });
   });
 
-  test('withPolicy with an empty loadBalancingConfig, or a service config without one, adds round_robin', () => {
+  test('withPolicy with an empty loadBalancingConfig, or a service config without one: the policy as the leaf', () => {
     const methodConfig = [{ name: [{}], waitForReady: true }];
     for (const serviceConfig of [{ loadBalancingConfig: [], methodConfig }, { methodConfig }]) {
       const out = withPolicy({ 'grpc.service_config': JSON.stringify(serviceConfig) }, 4);
@@ -215,88 +221,18 @@ describe('policyConfig and withPolicy', () => {
     const [entry] = (JSON.parse(out['grpc.service_config'] as string) as { loadBalancingConfig: object[] }).loadBalancingConfig;
     expect(parse(entry!).getLoadBalancerName()).toBe(POLICY_NAME);
   });
-});
 
-describe('health checking under the policy', () => {
-  /** A child that makes one subchannel per endpoint through its helper, and keeps what it got. */
-  const made: unknown[] = [];
-  class SubchannelChild implements experimental.LoadBalancer {
-    constructor(readonly helper: experimental.ChannelControlHelper) {}
-    updateAddressList(endpoints: experimental.StatusOr<experimental.Endpoint[]>): boolean {
-      if (endpoints.ok) for (const e of endpoints.value) made.push(this.helper.createSubchannel(e.addresses[0]!, {}));
-      return true;
-    }
-    exitIdle(): void {}
-    resetBackoff(): void {}
-    destroy(): void {}
-    getTypeName(): string {
-      return 'test_subchannel_child';
-    }
-  }
-  class SubchannelChildConfig implements experimental.TypedLoadBalancingConfig {
-    getLoadBalancerName(): string {
-      return 'test_subchannel_child';
-    }
-    toJsonObject(): object {
-      return { test_subchannel_child: {} };
-    }
-    static createFromJson(): SubchannelChildConfig {
-      return new SubchannelChildConfig();
-    }
-  }
-  experimental.registerLoadBalancerType('test_subchannel_child', SubchannelChild, SubchannelChildConfig);
-
-  /** What the child got for one endpoint under `config`: the channel's subchannel, or a wrapper of it. */
-  function childGets(config: object): { got: unknown; plain: object } {
-    made.length = 0;
-    const plain = {
-      getAddress: () => A,
-      getRealSubchannel: () => plain,
-      addHealthStateWatcher: () => {},
-      getConnectivityState: () => connectivityState.IDLE,
-    };
-    const helper = {
-      createSubchannel: () => plain,
-      updateState: () => {},
-      requestReresolution: () => {},
-      addChannelzChild: () => {},
-      removeChannelzChild: () => {},
-    } as unknown as experimental.ChannelControlHelper;
-    const handler = new experimental.ChildLoadBalancerHandler(helper);
-    handler.updateAddressList(experimental.statusOrFromValue([endpoint(A)]), parse(config), {}, '');
-    handler.destroy();
-    return { got: made[0], plain };
-  }
-
-  test('policyConfig carries the service name and the sink; grpc-js parses it back', () => {
-    const json = policyConfig(undefined, [{ round_robin: {} }], { serviceName: 'svc', sink: 9 });
-    expect(json).toEqual({ [POLICY_NAME]: { child_policy: [{ round_robin: {} }], health_check: { service_name: 'svc', sink: 9 } } });
-    expect(parse(json).toJsonObject()).toEqual(json);
-    expect(JSON.parse(withPolicy({}, undefined, { serviceName: '', sink: 2 })['grpc.service_config'] as string)).toEqual({
-      loadBalancingConfig: [policyConfig(undefined, undefined, { serviceName: '', sink: 2 })],
-    });
-  });
-
-  test('grpc-js refuses a health_check without a string service name or with a sink that is not a number', () => {
-    const child = [{ round_robin: {} }];
-    expect(() => parse({ [POLICY_NAME]: { child_policy: child, health_check: {} } })).toThrow(/service_name must be a string/);
-    expect(() => parse({ [POLICY_NAME]: { child_policy: child, health_check: { service_name: '', sink: 'x' } } })).toThrow(
-      /sink must be a number/,
-    );
-  });
-
-  // Never under a pick_first child (A17): test/integration/health-check.test.ts, with grpc-js's own pick_first.
-  test("the child's subchannels are wrapped only when health checking is asked for", () => {
-    const child = [{ test_subchannel_child: {} }];
-    const off = childGets(policyConfig(undefined, child));
-    expect(off.got).toBe(off.plain);
-    const on = childGets(policyConfig(undefined, child, { serviceName: '', sink: undefined }));
-    expect(on.got).toBeInstanceOf(experimental.BaseSubchannelWrapper);
-    expect((on.got as experimental.SubchannelInterface).getRealSubchannel()).toBe(on.plain);
+  test("ownPolicyName: the first policy grpc-js knows in the user's list, undefined without one", () => {
+    const withConfig = (lb: object[]): ChannelOptions => ({ 'grpc.service_config': JSON.stringify({ loadBalancingConfig: lb }) });
+    expect(ownPolicyName({})).toBeUndefined();
+    expect(ownPolicyName(withConfig([]))).toBeUndefined();
+    expect(ownPolicyName(withConfig([{ no_such_policy: {} }, { pick_first: {} }]))).toBe('pick_first');
+    expect(ownPolicyName(withConfig([{ round_robin: {} }]))).toBe('round_robin');
+    expect(ownPolicyName(withConfig([{ no_such_policy: {} }]))).toBeUndefined();
   });
 });
 
-describe('linkAttempt and endAttempt', () => {
+describe('linkAttempt, judgeAttempt and endAttempt', () => {
   test('linkAttempt puts a fresh token in the metadata, with the endpoint to avoid', () => {
     const m1 = new Metadata();
     const m2 = new Metadata();
@@ -305,32 +241,34 @@ describe('linkAttempt and endAttempt', () => {
     expect(m1.get(ATTEMPT_KEY)).toEqual([l1.token]);
     expect(m2.get(ATTEMPT_KEY)).toEqual([l2.token]);
     expect(l1.token).not.toBe(l2.token);
-    expect(l1).toMatchObject({ avoid: undefined, address: undefined, tracker: undefined });
+    expect(l1).toMatchObject({ avoid: undefined, address: undefined, tracker: undefined, book: undefined, probe: false });
     expect(l2.avoid).toBe(A);
-    endAttempt(l1, 'ignored');
-    endAttempt(l2, 'ignored');
+    endAttempt(l1);
+    endAttempt(l2);
   });
 
-  test('endAttempt books the outcome against link.address on link.tracker', () => {
+  test('judgeAttempt books the outcome against link.address on link.tracker', () => {
     const t = tracker();
     t.setAddresses([A, B]);
     const link: AttemptLink = { ...linkAttempt(new Metadata()), address: A, tracker: t };
-    endAttempt(link, 'failure');
+    judgeAttempt(link, 'failure');
+    endAttempt(link);
     const record = vi.spyOn(t, 'record');
-    endAttempt({ token: 'x', avoid: undefined, address: B, tracker: t }, 'success');
-    expect(record).toHaveBeenCalledWith(B, 'success');
+    judgeAttempt({ token: 'x', avoid: undefined, address: B, tracker: t, book: undefined, pickedAt: 0, probe: false }, 'success');
+    expect(record).toHaveBeenCalledWith(B, 'success', false);
     expect(t.stats()).toMatchObject([
       { address: A, attempts: 1, failures: 1 },
       { address: B, attempts: 1, failures: 0 },
     ]);
   });
 
-  test('endAttempt of a link that never got an endpoint books nothing', () => {
+  test('judgeAttempt and endAttempt of a link that never got an endpoint book nothing', () => {
     const t = tracker();
     const record = vi.spyOn(t, 'record');
     const link = linkAttempt(new Metadata());
     link.tracker = t;
-    endAttempt(link, 'failure');
+    judgeAttempt(link, 'failure');
+    endAttempt(link);
     expect(record).not.toHaveBeenCalled();
   });
 });
@@ -370,7 +308,7 @@ describe('the picker', () => {
       metadata.set(ATTEMPT_KEY, link.token);
       picked.push(addressOf(picker().pick(pickArgs(metadata))));
       expect(link.address).toBe(B);
-      endAttempt(link, 'ignored');
+      endAttempt(link);
     }
     expect(picked).toEqual([B, B, B, B]);
   });
@@ -383,7 +321,7 @@ describe('the picker', () => {
       const metadata = new Metadata();
       const link = linkAttempt(metadata, B);
       expect(addressOf(picker().pick(pickArgs(metadata)))).toBe(C);
-      endAttempt(link, 'ignored');
+      endAttempt(link);
     }
   });
 
@@ -397,7 +335,7 @@ describe('the picker', () => {
     expect(addressOf(picker().pick(pickArgs(metadata)))).toBe(A);
     expect(fakeChild.picks).toBe(2);
     expect(link.address).toBe(A);
-    endAttempt(link, 'ignored');
+    endAttempt(link);
     // With one endpoint, avoiding it leaves it: there is nowhere else to go.
     const single = balancer(registerTracker(tracker()), [C]);
     fakeChild.picks = 0;
@@ -405,7 +343,7 @@ describe('the picker', () => {
     const l = linkAttempt(m, C);
     expect(addressOf(single.picker().pick(pickArgs(m)))).toBe(C);
     expect(fakeChild.picks).toBe(1);
-    endAttempt(l, 'ignored');
+    endAttempt(l);
   });
 
   test('a complete pick takes the token out of the metadata and fills link.address and link.tracker', () => {
@@ -421,7 +359,8 @@ describe('the picker', () => {
     expect(link.address).toBe(A);
     expect(link.tracker).toBe(t);
     // The attempt's outcome then goes to the endpoint it went to.
-    endAttempt(link, 'failure');
+    judgeAttempt(link, 'failure');
+    endAttempt(link);
     expect(t.stats().find((s) => s.address === A)).toMatchObject({ attempts: 1, failures: 1 });
   });
 
@@ -439,7 +378,7 @@ describe('the picker', () => {
     expect(addressOf(picker().pick(pickArgs(metadata)))).toBe(A);
     expect(metadata.get(ATTEMPT_KEY)).toEqual([]);
     expect(link).toMatchObject({ address: A, tracker: t });
-    endAttempt(link, 'success');
+    endAttempt(link);
   });
 
   test('a pick without a token, or with the token of an ended attempt, fills no link', () => {
@@ -447,7 +386,7 @@ describe('the picker', () => {
     expect(addressOf(picker().pick(pickArgs()))).toBe(A);
     const metadata = new Metadata();
     const link = linkAttempt(metadata, B);
-    endAttempt(link, 'ignored');
+    endAttempt(link);
     // The link is forgotten: its `avoid` no longer applies and its address is not filled.
     expect(addressOf(picker().pick(pickArgs(metadata)))).toBe(B);
     expect(link.address).toBeUndefined();
@@ -465,7 +404,8 @@ describe('the picker', () => {
     const link = linkAttempt(metadata, A);
     expect(addressOf(picker().pick(pickArgs(metadata)))).toBe(B);
     expect(link.tracker).toBeUndefined();
-    endAttempt(link, 'failure');
+    judgeAttempt(link, 'failure');
+    endAttempt(link);
   });
 
   test('an IPv6 endpoint is booked and skipped under the address the subchannel reports', () => {

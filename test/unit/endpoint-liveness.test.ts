@@ -35,7 +35,15 @@ function setup(baseMs = 1_000, sockets: Record<string, number> = { [A]: 1, [B]: 
 
 /** A unary attempt as attempt.ts reports it; `pick(address)` is what the picker does later. */
 function attempt(watch: EndpointLiveness) {
-  const link: AttemptLink = { token: 't', avoid: undefined, address: undefined, tracker: undefined };
+  const link: AttemptLink = {
+    token: 't',
+    avoid: undefined,
+    address: undefined,
+    tracker: undefined,
+    book: undefined,
+    pickedAt: 0,
+    probe: false,
+  };
   const pending = watch.begin(link);
   return {
     link,
