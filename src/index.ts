@@ -23,7 +23,8 @@ export type { RetryBudgetOptions, RetryThrottlingOptions } from './config/thrott
 export type { EndpointEjectionOptions } from './config/ejection-options.js';
 export type { EjectionReason, EndpointEjection, EndpointProbeState, EndpointStats } from './channel/endpoint-ejection.js';
 export type { HealthCheckOptions } from './config/health-check-options.js';
-export type { EndpointHealthChange, ServingStatus } from './channel/health-check.js';
+export type { EndpointHealthChange } from './channel/health-check.js';
+export type { ServingStatus } from './channel/health-service.js';
 export type { PoolStats, CloseResult, PoolState } from './pool/pool-stats.js';
 export type {
   ChannelStats,

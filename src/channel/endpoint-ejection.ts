@@ -20,6 +20,10 @@ import type { AttemptOutcome } from '../core/status-meaning.js';
 //   multiplier, which shrinks again by one per clean interval).
 // Nothing here runs on a timer: the picker calls `refresh()` once per pick (one clock read),
 // which does the interval's work when one is due.
+//
+// Just over 300 lines on purpose: the four ejection rules, the cap and the probe share one
+// endpoint's book and one rule of who may be ejected; split, each part would read the others'
+// private state.
 
 /** Why an endpoint is out of rotation. */
 export type EjectionReason = 'consecutive-failures' | 'failure-percentage' | 'not-serving' | 'silent';

@@ -23,6 +23,9 @@ import { LeastRequestPicker, ShunningPicker, type PickEntry } from './endpoint-p
 // wrapped by the health checker: a NOT_SERVING endpoint's leaf leaves READY (grpc-js's pick_first
 // reports its health), and the books hear it through `setServing`. A channel may have the policy
 // for health checking alone (no tracker: no ejection, no books).
+//
+// Just over 300 lines on purpose: grpc-js's LB API asks for a config class, a balancer and its
+// state aggregation together; the pickers and the attempt link are already files of their own.
 
 /** The name under which the policy is registered with grpc-js. */
 export const POLICY_NAME = 'resilient_grpc_endpoints';

@@ -1,4 +1,5 @@
-import { Client, connectivityState, credentials, experimental, status } from '@grpc/grpc-js';
+import { connectivityState, experimental, status } from '@grpc/grpc-js';
+import { openGrpcWatch, type OpenWatch, type ServingStatus } from './health-service.js';
 
 // Client-side health checking, after gRFC A17. grpc-js 1.14 has none of its own, but its LB API
 // has the parts: every subchannel the package's policy creates (endpoint-lb.ts) is wrapped here,
@@ -15,15 +16,10 @@ import { Client, connectivityState, credentials, experimental, status } from '@g
 // a call that delivered a report), the endpoint counting as unhealthy meanwhile. One stream per
 // connected endpoint per channel, cancelled when the connection goes or the channel closes.
 //
-// The health proto is two one-field messages: they are encoded here by hand, so that the package
-// needs neither a .proto file nor a protobuf runtime.
-
-/** The Watch method of the standard health service. */
-export const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch';
-
-/** `grpc.health.v1.HealthCheckResponse.ServingStatus`, by name. */
-export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
-const SERVING_STATUSES: readonly ServingStatus[] = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
+// The health service's messages and its Watch call are in health-service.ts.
+//
+// Over 300 lines on purpose: the watch of one connection (its stream, backoff and sharing), the
+// subchannel wrapper and the checker are one lifecycle; the wire side is health-service.ts.
 
 /** Reported by `pool.onEndpointHealth` when an endpoint's health, as its health service tells it, changes. */
 export interface EndpointHealthChange {
@@ -50,108 +46,6 @@ export interface EndpointHealthChange {
 export interface HealthSink {
   report(change: Omit<EndpointHealthChange, 'target'>): void;
 }
-
-// ---- the health messages ----
-
-/** `HealthCheckRequest { string service = 1; }`, serialized. */
-export function encodeHealthRequest(serviceName: string): Buffer {
-  const name = Buffer.from(serviceName, 'utf8');
-  // proto3 leaves an empty string out.
-  if (name.length === 0) return Buffer.alloc(0);
-  return Buffer.concat([Buffer.from([0x0a]), encodeVarint(name.length), name]);
-}
-
-/**
- * `HealthCheckResponse { ServingStatus status = 1; }`, parsed: the last `status` field wins, other
- * fields are skipped, an enum value this code does not know reads as UNKNOWN (not serving).
- * @throws Error on bytes that are not a protobuf message (grpc-js then ends the call INTERNAL).
- */
-export function decodeHealthResponse(bytes: Buffer): ServingStatus {
-  let found: ServingStatus = 'UNKNOWN';
-  let at = 0;
-  const varint = (): number => {
-    let value = 0;
-    for (let shift = 0; shift < 64; shift += 7) {
-      if (at >= bytes.length) throw new Error('health response: truncated varint');
-      const byte = bytes[at++]!;
-      // Only the low 53 bits can matter here; higher ones of an oversized value are dropped.
-      if (shift < 49) value += (byte & 0x7f) * 2 ** shift;
-      if ((byte & 0x80) === 0) return value;
-    }
-    throw new Error('health response: varint too long');
-  };
-  while (at < bytes.length) {
-    const key = varint();
-    const field = Math.floor(key / 8);
-    const wireType = key % 8;
-    if (field === 0) throw new Error('health response: field number 0');
-    switch (wireType) {
-      case 0: {
-        const value = varint();
-        if (field === 1) found = SERVING_STATUSES[value] ?? 'UNKNOWN';
-        break;
-      }
-      case 1:
-        at += 8;
-        break;
-      case 2: {
-        // Not `at += varint()`: that would add the length to `at` as it was before the length was read.
-        const length = varint();
-        at += length;
-        break;
-      }
-      case 5:
-        at += 4;
-        break;
-      default:
-        throw new Error(`health response: wire type ${wireType}`);
-    }
-    if (at > bytes.length) throw new Error('health response: truncated field');
-  }
-  return found;
-}
-
-function encodeVarint(n: number): Buffer {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
-
-// ---- the Watch call ----
-
-/** What a Watch call tells its watch. */
-export interface WatchListener {
-  /** A report arrived. */
-  report(status: ServingStatus): void;
-  /** The call ended with this gRPC status code. */
-  ended(code: number): void;
-}
-
-/** Starts a Watch call for `serviceName` on a subchannel's own connection; returns its cancel. */
-export type OpenWatch = (subchannel: SubchannelInterface, serviceName: string, listener: WatchListener) => () => void;
-
-/** The real Watch call: a grpc-js client over the subchannel's channel (no deadline: it lasts as long as the connection). */
-export const openGrpcWatch: OpenWatch = (subchannel, serviceName, listener) => {
-  // The credentials argument is not used with a channel override; the subchannel's channel sends
-  // the channel's own call credentials, as A17 asks.
-  const client = new Client('health-check', credentials.createInsecure(), { channelOverride: subchannel.getChannel() });
-  const call = client.makeServerStreamRequest<string, ServingStatus>(
-    HEALTH_WATCH_PATH,
-    encodeHealthRequest,
-    decodeHealthResponse,
-    serviceName,
-  );
-  call.on('data', (report: ServingStatus) => listener.report(report));
-  // Every end is also a 'status' event; 'error' needs a listener so that it does not throw.
-  call.on('error', () => {});
-  call.on('status', (end: { code: number }) => listener.ended(end.code));
-  // The client is not closed: closing would close the subchannel's shared channel object.
-  return () => call.cancel();
-};
 
 // ---- backoff ----
 
