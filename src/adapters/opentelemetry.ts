@@ -434,7 +434,14 @@ function createInstruments(
     valueType: ValueType.INT,
   });
   const throttled = meter.createObservableCounter('resilient_grpc.client.retries.throttled', {
-    description: 'Retries the policy allowed but retry throttling (gRFC A6) refused, summed over the open channels of each target.',
+    description:
+      'Retries the policy allowed but retry throttling refused (the gRFC A6 bucket, then the retry budget), summed over the open channels of each target.',
+    unit: '{retry}',
+    valueType: ValueType.INT,
+  });
+  const budgetPaid = meter.createObservableCounter('resilient_grpc.client.retries.budget', {
+    description:
+      'Retries the retry budget paid for (the gRFC A6 bucket alone would have refused them), summed over the open channels of each target.',
     unit: '{retry}',
     valueType: ValueType.INT,
   });
@@ -449,17 +456,18 @@ function createInstruments(
     unit: '{call}',
     valueType: ValueType.INT,
   });
-  const observables = [attemptStarted, throttled, circuitState, inFlight];
+  const observables = [attemptStarted, throttled, budgetPaid, circuitState, inFlight];
   const observe = (result: Parameters<Parameters<typeof meter.addBatchObservableCallback>[0]>[0]): void => {
     for (const byMethod of byTarget.values()) {
       for (const entry of byMethod.values())
         if (entry.attemptsStarted > 0) result.observe(attemptStarted, entry.attemptsStarted, entry.grpc);
     }
     const stats = pool.stats();
-    const perTarget = new Map<string, { throttled: number; inFlight: number }>();
+    const perTarget = new Map<string, { throttled: number; budget: number; inFlight: number }>();
     for (const channel of stats.perChannel) {
-      const sums = perTarget.get(channel.target) ?? { throttled: 0, inFlight: 0 };
+      const sums = perTarget.get(channel.target) ?? { throttled: 0, budget: 0, inFlight: 0 };
       sums.throttled += channel.throttledRetries;
+      sums.budget += channel.budgetRetries;
       sums.inFlight += channel.inFlight;
       perTarget.set(channel.target, sums);
       for (const breaker of channel.breakers) {
@@ -473,6 +481,7 @@ function createInstruments(
     for (const [target, sums] of perTarget) {
       const attributes = { 'grpc.target': canonicalTarget(target) };
       result.observe(throttled, sums.throttled, attributes);
+      result.observe(budgetPaid, sums.budget, attributes);
       result.observe(inFlight, sums.inFlight, attributes);
     }
   };

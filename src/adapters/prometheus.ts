@@ -133,6 +133,7 @@ function flush<L extends string>(counter: Counter<L>, counts: number[], labelsOf
  *
  * And the resilience layer's own (see the README, "Observability", for each one's meaning):
  * `grpc_client_attempts_total`, `grpc_client_retries_total`, `grpc_client_retries_throttled_total`,
+ * `grpc_client_retries_budget_total`,
  * `grpc_client_refused_total`, `grpc_client_circuit_state`, `grpc_client_circuit_opened_total`,
  * `grpc_client_channel_replacements_total`, `grpc_client_endpoint_ejections_total`,
  * `grpc_client_endpoints_ejected`, `grpc_client_in_flight`, `grpc_client_channels`.
@@ -322,12 +323,26 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
         () =>
           new Counter({
             name: 'grpc_client_retries_throttled_total',
-            help: 'Retries the policy allowed but retry throttling (gRFC A6) refused, summed over the open channels of each target.',
+            help: 'Retries the policy allowed but retry throttling refused (the gRFC A6 bucket, then the retry budget), summed over the open channels of each target.',
             labelNames: ['grpc_target'],
             registers,
             collect(this: Counter<'grpc_target'>) {
               this.reset();
               for (const [target, n] of sumByTarget(pool.stats(), (c) => c.throttledRetries)) this.inc({ grpc_target: target }, n);
+            },
+          }),
+      ),
+      budget: track(
+        'grpc_client_retries_budget_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_retries_budget_total',
+            help: 'Retries the retry budget paid for (the gRFC A6 bucket alone would have refused them), summed over the open channels of each target.',
+            labelNames: ['grpc_target'],
+            registers,
+            collect(this: Counter<'grpc_target'>) {
+              this.reset();
+              for (const [target, n] of sumByTarget(pool.stats(), (c) => c.budgetRetries)) this.inc({ grpc_target: target }, n);
             },
           }),
       ),

@@ -199,6 +199,7 @@ describe('openTelemetry metrics', () => {
     expect(delay.dataPoints[0]!.value.sum).toBeLessThanOrEqual(call.dataPoints[0]!.value.sum!);
 
     expect(points(metrics.get('resilient_grpc.client.retries.throttled'))).toEqual([{ attributes: { 'grpc.target': target }, value: 0 }]);
+    expect(points(metrics.get('resilient_grpc.client.retries.budget'))).toEqual([{ attributes: { 'grpc.target': target }, value: 0 }]);
     expect(points(metrics.get('resilient_grpc.client.call.in_flight'))).toEqual([{ attributes: { 'grpc.target': target }, value: 0 }]);
   });
 

@@ -148,10 +148,15 @@ describe('prometheusMetrics', () => {
         '# HELP grpc_client_channel_replacements_total Total number of channels replaced by the connect watchdog (stuck CONNECTING) or the stall detector (silent while READY).',
         '# TYPE grpc_client_channel_replacements_total counter',
         '',
-        '# HELP grpc_client_retries_throttled_total Retries the policy allowed but retry throttling (gRFC A6) refused, summed over the open channels of each target.',
+        '# HELP grpc_client_retries_throttled_total Retries the policy allowed but retry throttling refused (the gRFC A6 bucket, then the retry budget), summed over the open channels of each target.',
         '# TYPE grpc_client_retries_throttled_total counter',
         'grpc_client_retries_throttled_total{grpc_target="TARGET_A"} 0',
         'grpc_client_retries_throttled_total{grpc_target="TARGET_B"} 0',
+        '',
+        '# HELP grpc_client_retries_budget_total Retries the retry budget paid for (the gRFC A6 bucket alone would have refused them), summed over the open channels of each target.',
+        '# TYPE grpc_client_retries_budget_total counter',
+        'grpc_client_retries_budget_total{grpc_target="TARGET_A"} 0',
+        'grpc_client_retries_budget_total{grpc_target="TARGET_B"} 0',
         '',
         '# HELP grpc_client_circuit_state State of each circuit breaker: 1 for its current state ("closed", "open", "half-open"), 0 for the others.',
         '# TYPE grpc_client_circuit_state gauge',
@@ -196,7 +201,7 @@ describe('prometheusMetrics', () => {
     const metrics = prometheusMetrics(pool, { registry });
     expect(() => prometheusMetrics(pool, { registry })).toThrow(/already been registered/);
     // The refused second adapter left the first one's metrics in place.
-    expect(registry.getMetricsAsArray().length).toBe(16);
+    expect(registry.getMetricsAsArray().length).toBe(17);
     metrics.dispose();
     metrics.dispose();
     expect(registry.getMetricsAsArray()).toEqual([]);

@@ -2,6 +2,8 @@
 // throttling, one retry owner, and aborts or close() during a backoff.
 import * as grpc from '@grpc/grpc-js';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { prometheusMetrics } from '../../src/adapters/prometheus.js';
 import { ChannelPool, StatusError, type CallOptions, type RetryEvent } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
 import { startServerAndPools } from '../helpers/server-and-pools.js';
@@ -254,7 +256,12 @@ describe('retry throttling per channel', () => {
             () => 0,
           );
         }
-        const partial = { ok, ...budgetPool.stats().perChannel[0]! };
+        // The adapters report what the budget paid for.
+        const registry = new Registry();
+        const metrics = prometheusMetrics(budgetPool, { registry });
+        const exposed = (await registry.getSingleMetricAsString('grpc_client_retries_budget_total')).split('\n').at(-1);
+        metrics.dispose();
+        const partial = { ok, exposed, ...budgetPool.stats().perChannel[0]! };
         // Then a total outage: 10 calls failing every attempt.
         const before = server.calls.length;
         for (let i = 0; i < 10; i++) {
@@ -272,6 +279,7 @@ describe('retry throttling per channel', () => {
         `${withBudget.after.budgetRetries - withBudget.partial.budgetRetries} retries paid by the budget`,
     );
     expect(withBudget.partial).toMatchObject({ ok: 10, retries: 10, budgetRetries: 10, throttledRetries: 0 });
+    expect(withBudget.partial.exposed).toMatch(/^grpc_client_retries_budget_total\{grpc_target="[^"]+"\} 10$/);
     // In the outage it pays for as many failed retries as had worked within its window (10),
     // and one more (it stops once the failed outnumber them), then for none.
     expect(withBudget.after.budgetRetries - withBudget.partial.budgetRetries).toBeLessThanOrEqual(11);
