@@ -1,7 +1,13 @@
 import { connectivityState, type experimental, status } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HealthChecker, type EndpointHealthChange } from '../../src/channel/health-check.js';
-import { decodeHealthResponse, encodeHealthRequest, type OpenWatch, type ServingStatus, type WatchListener } from '../../src/channel/health-service.js';
+import {
+  decodeHealthResponse,
+  encodeHealthRequest,
+  type OpenWatch,
+  type ServingStatus,
+  type WatchListener,
+} from '../../src/channel/health-service.js';
 import { HealthClient } from '../helpers/health-service.js';
 
 // The health checking of one channel's policy without grpc-js connections: fake subchannels whose
