@@ -123,6 +123,7 @@ export interface StalledReplacement {
 export interface EndpointStalledReplacement {
   /** The channel's target, as given to `pool.client()`. */
   target: string;
+  /** One endpoint's connection heard nothing for `stallTimeoutMs` while attempts waited on it: that connection was dropped, the channel kept. */
   reason: 'endpoint-stalled';
   /** The endpoint, `host:port`. */
   address: string;
