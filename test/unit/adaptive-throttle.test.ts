@@ -34,7 +34,12 @@ const y = true;
 const GRPC_GO_CASES = [
   { desc: 'Baseline', acceptMultiplier: 1.1, requestPadding: 8, want: [n, n, n, n, n, n, n, n, y, y, y, y, y, n, n, n, y, y, y] },
   { desc: 'ChangePadding', acceptMultiplier: 1.1, requestPadding: 7, want: [n, n, n, n, n, n, n, y, y, y, y, y, y, y, y, y, y, y, y] },
-  { desc: 'ChangeRatioForAccepts', acceptMultiplier: 1.4, requestPadding: 8, want: [n, n, n, n, n, n, n, n, y, y, n, n, n, n, n, n, n, n, n] },
+  {
+    desc: 'ChangeRatioForAccepts',
+    acceptMultiplier: 1.4,
+    requestPadding: 8,
+    want: [n, n, n, n, n, n, n, n, y, y, n, n, n, n, n, n, n, n, n],
+  },
 ];
 
 describe("AdaptiveThrottle: grpc-go's published decision sequences", () => {
@@ -159,7 +164,12 @@ describe('AdaptiveThrottle: the window', () => {
   test('reports when it starts shedding and when it stops, not each rejection', () => {
     const clock = new Clock();
     const changes: Array<{ shedding: boolean; rejected: number }> = [];
-    const t = throttle({}, clock, () => 0, (change) => changes.push({ shedding: change.shedding, rejected: change.rejected }));
+    const t = throttle(
+      {},
+      clock,
+      () => 0,
+      (change) => changes.push({ shedding: change.shedding, rejected: change.rejected }),
+    );
     for (let i = 0; i < 20; i++) t.record(false);
     for (let i = 0; i < 5; i++) expect(t.admits()).toBe(false);
     expect(changes).toEqual([{ shedding: true, rejected: 1 }]);
