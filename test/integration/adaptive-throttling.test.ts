@@ -8,6 +8,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChannelPool, StatusError, type AdaptiveThrottlingChange, type ChannelPoolOptions, type RetryEvent } from '../../src/index.js';
 import { evenlySpreadRandom, startOverloadedBackend, type OverloadedBackend } from '../helpers/overloaded-backend.js';
 import { TestServiceClient } from '../helpers/protos.js';
+import { Registry } from 'prom-client';
+import { prometheusMetrics } from '../../src/adapters/prometheus.js';
 
 let backend: OverloadedBackend | undefined;
 let pool: ChannelPool | undefined;
@@ -160,6 +162,25 @@ describe('a local rejection is never retried', () => {
     const stats = pool!.stats();
     expect(stats.channels).toBe(2);
     expect(stats.perChannel.map((c) => c.adaptiveThrottling?.rejected)).toEqual([throttled, undefined]);
+  });
+});
+
+describe('adaptive throttling in Prometheus', () => {
+  it('counts local rejections per target and shows the reject probability; refused_total has reason "throttle"', async () => {
+    backend = await startOverloadedBackend({ takes: () => false });
+    newPool({ deadlineMs: 5_000, breaker: false, adaptiveThrottling: {} });
+    const registry = new Registry();
+    using _ = prometheusMetrics(pool!, { registry });
+    const client = pool!.client(TestServiceClient, backend.addresses[0]!);
+    let throttled = 0;
+    for (let i = 0; i < 100; i++) if ((await outcome(client.Echo({ message: 'x' })))?.throttled) throttled++;
+    expect(throttled).toBeGreaterThan(50);
+    const text = await registry.metrics();
+    const target = backend.addresses[0]!;
+    const p = pool!.stats().perChannel[0]!.adaptiveThrottling!.rejectProbability;
+    expect(text).toContain(`grpc_client_adaptive_throttling_rejected_total{grpc_target="${target}"} ${throttled}\n`);
+    expect(text).toContain(`grpc_client_adaptive_throttling_reject_probability{grpc_target="${target}"} ${p}\n`);
+    expect(text).toMatch(new RegExp(`grpc_client_refused_total\\{[^}]*reason="throttle"\\} ${throttled}\n`));
   });
 });
 
