@@ -93,6 +93,10 @@ describe('adaptive throttling against a server that takes 10 % of the calls offe
     // The circuits (the method's and the target's): closed, never refused a call.
     expect(channel.breakers.length).toBe(2);
     for (const breaker of channel.breakers) expect([breaker.state, breaker.rejected, breaker.opened]).toEqual(['closed', 0, 0]);
+    // The retry bucket and budget: a local rejection is an UNAVAILABLE, which the default policy
+    // retries, yet none took a token or was retried (RESOURCE_EXHAUSTED from the server is not
+    // retried by default either).
+    expect(channel).toMatchObject({ retries: 0, throttledRetries: 0, budgetRetries: 0, retryTokens: 10 });
     // The endpoint books: attempts only for the calls that reached a server.
     expect(channel.endpoints.reduce((sum, e) => sum + e.attempts, 0)).toBe(backend.received);
     // The event: shedding began once (and never stopped: the server stayed overloaded).
