@@ -156,6 +156,11 @@ export class AdaptiveThrottle {
     return excess <= 0 ? 0 : Math.min(this.#max, excess / (this.#totalRequests + this.#padding));
   }
 
+  /** Whether it is shedding: it rejected a call since its reject probability was last seen at 0. */
+  get isShedding(): boolean {
+    return this.#shedding;
+  }
+
   stats(): AdaptiveThrottlingStats {
     const rejectProbability = this.rejectProbability;
     return {

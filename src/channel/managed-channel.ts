@@ -244,6 +244,14 @@ export class ManagedChannel {
   }
 
   /**
+   * Whether the channel's adaptive throttle is shedding load now (false when it is off): for
+   * strategies that add load of their own (hedged attempts), which should not while it is.
+   */
+  get isShedding(): boolean {
+    return this.#adaptive?.isShedding === true;
+  }
+
+  /**
    * An attempt failed with status `code` (`ours`: a failure of our own making, see
    * `throttleVerdict`): the adaptive throttle counts it as an accept, an overload refusal, or not.
    */

@@ -173,6 +173,7 @@ describe('AdaptiveThrottle: the window', () => {
     for (let i = 0; i < 20; i++) t.record(false);
     for (let i = 0; i < 5; i++) expect(t.admits()).toBe(false);
     expect(changes).toEqual([{ shedding: true, rejected: 1 }]);
+    expect(t.isShedding).toBe(true);
     clock.ms = 30_000;
     expect(t.admits()).toBe(true);
     expect(changes).toEqual([
@@ -180,6 +181,7 @@ describe('AdaptiveThrottle: the window', () => {
       { shedding: false, rejected: 5 },
     ]);
     expect(t.stats().shedding).toBe(false);
+    expect(t.isShedding).toBe(false);
   });
 });
 
