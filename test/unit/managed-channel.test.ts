@@ -259,10 +259,11 @@ describe('adaptive throttling', () => {
 
   test('sheds once refusals dominate: isShedding, the event with the target, no call admitted when the draw is 0', () => {
     channel.close();
+    // Before the channel is made: its throttle keeps the random source it was given.
+    vi.spyOn(Math, 'random').mockReturnValue(0);
     const made = throttled();
     channel = made.channel;
     for (let i = 0; i < 30; i++) channel.attemptFailed(14, false);
-    vi.spyOn(Math, 'random').mockReturnValue(0);
     try {
       expect(channel.admitsFirstAttempt()).toBe(false);
     } finally {
