@@ -79,7 +79,7 @@ export class StatusError extends BrandedError {
   readonly method: string;
   /** The target of the channel the call ran on. */
   readonly target: string;
-  /** How many attempts the call made, this one included (1 when it was not retried). */
+  /** How many attempts the call made, this one included (1 when it was not retried; 0 when adaptive throttling rejected it: `throttled`). */
   readonly attempts: number;
   /** The errors of the earlier attempts of the same call, oldest first (empty when none). */
   readonly previousAttempts: readonly StatusError[];
