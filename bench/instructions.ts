@@ -59,7 +59,7 @@
 // in one early run, 0.997× and 1.000× since). Instructions are not time: a cache miss counts as
 // one instruction. For CPU time, see unary-overhead.ts.
 //
-// Run alone: npx tsx bench/instructions.ts [--only=raw,a-a,raw-nostack,resilient,nice] [--concurrency=1,32]
+// Run alone: npx tsx bench/instructions.ts [--only=raw,a-a,raw-nostack,resilient,resilient-throttle,nice] [--concurrency=1,32]
 //   [--calls=250] [--warmup=800] [--parallel=2] [--verbose] [--keep]
 //   --only picks contenders (raw grpc-js, the baseline, always runs); --calls is N (the big
 //   window is 5N); --parallel, the children at a time; --verbose prints each valgrind command
@@ -77,9 +77,16 @@ import { getHeapCodeStatistics, getHeapSpaceStatistics } from 'node:v8';
 import { CONTROL, NICE, NICE_OPTIONS_NOTE, niceEcho, RAW, RAW_NO_STACK, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
 import { cliArg, fmt, gc, isMain, loadPackage, progress, REPO_DIR, report, runLoad, type Table, type Target } from './lib.js';
 
-const KEYS = ['raw', 'a-a', 'raw-nostack', 'resilient', 'nice'] as const;
+const KEYS = ['raw', 'a-a', 'raw-nostack', 'resilient', 'resilient-throttle', 'nice'] as const;
 type Key = (typeof KEYS)[number];
-const NAMES: Record<Key, string> = { raw: RAW, 'a-a': CONTROL, 'raw-nostack': RAW_NO_STACK, resilient: RESILIENT, nice: NICE };
+const NAMES: Record<Key, string> = {
+  raw: RAW,
+  'a-a': CONTROL,
+  'raw-nostack': RAW_NO_STACK,
+  resilient: RESILIENT,
+  'resilient-throttle': `${RESILIENT} + adaptiveThrottling`,
+  nice: NICE,
+};
 
 /** The node flags of the counted process (see the header for what each does to the counts). */
 export const NODE_FLAGS = [
@@ -135,6 +142,10 @@ async function runChild(key: Key): Promise<void> {
   if (key === 'resilient') {
     const { ChannelPool } = await loadPackage();
     built = resilientEcho(ChannelPool, [address]);
+  } else if (key === 'resilient-throttle') {
+    // The pool defaults plus adaptive throttling at its defaults: what a healthy call pays for it.
+    const { ChannelPool } = await loadPackage();
+    built = resilientEcho(ChannelPool, [address], { adaptiveThrottling: {} }, NAMES[key]);
   } else if (key === 'nice') {
     built = niceEcho([address]);
   } else {

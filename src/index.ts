@@ -20,6 +20,8 @@ export type { CloseOptions } from './config/close-options.js';
 export type { RetryOptions } from './config/retry-options.js';
 export type { BreakerOptions } from './config/breaker-options.js';
 export type { RetryBudgetOptions, RetryThrottlingOptions } from './config/throttling-options.js';
+export type { AdaptiveThrottlingOptions } from './config/adaptive-throttling-options.js';
+export type { AdaptiveThrottlingStats, AdaptiveThrottlingChange } from './channel/adaptive-throttle.js';
 export type { EndpointEjectionOptions } from './config/ejection-options.js';
 export type { EjectionReason, EndpointEjection, EndpointProbeState, EndpointStats } from './channel/endpoint-ejection.js';
 export type { HealthCheckOptions } from './config/health-check-options.js';

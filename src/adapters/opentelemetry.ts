@@ -315,6 +315,7 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
         if (span.isRecording()) {
           if (event.refused === 'circuit') span.addEvent('resilient_grpc.circuit_open', { 'resilient_grpc.attempts': event.attempts });
           if (event.refused === 'pool') span.addEvent('resilient_grpc.pool_closing');
+          if (event.refused === 'throttle') span.addEvent('resilient_grpc.throttled');
           span.setAttribute('rpc.status_code', statusName(event.code));
           span.setAttribute('resilient_grpc.attempts', event.attempts);
           span.setAttribute('resilient_grpc.backoff_ms', event.backoffMs);
@@ -405,7 +406,8 @@ function createInstruments(
       GRPC_LATENCY_BUCKETS,
     ),
     refused: meter.createCounter('resilient_grpc.client.call.refused', {
-      description: 'Calls refused without reaching the network: resilient_grpc.refusal "circuit" (circuit open) or "pool" (pool closing).',
+      description:
+        'Calls refused without reaching the network: resilient_grpc.refusal "circuit" (circuit open), "pool" (pool closing) or "throttle" (adaptive throttling).',
       unit: '{call}',
       valueType: ValueType.INT,
     }),
@@ -456,19 +458,40 @@ function createInstruments(
     unit: '{call}',
     valueType: ValueType.INT,
   });
-  const observables = [attemptStarted, throttled, budgetPaid, circuitState, inFlight];
+  const throttleRejected = meter.createObservableCounter('resilient_grpc.client.adaptive_throttling.rejected', {
+    description:
+      'Calls rejected locally by adaptive throttling, summed over the open channels of each target (targets with adaptiveThrottling only).',
+    unit: '{call}',
+    valueType: ValueType.INT,
+  });
+  const throttleProbability = meter.createObservableGauge('resilient_grpc.client.adaptive_throttling.reject_probability', {
+    description:
+      'Probability (0 to 1) that adaptive throttling rejects a new call now, the highest over the open channels of each target (targets with adaptiveThrottling only).',
+    unit: '1',
+    valueType: ValueType.DOUBLE,
+  });
+  const observables = [attemptStarted, throttled, budgetPaid, circuitState, inFlight, throttleRejected, throttleProbability];
   const observe = (result: Parameters<Parameters<typeof meter.addBatchObservableCallback>[0]>[0]): void => {
     for (const byMethod of byTarget.values()) {
       for (const entry of byMethod.values())
         if (entry.attemptsStarted > 0) result.observe(attemptStarted, entry.attemptsStarted, entry.grpc);
     }
     const stats = pool.stats();
-    const perTarget = new Map<string, { throttled: number; budget: number; inFlight: number }>();
+    const perTarget = new Map<
+      string,
+      { throttled: number; budget: number; inFlight: number; adaptive: { rejected: number; p: number } | undefined }
+    >();
     for (const channel of stats.perChannel) {
-      const sums = perTarget.get(channel.target) ?? { throttled: 0, budget: 0, inFlight: 0 };
+      const sums = perTarget.get(channel.target) ?? { throttled: 0, budget: 0, inFlight: 0, adaptive: undefined };
       sums.throttled += channel.throttledRetries;
       sums.budget += channel.budgetRetries;
       sums.inFlight += channel.inFlight;
+      const throttle = channel.adaptiveThrottling;
+      if (throttle !== undefined) {
+        sums.adaptive ??= { rejected: 0, p: 0 };
+        sums.adaptive.rejected += throttle.rejected;
+        sums.adaptive.p = Math.max(sums.adaptive.p, throttle.rejectProbability);
+      }
       perTarget.set(channel.target, sums);
       for (const breaker of channel.breakers) {
         for (const state of ['closed', 'open', 'half-open'] as const) {
@@ -483,6 +506,10 @@ function createInstruments(
       result.observe(throttled, sums.throttled, attributes);
       result.observe(budgetPaid, sums.budget, attributes);
       result.observe(inFlight, sums.inFlight, attributes);
+      if (sums.adaptive !== undefined) {
+        result.observe(throttleRejected, sums.adaptive.rejected, attributes);
+        result.observe(throttleProbability, sums.adaptive.p, attributes);
+      }
     }
   };
   meter.addBatchObservableCallback(observe, observables);

@@ -136,7 +136,8 @@ function flush<L extends string>(counter: Counter<L>, counts: number[], labelsOf
  * `grpc_client_retries_budget_total`,
  * `grpc_client_refused_total`, `grpc_client_circuit_state`, `grpc_client_circuit_opened_total`,
  * `grpc_client_channel_replacements_total`, `grpc_client_endpoint_ejections_total`,
- * `grpc_client_endpoints_ejected`, `grpc_client_in_flight`, `grpc_client_channels`.
+ * `grpc_client_endpoints_ejected`, `grpc_client_in_flight`, `grpc_client_channels`,
+ * `grpc_client_adaptive_throttling_rejected_total`, `grpc_client_adaptive_throttling_reject_probability`.
  *
  * @throws Error from prom-client when a metric of the same name is already registered on the
  *   registry (one adapter per registry: give each pool its own registry, or one pool).
@@ -293,7 +294,7 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
         () =>
           new Counter({
             name: 'grpc_client_refused_total',
-            help: 'Total number of RPCs refused without reaching the network: reason "circuit" (circuit open) or "pool" (pool closing).',
+            help: 'Total number of RPCs refused without reaching the network: reason "circuit" (circuit open), "pool" (pool closing) or "throttle" (adaptive throttling).',
             labelNames: [...methodLabels, 'reason'],
             registers,
           }),
@@ -420,6 +421,43 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
                 if (channel.endpoints.length === 0) continue;
                 this.inc({ grpc_target: channel.target }, channel.endpoints.filter((e) => e.ejected).length);
               }
+            },
+          }),
+      ),
+      throttleRejected: track(
+        'grpc_client_adaptive_throttling_rejected_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_adaptive_throttling_rejected_total',
+            help: 'Calls rejected locally by adaptive throttling, summed over the open channels of each target (targets with adaptiveThrottling only).',
+            labelNames: ['grpc_target'],
+            registers,
+            collect(this: Counter<'grpc_target'>) {
+              this.reset();
+              for (const channel of pool.stats().perChannel) {
+                if (channel.adaptiveThrottling !== undefined)
+                  this.inc({ grpc_target: channel.target }, channel.adaptiveThrottling.rejected);
+              }
+            },
+          }),
+      ),
+      throttleProbability: track(
+        'grpc_client_adaptive_throttling_reject_probability',
+        () =>
+          new Gauge({
+            name: 'grpc_client_adaptive_throttling_reject_probability',
+            help: 'Probability (0 to 1) that adaptive throttling rejects a new call now, the highest over the open channels of each target (targets with adaptiveThrottling only).',
+            labelNames: ['grpc_target'],
+            registers,
+            collect(this: Gauge<'grpc_target'>) {
+              this.reset();
+              const highest = new Map<string, number>();
+              for (const channel of pool.stats().perChannel) {
+                const throttle = channel.adaptiveThrottling;
+                if (throttle === undefined) continue;
+                highest.set(channel.target, Math.max(highest.get(channel.target) ?? 0, throttle.rejectProbability));
+              }
+              for (const [target, p] of highest) this.set({ grpc_target: target }, p);
             },
           }),
       ),

@@ -1,11 +1,11 @@
 import type { StatusObject } from '@grpc/grpc-js';
 import { CircuitOpenError, StatusError } from '../core/errors.js';
-import type { AttemptOutcome, AttemptReach } from '../core/status-meaning.js';
+import { isOwnFailure, type AttemptOutcome, type AttemptReach } from '../core/status-meaning.js';
 import { Attempt, type AttemptOwner } from './attempt.js';
 import { BackoffSleep } from './backoff-sleep.js';
 import type { BoundMethod } from './bound-method.js';
 import { CallCircuits } from './call-circuits.js';
-import { CallErrors, isGrpcStatus, type GrpcStatus } from './call-errors.js';
+import { CallErrors, isGrpcStatus, throttledError, type GrpcStatus } from './call-errors.js';
 import type { CallObserver } from './call-observer.js';
 import { retryMetadata, type PreparedCall } from './call-options.js';
 import { decideRetry, resendsAfterReplacement, retryVerdict, type ResolvedRetry, type RetryVerdict } from './retry-decision.js';
@@ -110,6 +110,12 @@ export abstract class Attempts implements AttemptOwner {
       );
       return;
     }
+    // Adaptive throttling (adaptive-throttle.ts) judges first attempts only, before the circuits:
+    // a call it rejects takes no circuit ticket, is never retried, and counts for nothing else.
+    if (this.attempts === 0 && !channel.admitsFirstAttempt()) {
+      this.#settleAttempt(throttledError(method.path, channel.target));
+      return;
+    }
     const open = this.#circuits?.admit();
     if (open !== undefined) {
       // Never retried, never on the network; the last real failure, if any, is its cause.
@@ -212,6 +218,11 @@ export abstract class Attempts implements AttemptOwner {
       this.#verdict = NOT_RETRYABLE;
       return failure;
     }
+    // The channel's adaptive throttle hears how the servers answered.
+    this.bound.channel.attemptFailed(
+      failure.code,
+      this.endedBy !== undefined || attempt.channelReplaced || isOwnFailure(failure.code, failure.details),
+    );
     const reach = attempt.reachOf(failure.metadata);
     // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
     this.#verdict = retryVerdict(

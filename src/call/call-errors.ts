@@ -64,3 +64,18 @@ export class CallErrors {
     });
   }
 }
+
+/**
+ * The error of a call the channel's adaptive throttle rejected locally: UNAVAILABLE, `throttled`
+ * true, no attempt made (so nothing to retry, and nothing the circuits or the endpoints heard).
+ */
+export function throttledError(method: string, target: string): StatusError {
+  return new StatusError({
+    code: status.UNAVAILABLE,
+    details: 'rejected locally by adaptive throttling: the servers refused most recent calls (RESOURCE_EXHAUSTED, UNAVAILABLE)',
+    method,
+    target,
+    attempts: 0,
+    throttled: true,
+  });
+}

@@ -1,7 +1,15 @@
 import { status, type Metadata } from '@grpc/grpc-js';
 import type { BoundMethod } from './bound-method.js';
-import { codeOf, detailsOf, methodLabels, type CallEvents, type CallInfo, type MethodLabels } from '../events/call-events.js';
-import { CircuitOpenError } from '../core/errors.js';
+import {
+  codeOf,
+  detailsOf,
+  methodLabels,
+  type CallEvents,
+  type CallInfo,
+  type CallRefusal,
+  type MethodLabels,
+} from '../events/call-events.js';
+import { CircuitOpenError, StatusError } from '../core/errors.js';
 
 /** The part of a started grpc-js call the attempt-end event reads. */
 interface PeerOf {
@@ -107,7 +115,7 @@ export class CallObserver {
       backoffMs: this.#backoffMs,
       messagesSent: oneRequest ? (attempts > 0 ? 1 : 0) : this.#sent,
       messagesReceived: oneResponse ? (code === status.OK ? 1 : 0) : this.#received,
-      refused: error !== undefined && error instanceof CircuitOpenError ? 'circuit' : undefined,
+      refused: refusalOf(error),
       details: error === undefined ? undefined : detailsOf(error),
     });
   }
@@ -123,4 +131,11 @@ export class CallObserver {
       type: labels.type,
     };
   }
+}
+
+/** Why a call never reached the network, if it did not: an open circuit or the adaptive throttle. */
+function refusalOf(error: unknown): CallRefusal | undefined {
+  if (error instanceof CircuitOpenError) return 'circuit';
+  if (error instanceof StatusError && error.throttled) return 'throttle';
+  return undefined;
 }

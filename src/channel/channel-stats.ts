@@ -1,5 +1,6 @@
 import type { BreakerStats } from './circuit-breaker.js';
 import type { EndpointStats } from './endpoint-ejection.js';
+import type { AdaptiveThrottlingStats } from './adaptive-throttle.js';
 
 // One channel's public figures and events: its stats() entry, its connectivity, its replacements.
 
@@ -39,6 +40,12 @@ export interface ChannelStats {
    * may be negative. Undefined when the budget or throttling is off.
    */
   retryBudget: number | undefined;
+  /**
+   * The channel's adaptive throttle (`adaptiveThrottling`): its reject probability now, the
+   * requests and accepts in its window, the calls it rejected locally so far, and whether it is
+   * shedding. Undefined when `adaptiveThrottling` is off for the channel.
+   */
+  adaptiveThrottling: AdaptiveThrottlingStats | undefined;
   /**
    * grpc-js owns retries on this channel, and ours are off: an `xds:` target (the mesh's route
    * retry policies), or a service config with a retry or hedging policy; false when the channel

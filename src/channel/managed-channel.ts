@@ -19,6 +19,7 @@ import { EndpointLiveness } from './endpoint-liveness.js';
 import { grpcOwnsRetries } from './service-config.js';
 import { RetryBudget } from './retry-budget.js';
 import { RetryThrottle } from './retry-throttle.js';
+import { AdaptiveThrottle, throttleVerdict, type AdaptiveThrottleSettings, type AdaptiveThrottlingChange } from './adaptive-throttle.js';
 import { StallDetector, type Watch } from './stall-detector.js';
 import { InFlightCalls, type InFlight } from './in-flight.js';
 import type { ChannelReplaced, ChannelState, ChannelStateChange, ChannelStats } from './channel-stats.js';
@@ -69,6 +70,8 @@ export interface ChannelContext {
   onBreakerStateChange: EventSource<BreakerStateChange>;
   onEndpointEjection: EventSource<EndpointEjection>;
   onEndpointHealth: EventSource<EndpointHealthChange>;
+  /** Where a channel's adaptive throttle reports starting and stopping to shed; unset: nowhere. */
+  onAdaptiveThrottling?: EventSource<AdaptiveThrottlingChange> | undefined;
 }
 
 /**
@@ -88,6 +91,8 @@ export class ManagedChannel {
   readonly #throttle: RetryThrottle | undefined;
   /** The retry budget: pays for the retries the bucket refuses; only with a bucket (no bucket, no limit). */
   readonly #budget: RetryBudget | undefined;
+  /** Client-side adaptive throttling of first attempts (adaptive-throttle.ts), when `adaptiveThrottling` is on. */
+  readonly #adaptive: AdaptiveThrottle | undefined;
   readonly grpcOwnsRetries: boolean;
   readonly #breakers: ChannelBreakers;
   readonly #watchdog: ConnectWatchdog | undefined;
@@ -117,6 +122,7 @@ export class ManagedChannel {
     readonly context: ChannelContext,
     ejection: EjectionSettings | false = false,
     health: HealthCheckSettings | false = false,
+    adaptive: AdaptiveThrottleSettings | false = false,
   ) {
     const { throttling, connectTimeoutMs } = context;
     // The package's policy takes a channel that can have several endpoints (for ejection), and
@@ -147,6 +153,11 @@ export class ManagedChannel {
     this.#throttle = throttling === false ? undefined : new RetryThrottle(throttling.maxTokens, throttling.tokenRatio);
     const { budget } = context;
     this.#budget = this.#throttle === undefined || budget === false || budget === undefined ? undefined : new RetryBudget(budget);
+    const onThrottle = context.onAdaptiveThrottling;
+    this.#adaptive =
+      adaptive === false
+        ? undefined
+        : new AdaptiveThrottle(adaptive, onThrottle === undefined ? undefined : (change) => onThrottle.emit({ target, ...change }));
     this.#breakers = new ChannelBreakers(context.rotation, (change) => context.onBreakerStateChange.emit({ target, ...change }));
     this.grpcOwnsRetries = grpcOwnsRetries(target, options);
     const releasing = releasingCredentials(credentials);
@@ -223,6 +234,33 @@ export class ManagedChannel {
 
   // ---- calls ----
 
+  /**
+   * Whether a call's first attempt may go, by the channel's adaptive throttle: false when the
+   * throttle rejects it locally (it is counted there, and nowhere else). Always true when
+   * `adaptiveThrottling` is off.
+   */
+  admitsFirstAttempt(): boolean {
+    return this.#adaptive === undefined || this.#adaptive.admits();
+  }
+
+  /**
+   * Whether the channel's adaptive throttle is shedding load now (false when it is off): for
+   * strategies that add load of their own (hedged attempts), which should not while it is.
+   */
+  get isShedding(): boolean {
+    return this.#adaptive?.isShedding === true;
+  }
+
+  /**
+   * An attempt failed with status `code` (`ours`: a failure of our own making, see
+   * `throttleVerdict`): the adaptive throttle counts it as an accept, an overload refusal, or not.
+   */
+  attemptFailed(code: number, ours: boolean): void {
+    if (this.#adaptive === undefined) return;
+    const verdict = throttleVerdict(code, ours);
+    if (verdict !== 'ignore') this.#adaptive.record(verdict === 'accept');
+  }
+
   /** A call started on this channel: counted, and tracked so that closing drains or cancels it. */
   track(call: InFlight): void {
     this.#inFlight.track(call);
@@ -242,6 +280,7 @@ export class ManagedChannel {
    * attempt was a retry the budget paid for (`paidByBudget`), its token comes back.
    */
   attemptSucceeded(refund = 0, paidByBudget = false): void {
+    this.#adaptive?.record(true);
     this.#throttle?.onSuccess();
     if (refund > 0) this.#throttle?.refund(refund);
     if (this.#budget !== undefined) {
@@ -315,6 +354,7 @@ export class ManagedChannel {
       retryTokens: this.#throttle?.tokens,
       budgetRetries: this.#budgetRetries,
       retryBudget: this.#budget?.balance,
+      adaptiveThrottling: this.#adaptive?.stats(),
       grpcOwnsRetries: this.grpcOwnsRetries,
       breakers: this.#breakers.stats(),
       replacements: this.#generation,

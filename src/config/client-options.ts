@@ -4,6 +4,7 @@ import { checkBreakerOptions, type BreakerOptions } from './breaker-options.js';
 import { checkChannelOptions, checkCredentials } from './channel-options.js';
 import { checkOptionsObject, keysOf, type KeysOf } from './check-helpers.js';
 import { checkEjectionOptions, type EndpointEjectionOptions } from './ejection-options.js';
+import { checkAdaptiveThrottlingOptions, type AdaptiveThrottlingOptions } from './adaptive-throttling-options.js';
 import { checkHealthCheckOptions, type HealthCheckOptions } from './health-check-options.js';
 import { checkInterceptorOptions, type InterceptorFields } from './interceptor-options.js';
 import { checkPolicy, POLICY_KEYS, type PolicyOptions } from './policy.js';
@@ -41,6 +42,13 @@ export interface ClientOptions<M extends string = string> extends PolicyOptions,
   /** Endpoint ejection for this client's channel, merged field by field over the pool's; `false` for none. */
   endpointEjection?: EndpointEjectionOptions | false | undefined;
   /**
+   * Adaptive throttling of first attempts for this client's channel, merged field by field over
+   * the pool's (`{}` turns it on with the pool's fields or the defaults); `false` for none. Part of
+   * the channel's key: clients of one target with different settings get different channels, each
+   * with its own throttle. See {@link AdaptiveThrottlingOptions}.
+   */
+  adaptiveThrottling?: AdaptiveThrottlingOptions | false | undefined;
+  /**
    * Client-side health checking (gRFC A17): one `grpc.health.v1.Health/Watch` stream per
    * connected endpoint of this client's channel; an endpoint that reports NOT_SERVING or
    * SERVICE_UNKNOWN gets no new calls until it reports SERVING. A server without the health
@@ -61,6 +69,7 @@ export const CLIENT_KEYS: ReadonlyArray<keyof ClientOptions> = [
     methods: true,
     breaker: true,
     endpointEjection: true,
+    adaptiveThrottling: true,
     healthCheck: true,
     interceptors: true,
     interceptor_providers: true,
@@ -74,6 +83,7 @@ export function checkClientOptions(options: unknown): ClientOptions {
   checkChannelOptions('channelOptions', opts.channelOptions);
   checkBreakerOptions('breaker', opts.breaker);
   checkEjectionOptions('endpointEjection', opts.endpointEjection);
+  checkAdaptiveThrottlingOptions('adaptiveThrottling', opts.adaptiveThrottling);
   checkHealthCheckOptions('healthCheck', opts.healthCheck);
   checkCredentials(opts.credentials);
   checkInterceptorOptions('', opts);

@@ -3,6 +3,7 @@ import { checkBreakerOptions, type BreakerOptions } from './breaker-options.js';
 import { checkChannelOptions, POOL_CHANNEL_DEFAULTS } from './channel-options.js';
 import { checkMsOrFalse, checkOptionsObject, keysOf, withDefined, type Resolved } from './check-helpers.js';
 import { checkEjectionOptions, type EndpointEjectionOptions } from './ejection-options.js';
+import { checkAdaptiveThrottlingOptions, type AdaptiveThrottlingOptions } from './adaptive-throttling-options.js';
 import { checkPolicy, mergePolicy, POLICY_DEFAULTS, POLICY_KEYS, type PolicyOptions, type ResolvedPolicy } from './policy.js';
 import {
   BUDGET_DEFAULTS,
@@ -41,6 +42,16 @@ export interface ChannelPoolOptions extends PolicyOptions {
    * `{ ttlMs: 10000, retryPercent: 20, minRetriesPerSec: 10 }`. See {@link RetryBudgetOptions}.
    */
   retryBudget?: RetryBudgetOptions | false | undefined;
+  /**
+   * Client-side adaptive throttling of first attempts, per channel (the SRE book's client-side
+   * throttling): while a target's servers refuse most calls (RESOURCE_EXHAUSTED, UNAVAILABLE), a
+   * share of new calls fails at once, locally, with a `StatusError` whose `throttled` is true
+   * (code UNAVAILABLE), instead of adding to the overload. `{}` turns it on with
+   * `{ acceptMultiplier: 2, requestPadding: 8, maxRejectPercent: 80, windowMs: 30000, bins: 100 }`;
+   * a client may turn it on, off, or change fields for its channel. Default: `false` (off; see
+   * the README, "Adaptive throttling"). See {@link AdaptiveThrottlingOptions}.
+   */
+  adaptiveThrottling?: AdaptiveThrottlingOptions | false | undefined;
   /**
    * Circuit breaking for every channel, or `false` for none. Default: on, with
    * `{ errorThresholdPercentage: 50, volumeThreshold: 20, windowMs: 10000, resetTimeoutMs: 10000,
@@ -91,6 +102,8 @@ export const POOL_DEFAULTS = {
   channelOptions: POOL_CHANNEL_DEFAULTS,
   retryThrottling: THROTTLE_DEFAULTS,
   retryBudget: BUDGET_DEFAULTS,
+  /** Off: a pool or a client turns it on with an object (its fields over ADAPTIVE_THROTTLING_DEFAULTS). */
+  adaptiveThrottling: false,
   /** On: each client's breaker options are resolved over BREAKER_DEFAULTS. */
   breaker: {},
   /** The connect watchdog: the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT. */
@@ -117,6 +130,8 @@ export interface ResolvedPoolOptions<Factory = never> {
   ejectionOptions: EndpointEjectionOptions | false;
   throttling: Resolved<RetryThrottlingOptions> | false;
   budget: Resolved<RetryBudgetOptions> | false;
+  /** `adaptiveThrottling` as the pool sets it (each client's is merged over it), or false. */
+  adaptiveThrottling: AdaptiveThrottlingOptions | false;
   connectTimeoutMs: number | false;
   /** Stall detector timeout, or false. */
   stallTimeoutMs?: number | false;
@@ -133,6 +148,7 @@ export function checkPoolOptions(options: unknown): ChannelPoolOptions {
   checkChannelOptions('channelOptions', opts.channelOptions);
   checkBreakerOptions('breaker', opts.breaker);
   checkEjectionOptions('endpointEjection', opts.endpointEjection);
+  checkAdaptiveThrottlingOptions('adaptiveThrottling', opts.adaptiveThrottling);
   checkMsOrFalse('connectTimeoutMs', opts.connectTimeoutMs);
   checkMsOrFalse('stallTimeoutMs', opts.stallTimeoutMs);
   checkMsOrFalse('dnsRefreshMs', opts.dnsRefreshMs);
@@ -149,6 +165,7 @@ export function poolSettings(options: unknown): ResolvedPoolOptions {
     ejectionOptions: opts.endpointEjection ?? POOL_DEFAULTS.endpointEjection,
     throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
     budget: checkBudgetOptions('retryBudget', opts.retryBudget),
+    adaptiveThrottling: opts.adaptiveThrottling ?? POOL_DEFAULTS.adaptiveThrottling,
     connectTimeoutMs: opts.connectTimeoutMs ?? POOL_DEFAULTS.connectTimeoutMs,
     stallTimeoutMs: opts.stallTimeoutMs ?? POOL_DEFAULTS.stallTimeoutMs,
     dnsRefreshMs: opts.dnsRefreshMs ?? POOL_DEFAULTS.dnsRefreshMs,

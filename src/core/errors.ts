@@ -54,6 +54,8 @@ export interface StatusErrorInit {
   previousAttempts?: readonly StatusError[] | undefined;
   /** The underlying error (a grpc-js `ServiceError`), kept as the error's `cause`. */
   cause?: unknown;
+  /** The call was rejected locally by the channel's adaptive throttle (`adaptiveThrottling`). Default: false. */
+  throttled?: boolean | undefined;
 }
 
 /**
@@ -77,10 +79,17 @@ export class StatusError extends BrandedError {
   readonly method: string;
   /** The target of the channel the call ran on. */
   readonly target: string;
-  /** How many attempts the call made, this one included (1 when it was not retried). */
+  /** How many attempts the call made, this one included (1 when it was not retried; 0 when adaptive throttling rejected it: `throttled`). */
   readonly attempts: number;
   /** The errors of the earlier attempts of the same call, oldest first (empty when none). */
   readonly previousAttempts: readonly StatusError[];
+  /**
+   * True when the call never left the client because the channel's adaptive throttle
+   * (`adaptiveThrottling`) rejected it: its servers have been refusing most calls (RESOURCE_EXHAUSTED,
+   * UNAVAILABLE) lately. `code` is then UNAVAILABLE and `attempts` 0; it was not retried, and it
+   * counted for no circuit breaker, endpoint or retry budget. False for every other failure.
+   */
+  readonly throttled: boolean;
 
   constructor(init: StatusErrorInit) {
     super(
@@ -95,6 +104,7 @@ export class StatusError extends BrandedError {
     this.target = init.target;
     this.attempts = init.attempts ?? 1;
     this.previousAttempts = init.previousAttempts ?? [];
+    this.throttled = init.throttled === true;
   }
 }
 

@@ -39,6 +39,15 @@ export function isLocalMessageFailure(code: number, details: string): boolean {
 const CALL_CREDENTIALS_FAILED = 'Getting metadata from plugin failed';
 
 /**
+ * Whether a failure is of the client's own making, whatever its code: grpc-js's own failure
+ * about a message of ours (`isLocalMessageFailure`), or call credentials that could not make
+ * their metadata (the request never left the client).
+ */
+export function isOwnFailure(code: number, details: string): boolean {
+  return details.startsWith(CALL_CREDENTIALS_FAILED) || isLocalMessageFailure(code, details);
+}
+
+/**
  * Whether a status says the backend is unhealthy: UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL,
  * UNKNOWN, DATA_LOSS, a RESOURCE_EXHAUSTED the server sent. Any other status is a healthy
  * answer: the server decided (NOT_FOUND, INVALID_ARGUMENT, ...). A failure of the caller's

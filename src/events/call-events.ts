@@ -12,9 +12,10 @@ export type CallType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_strea
 
 /**
  * Why a call never reached the network: `'circuit'`, its breaker was open (it rejected with
- * `CircuitOpenError`); `'pool'`, the pool was closing (`PoolClosedError`).
+ * `CircuitOpenError`); `'pool'`, the pool was closing (`PoolClosedError`); `'throttle'`, the
+ * channel's adaptive throttle rejected it (a `StatusError` with `throttled` true).
  */
-export type CallRefusal = 'circuit' | 'pool';
+export type CallRefusal = 'circuit' | 'pool' | 'throttle';
 
 /** What every call event says about its call. */
 export interface CallInfo {
@@ -58,8 +59,9 @@ export interface CallEndEvent extends CallInfo {
   /** Response messages received: 1 for a successful unary or client-stream call; a stream's count. */
   messagesReceived: number;
   /**
-   * Set when the call was refused, see {@link CallRefusal}: by the pool before it started, or
-   * by an open circuit (before its first attempt, or before a retry: then `attempts` > 0).
+   * Set when the call was refused, see {@link CallRefusal}: by the pool before it started, by
+   * the adaptive throttle (before its first attempt), or by an open circuit (before its first
+   * attempt, or before a retry: then `attempts` > 0).
    */
   refused: CallRefusal | undefined;
   /** The failure's status details (or the error's message); undefined on success. */

@@ -5,6 +5,7 @@ import type { MethodName, PoolClient, ServiceLike } from '../client/client-types
 import { PoolClosedError } from '../core/errors.js';
 import type { EndpointEjection } from '../channel/endpoint-ejection.js';
 import type { EndpointHealthChange } from '../channel/health-check.js';
+import type { AdaptiveThrottlingChange } from '../channel/adaptive-throttle.js';
 import type { Event } from '../events/events.js';
 import type { ClientOptions } from '../config/client-options.js';
 import type { CloseOptions } from '../config/close-options.js';
@@ -42,6 +43,7 @@ export class ChannelPool implements AsyncDisposable {
     this.onChannelReplaced = this.#engine.onChannelReplaced.subscribe;
     this.onEndpointEjection = this.#engine.onEndpointEjection.subscribe;
     this.onEndpointHealth = this.#engine.onEndpointHealth.subscribe;
+    this.onAdaptiveThrottling = this.#engine.onAdaptiveThrottling.subscribe;
     const calls = this.#engine.callEvents;
     this.onCallStart = calls.onCallStart.subscribe;
     this.onCallEnd = calls.onCallEnd.subscribe;
@@ -95,6 +97,14 @@ export class ChannelPool implements AsyncDisposable {
    * no health service (they then count as serving).
    */
   readonly onEndpointHealth: Event<EndpointHealthChange>;
+
+  /**
+   * Reports when a channel's adaptive throttle (`adaptiveThrottling`) starts shedding (its first
+   * local rejection since its reject probability was last 0) and when it stops (a call finds the
+   * probability back at 0): target, reject probability, requests and accepts in the window,
+   * rejections so far. Never once per rejected call: `stats()` and the metrics adapters count those.
+   */
+  readonly onAdaptiveThrottling: Event<AdaptiveThrottlingChange>;
 
   /**
    * Reports every retry before its backoff: target, method, the failed attempt's number and

@@ -5,6 +5,7 @@ import type { PoolClient, ServiceLike } from '../client/client-types.js';
 import type { CallOptions } from '../config/call-options.js';
 import { checkClientOptions, checkMethodOptions, type ClientOptions } from '../config/client-options.js';
 import { resolveEjection } from '../config/ejection-options.js';
+import { resolveAdaptiveThrottling } from '../config/adaptive-throttling-options.js';
 import type { PoolEngine } from './pool-engine.js';
 import { checkPolicy, mergePolicy, type PolicyOptions } from '../config/policy.js';
 import { readService, type MethodInfo, type ServiceInfo } from '../core/service-methods.js';
@@ -34,7 +35,8 @@ export function createClient<S extends ServiceLike>(
   const methodPolicies = methodOptions(info, opts.methods);
   const breakerOptions = resolveBreaker(mergeSwitchable(engine.breakerOptions, opts.breaker));
   const ejection = resolveEjection(mergeSwitchable(engine.ejectionOptions, opts.endpointEjection));
-  const channel = engine.channelFor(parsed, opts.credentials, opts.channelOptions, ejection, opts.healthCheck);
+  const adaptive = resolveAdaptiveThrottling(mergeSwitchable(engine.adaptiveThrottling, opts.adaptiveThrottling));
+  const channel = engine.channelFor(parsed, opts.credentials, opts.channelOptions, ejection, opts.healthCheck, adaptive);
   const client: Record<string, unknown> = Object.create(missingMethods(info));
   for (const method of info.methods) {
     const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});

@@ -11,6 +11,8 @@ import type { ResolvedPoolOptions } from '../config/pool-options.js';
 import type { EjectionSettings, EndpointEjection } from '../channel/endpoint-ejection.js';
 import type { EndpointHealthChange } from '../channel/health-check.js';
 import { resolveHealthCheck, type HealthCheckOptions, type HealthCheckSettings } from '../config/health-check-options.js';
+import { resolveAdaptiveThrottling, type AdaptiveThrottlingOptions } from '../config/adaptive-throttling-options.js';
+import type { AdaptiveThrottleSettings, AdaptiveThrottlingChange } from '../channel/adaptive-throttle.js';
 import type { CloseResult, PoolState, PoolStats } from './pool-stats.js';
 import type { ChannelReplaced, ChannelStateChange } from '../channel/channel-stats.js';
 import type { RetryEvent } from '../call/retry-event.js';
@@ -49,18 +51,22 @@ export class PoolEngine {
   readonly onChannelReplaced = new EventSource<ChannelReplaced>('onChannelReplaced');
   readonly onEndpointEjection = new EventSource<EndpointEjection>('onEndpointEjection');
   readonly onEndpointHealth = new EventSource<EndpointHealthChange>('onEndpointHealth');
+  readonly onAdaptiveThrottling = new EventSource<AdaptiveThrottlingChange>('onAdaptiveThrottling');
   readonly callEvents = new CallEvents();
   readonly #rotation = new BucketRotation();
   readonly #context: ChannelContext;
   readonly policy: ResolvedPolicy;
   readonly breakerOptions: BreakerOptions | false;
   readonly ejectionOptions: EndpointEjectionOptions | false;
+  /** The pool's `adaptiveThrottling` (a client's is merged over it). */
+  readonly adaptiveThrottling: AdaptiveThrottlingOptions | false;
   readonly #channelOptions: ChannelOptions;
 
   constructor(settings: PoolSettings) {
     this.policy = settings.policy;
     this.breakerOptions = settings.breakerOptions;
     this.ejectionOptions = settings.ejectionOptions;
+    this.adaptiveThrottling = settings.adaptiveThrottling ?? false;
     this.#channelOptions = settings.channelOptions;
     this.#context = {
       throttling: settings.throttling,
@@ -75,6 +81,7 @@ export class PoolEngine {
       onBreakerStateChange: this.onBreakerStateChange,
       onEndpointEjection: this.onEndpointEjection,
       onEndpointHealth: this.onEndpointHealth,
+      onAdaptiveThrottling: this.onAdaptiveThrottling,
     };
   }
 
@@ -99,16 +106,17 @@ export class PoolEngine {
     channelOptions: ChannelOptions | undefined,
     ejection: EjectionSettings | false = resolveEjection(this.ejectionOptions),
     healthCheck?: HealthCheckOptions | false,
+    adaptive: AdaptiveThrottleSettings | false = resolveAdaptiveThrottling(this.adaptiveThrottling),
   ): ManagedChannel {
     const creds = credentials ?? this.#defaultCredentials.for(target);
     const options = withDefined(this.#channelOptions, channelOptions ?? {});
     const health = resolveHealthCheck(healthCheck, options['grpc.service_config']);
-    const key = `${channelOptionsKey(target.target, options)}\n${JSON.stringify(ejection)}\n${JSON.stringify(health)}`;
+    const key = `${channelOptionsKey(target.target, options)}\n${JSON.stringify(ejection)}\n${JSON.stringify(health)}\n${JSON.stringify(adaptive)}`;
     const bucket = this.#buckets.get(key) ?? [];
     for (const channel of bucket) {
       if (sameCredentials(channel.credentials, creds)) return channel;
     }
-    const channel = this.#newChannel(target.target, creds, options, ejection, health);
+    const channel = this.#newChannel(target.target, creds, options, ejection, health, adaptive);
     bucket.push(channel);
     this.#buckets.set(key, bucket);
     this.#channelsCreated++;
@@ -129,9 +137,10 @@ export class PoolEngine {
     options: ChannelOptions,
     ejection: EjectionSettings | false,
     health: HealthCheckSettings | false,
+    adaptive: AdaptiveThrottleSettings | false,
   ): ManagedChannel {
     try {
-      return new ManagedChannel(target, credentials, options, this.#context, ejection, health);
+      return new ManagedChannel(target, credentials, options, this.#context, ejection, health, adaptive);
     } catch (error) {
       // grpc-js validates the service config when it makes the channel, with a plain Error
       // ("Invalid service config: ...", "Invalid method config: ...", "Invalid retryPolicy ...").
@@ -207,6 +216,7 @@ export class PoolEngine {
       this.onChannelReplaced,
       this.onEndpointEjection,
       this.onEndpointHealth,
+      this.onAdaptiveThrottling,
     ])
       source.clear();
     this.callEvents.clear();

@@ -203,6 +203,38 @@ describe('openTelemetry metrics', () => {
     expect(points(metrics.get('resilient_grpc.client.call.in_flight'))).toEqual([{ attributes: { 'grpc.target': target }, value: 0 }]);
   });
 
+  it('records adaptive throttling: its local rejections as refusals and as a counter, and its reject probability', async () => {
+    using _ = openTelemetry(pool, { meterProvider, traces: false });
+    const echo = pool.client(TestServiceClient, server.address, {
+      retry: false,
+      breaker: false,
+      adaptiveThrottling: { maxRejectPercent: 100 },
+    }) as unknown as Echo;
+    const failing = script({ 'fail-code': grpc.status.UNAVAILABLE });
+    let throttled = 0;
+    for (let i = 0; i < 40; i++) {
+      const error = await echo.Echo({ message: 'x' }, { metadata: failing }).then(
+        () => undefined,
+        (e: unknown) => e as { code: number; throttled?: boolean },
+      );
+      expect(error?.code).toBe(grpc.status.UNAVAILABLE);
+      if (error?.throttled === true) throttled++;
+    }
+    expect(throttled).toBeGreaterThan(0);
+    const metrics = await collected();
+    const target = `dns:///${server.address}`;
+    expect(points(metrics.get('resilient_grpc.client.call.refused'))).toEqual([
+      { attributes: { 'grpc.method': METHOD, 'grpc.target': target, 'resilient_grpc.refusal': 'throttle' }, value: throttled },
+    ]);
+    expect(points(metrics.get('resilient_grpc.client.adaptive_throttling.rejected'))).toEqual([
+      { attributes: { 'grpc.target': target }, value: throttled },
+    ]);
+    const [probability] = points(metrics.get('resilient_grpc.client.adaptive_throttling.reject_probability'));
+    expect(probability).toMatchObject({ attributes: { 'grpc.target': target } });
+    expect(probability!.value).toBe(pool.stats().perChannel[0]!.adaptiveThrottling!.rejectProbability);
+    expect(probability!.value).toBeGreaterThan(0.5);
+  });
+
   it('records refusals, circuit state and openings under resilient_grpc.', async () => {
     using _ = openTelemetry(pool, { meterProvider, traces: false });
     const echo = pool.client(TestServiceClient, server.address, {

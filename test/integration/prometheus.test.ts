@@ -137,7 +137,7 @@ describe('prometheusMetrics', () => {
         '# TYPE grpc_client_retries_total counter',
         `grpc_client_retries_total{${S},grpc_method="Echo",grpc_code="Unavailable"} 2`,
         '',
-        '# HELP grpc_client_refused_total Total number of RPCs refused without reaching the network: reason "circuit" (circuit open) or "pool" (pool closing).',
+        '# HELP grpc_client_refused_total Total number of RPCs refused without reaching the network: reason "circuit" (circuit open), "pool" (pool closing) or "throttle" (adaptive throttling).',
         '# TYPE grpc_client_refused_total counter',
         `grpc_client_refused_total{grpc_type="unary",${S},grpc_method="Echo",reason="circuit"} 1`,
         '',
@@ -179,6 +179,12 @@ describe('prometheusMetrics', () => {
         '# HELP grpc_client_endpoints_ejected Endpoints out of rotation now, per target (targets with several endpoints only).',
         '# TYPE grpc_client_endpoints_ejected gauge',
         '',
+        '# HELP grpc_client_adaptive_throttling_rejected_total Calls rejected locally by adaptive throttling, summed over the open channels of each target (targets with adaptiveThrottling only).',
+        '# TYPE grpc_client_adaptive_throttling_rejected_total counter',
+        '',
+        '# HELP grpc_client_adaptive_throttling_reject_probability Probability (0 to 1) that adaptive throttling rejects a new call now, the highest over the open channels of each target (targets with adaptiveThrottling only).',
+        '# TYPE grpc_client_adaptive_throttling_reject_probability gauge',
+        '',
       ].join('\n'),
     );
     metrics.dispose();
@@ -201,7 +207,7 @@ describe('prometheusMetrics', () => {
     const metrics = prometheusMetrics(pool, { registry });
     expect(() => prometheusMetrics(pool, { registry })).toThrow(/already been registered/);
     // The refused second adapter left the first one's metrics in place.
-    expect(registry.getMetricsAsArray().length).toBe(17);
+    expect(registry.getMetricsAsArray().length).toBe(19);
     metrics.dispose();
     metrics.dispose();
     expect(registry.getMetricsAsArray()).toEqual([]);

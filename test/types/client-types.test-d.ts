@@ -4,7 +4,12 @@
 import type * as grpc from '@grpc/grpc-js';
 import { describe, expectTypeOf, test } from 'vitest';
 import type {
+  AdaptiveThrottlingOptions,
+  AdaptiveThrottlingStats,
   ChannelPool,
+  ChannelPoolOptions,
+  ChannelStats,
+  StatusError,
   CallOptions,
   MethodName,
   MetadataInit,
@@ -406,5 +411,17 @@ describe('`methods` keys are the names the client has', () => {
     expectTypeOf<MethodName<typeof GtUserClient>>().toEqualTypeOf<'queryBasicInfoByID' | 'QueryBasicInfoByID'>();
     expectTypeOf<MethodName<typeof TpUserService>>().toEqualTypeOf<'queryBasicInfoById' | 'QueryBasicInfoByID'>();
     expectTypeOf<MethodName<grpc.ServiceClientConstructor>>().toEqualTypeOf<string>();
+  });
+});
+
+describe('adaptiveThrottling', () => {
+  test('an options object or false on the pool and a client; throttled on StatusError; stats undefined when off', () => {
+    expectTypeOf<ChannelPoolOptions['adaptiveThrottling']>().toEqualTypeOf<AdaptiveThrottlingOptions | false | undefined>();
+    pool.client(TpUserClient, 'localhost:1', { adaptiveThrottling: { maxRejectPercent: 50 } });
+    pool.client(TpUserClient, 'localhost:1', { adaptiveThrottling: false });
+    // @ts-expect-error not a field of adaptiveThrottling
+    pool.client(TpUserClient, 'localhost:1', { adaptiveThrottling: { k: 2 } });
+    expectTypeOf<StatusError['throttled']>().toEqualTypeOf<boolean>();
+    expectTypeOf<ChannelStats['adaptiveThrottling']>().toEqualTypeOf<AdaptiveThrottlingStats | undefined>();
   });
 });

@@ -9,6 +9,9 @@ import type { BreakerStateChange } from '../../src/channel/circuit-breaker.js';
 import { resolveBreaker, type BreakerOptions } from '../../src/config/breaker-options.js';
 import type { Resolved } from '../../src/config/check-helpers.js';
 import { channelContext, fakeFactory, type FakeFactory } from '../helpers/fake-channel.js';
+import { resolveAdaptiveThrottling } from '../../src/config/adaptive-throttling-options.js';
+import { EventSource } from '../../src/events/events.js';
+import type { AdaptiveThrottleSettings, AdaptiveThrottlingChange } from '../../src/channel/adaptive-throttle.js';
 
 const TARGET = 'fake.example:50051';
 const INSECURE: ChannelCredentials = credentials.createInsecure();
@@ -222,6 +225,54 @@ describe('calls', () => {
     for (let i = 0; i < 20; i++) channel.attemptFailedRetryably();
     expect(channel.retryThrottled()).toBe(false);
     expect(channel.snapshot()).toMatchObject({ retryTokens: undefined, throttledRetries: 0 });
+  });
+});
+
+describe('adaptive throttling', () => {
+  function throttled(): { channel: ManagedChannel; changes: AdaptiveThrottlingChange[] } {
+    const onAdaptiveThrottling = new EventSource<AdaptiveThrottlingChange>('onAdaptiveThrottling');
+    const changes: AdaptiveThrottlingChange[] = [];
+    onAdaptiveThrottling.subscribe((change) => changes.push(change));
+    context = channelContext(fake.factory, { onAdaptiveThrottling });
+    const settings = resolveAdaptiveThrottling({}) as AdaptiveThrottleSettings;
+    return { channel: new ManagedChannel(TARGET, INSECURE, {}, context, false, false, settings), changes };
+  }
+
+  test('off by default: every first attempt is admitted, stats say undefined, never shedding', () => {
+    for (let i = 0; i < 50; i++) channel.attemptFailed(14, false);
+    expect(channel.admitsFirstAttempt()).toBe(true);
+    expect(channel.isShedding).toBe(false);
+    expect(channel.snapshot().adaptiveThrottling).toBeUndefined();
+  });
+
+  test("hears failures by their code, successes from attemptSucceeded(), and reports shedding with the channel's target", () => {
+    channel.close();
+    channel = throttled().channel;
+    channel.attemptFailed(14, false); // UNAVAILABLE: a refusal
+    channel.attemptFailed(8, false); // RESOURCE_EXHAUSTED: a refusal
+    channel.attemptFailed(4, false); // DEADLINE_EXCEEDED: neither
+    channel.attemptFailed(14, true); // ours: neither
+    channel.attemptFailed(5, false); // NOT_FOUND: an accept
+    channel.attemptSucceeded();
+    expect(channel.snapshot().adaptiveThrottling).toMatchObject({ requests: 4, accepts: 2, rejected: 0, rejectProbability: 0 });
+  });
+
+  test('sheds once refusals dominate: isShedding, the event with the target, no call admitted when the draw is 0', () => {
+    channel.close();
+    // Before the channel is made: its throttle keeps the random source it was given.
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const made = throttled();
+    channel = made.channel;
+    for (let i = 0; i < 30; i++) channel.attemptFailed(14, false);
+    try {
+      expect(channel.admitsFirstAttempt()).toBe(false);
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(channel.isShedding).toBe(true);
+    // 30 refusals, K 2, padding 8: 30 / 38; the event counts the rejection it reports.
+    expect(made.changes).toEqual([{ target: TARGET, shedding: true, rejectProbability: 30 / 38, requests: 31, accepts: 0, rejected: 1 }]);
+    expect(channel.snapshot().adaptiveThrottling).toMatchObject({ rejected: 1, requests: 31, shedding: true });
   });
 });
 
