@@ -16,7 +16,8 @@
 //
 // Tunables (env): CPU_STARVED_SECONDS (default 12, half per phase), CPU_STARVED_RATE (calls/s
 // per contender, default 100), CPU_STARVED_BLOCK_MS / CPU_STARVED_EVERY_MS (the busy bursts,
-// default 300 ms of every 1,000 ms).
+// default 300 ms of every 1,000 ms; every fourth burst lasts the deadline + 100 ms, with one call
+// per contender started just before it, so that deadlines expire locally on any machine).
 import { once } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
@@ -31,6 +32,8 @@ const RATE = envNumber('CPU_STARVED_RATE', 100);
 const BLOCK_MS = envNumber('CPU_STARVED_BLOCK_MS', 300);
 const EVERY_MS = envNumber('CPU_STARVED_EVERY_MS', 1_000);
 const DEADLINE_MS = 1_000;
+/** Every this many bursts, one outlasts the deadline (see `run`). */
+const LONG_EVERY = 4;
 const MAX_IN_FLIGHT = 500;
 const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buffer.alloc(0) };
 
@@ -164,12 +167,40 @@ async function run(contenders: Contender[], seconds: number, onPhaseTwo: () => P
   let phase: 0 | 1 = 0;
   let switching: Promise<void> | undefined;
   let starvedMs = 0;
+  const settled: Promise<unknown>[] = [];
+  let bursts = 0;
   const starver = setInterval(() => {
     const before = performance.now();
-    starve(BLOCK_MS);
+    // Every LONG_EVERY-th burst outlasts the deadline, with one call per contender started just
+    // before it: whatever the machine's load, some deadlines expire locally (grpc-js's deadline
+    // timer is due when the loop runs again, before any answer is read).
+    if (++bursts % LONG_EVERY === 0) {
+      for (const c of contenders) startCall(c);
+      starve(DEADLINE_MS + 100);
+    } else starve(BLOCK_MS);
     starvedMs += performance.now() - before;
   }, EVERY_MS);
-  const settled: Promise<unknown>[] = [];
+  const startCall = (c: Contender): void => {
+    c.started++;
+    c.inFlight++;
+    const callPhase = phase;
+    c.phaseCalls[callPhase]++;
+    settled.push(
+      c
+        .call()
+        .then(
+          () => {
+            c.ok++;
+            c.phaseOk[callPhase]++;
+          },
+          (error: unknown) => {
+            const name = nameOf(error);
+            c.codes[name] = (c.codes[name] ?? 0) + 1;
+          },
+        )
+        .finally(() => c.inFlight--),
+    );
+  };
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {
       const elapsed = (performance.now() - startedAt) / 1_000;
@@ -184,27 +215,7 @@ async function run(contenders: Contender[], seconds: number, onPhaseTwo: () => P
       }
       const due = Math.floor(elapsed * RATE);
       for (const c of contenders) {
-        while (c.started < due && c.inFlight < MAX_IN_FLIGHT) {
-          c.started++;
-          c.inFlight++;
-          const callPhase = phase;
-          c.phaseCalls[callPhase]++;
-          settled.push(
-            c
-              .call()
-              .then(
-                () => {
-                  c.ok++;
-                  c.phaseOk[callPhase]++;
-                },
-                (error: unknown) => {
-                  const name = nameOf(error);
-                  c.codes[name] = (c.codes[name] ?? 0) + 1;
-                },
-              )
-              .finally(() => c.inFlight--),
-          );
-        }
+        while (c.started < due && c.inFlight < MAX_IN_FLIGHT) startCall(c);
       }
     }, 10);
   });
@@ -288,8 +299,9 @@ describe('1 of 3 endpoints in an outage (UNAVAILABLE, then hanging) while the cl
   });
 
   it('deadlines did expire locally: the scenario is the one the row describes', () => {
-    const { them, summary } = measured;
+    const { us, them, summary } = measured;
     expect(them.codes.DEADLINE_EXCEEDED ?? 0, summary).toBeGreaterThan(0);
+    expect(us.codes.DEADLINE_EXCEEDED ?? 0, summary).toBeGreaterThan(0);
   });
 
   it("locally expired deadlines never open the target's circuit", () => {
