@@ -41,9 +41,11 @@ const REQUIRED_FILES = [
   'README.md',
   ...ENTRIES.flatMap((e) => [`dist/${e}.js`, `dist/${e}.cjs`, `dist/${e}.d.ts`, `dist/${e}.d.cts`]),
 ];
-// 746 kB unpacked when maps lost their sourcesContent (1,351 kB before): a budget with room to
-// grow, that a map carrying its sources again, or a stray file, runs over.
-const UNPACKED_BUDGET_BYTES = 1_000_000;
+// 746 kB unpacked when maps lost their sourcesContent (1,351 kB before); 1,107 kB once endpoint
+// picking, health checking, per-endpoint liveness, the retry budget and adaptive throttling
+// landed (about 3,000 lines of src/). A budget with room to grow, that maps carrying their
+// sources again (about +60 %), or a stray file, runs over.
+const UNPACKED_BUDGET_BYTES = 1_350_000;
 const ALLOWED_FILE = /^(package\.json|README\.md|CHANGELOG\.md|LICEN[CS]E(\.md|\.txt)?|dist\/.+)$/;
 
 const started = performance.now();
