@@ -54,6 +54,7 @@ import { createChannel, createClientFactory } from 'nice-grpc';
 import { deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
 import { retryMiddleware } from 'nice-grpc-client-middleware-retry';
 import { startFleet, type Fleet } from '../test/helpers/endpoint-fleet.js';
+import { OD_RETRY_SERVICE_CONFIG, OUTLIER_DETECTION } from '../test/helpers/grpc-js-rival.js';
 import { startFaultProxy, type FaultProxy } from '../test/helpers/fault-proxy.js';
 import { TestServiceClient, testServiceDefinition } from '../test/helpers/protos.js';
 import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
@@ -109,26 +110,6 @@ function contenderSetFromEnv(): 'core' | 'all' {
   throw new RangeError(`PARTIAL_OUTAGE_CONTENDERS must be core or all, got ${raw}`);
 }
 
-const OUTLIER_DETECTION = {
-  outlier_detection: {
-    interval: { seconds: 1, nanos: 0 },
-    base_ejection_time: { seconds: 5, nanos: 0 },
-    max_ejection_time: { seconds: 30, nanos: 0 },
-    max_ejection_percent: 50,
-    failure_percentage_ejection: { threshold: 50, enforcement_percentage: 100, minimum_hosts: 2, request_volume: 5 },
-    child_policy: [{ round_robin: {} }],
-  },
-};
-const OD_RETRY_SERVICE_CONFIG = {
-  loadBalancingConfig: [OUTLIER_DETECTION],
-  methodConfig: [
-    {
-      name: [{ service: 'resilient.test.v1.TestService' }],
-      retryPolicy: { maxAttempts: 3, initialBackoff: '0.01s', maxBackoff: '0.1s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] },
-    },
-  ],
-};
-grpc.experimental.parseLoadBalancingConfig(OUTLIER_DETECTION); // throws if grpc-js would not accept it
 
 interface RawTestClient extends grpc.Client {
   Echo(request: EchoRequest, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: EchoResponse) => void): grpc.ClientUnaryCall;

@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelPool, CircuitOpenError, statusName, type BreakerStateChange } from '../../src/index.js';
+import { OD_RETRY_SERVICE_CONFIG } from '../helpers/grpc-js-rival.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse } from '../helpers/protos.js';
 
 const SECONDS = envNumber('CPU_STARVED_SECONDS', 12);
@@ -43,34 +44,6 @@ function envNumber(name: string, fallback: number): number {
   if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number, got ${raw}`);
   return value;
 }
-
-// bench/partial-outage.ts's grpc-js contender: outlier_detection over round_robin, and a retry policy.
-const OD_RETRY_SERVICE_CONFIG = {
-  loadBalancingConfig: [
-    {
-      outlier_detection: {
-        interval: { seconds: 1, nanos: 0 },
-        base_ejection_time: { seconds: 5, nanos: 0 },
-        max_ejection_time: { seconds: 30, nanos: 0 },
-        max_ejection_percent: 50,
-        failure_percentage_ejection: { threshold: 50, enforcement_percentage: 100, minimum_hosts: 2, request_volume: 5 },
-        child_policy: [{ round_robin: {} }],
-      },
-    },
-  ],
-  methodConfig: [
-    {
-      name: [{ service: 'resilient.test.v1.TestService' }],
-      retryPolicy: {
-        maxAttempts: 3,
-        initialBackoff: '0.01s',
-        maxBackoff: '0.1s',
-        backoffMultiplier: 2,
-        retryableStatusCodes: ['UNAVAILABLE'],
-      },
-    },
-  ],
-};
 
 interface RawTestClient extends grpc.Client {
   Echo(

@@ -12,9 +12,8 @@
 // stallTimeoutMs + 1 s of the onset instead of at the circuit's reset timeout.
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelPool, type ChannelReplaced } from '../../src/index.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { startProxiedServer, type FaultProxy } from '../helpers/fault-proxy.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer } from '../helpers/test-server.js';
 import { sleep } from './support.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -22,13 +21,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function proxiedServer(): Promise<FaultProxy> {
-  const server = await startTestServer();
-  cleanups.push(() => server.kill());
-  const proxy = await startFaultProxy({ port: server.port });
-  cleanups.push(() => proxy.close());
-  return proxy;
-}
+const proxiedServer = (): Promise<FaultProxy> => startProxiedServer(cleanups);
 
 function newPool(options?: ConstructorParameters<typeof ChannelPool>[0]): {
   pool: ChannelPool;

@@ -24,6 +24,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { FrameReader, FrameType } from './h2-frames.js';
+import { startTestServer } from './test-server.js';
 
 export type FaultMode = 'pass' | 'latency' | 'blackhole' | 'reset' | 'refuse';
 
@@ -349,4 +350,16 @@ function forward(
     // Nothing can be delivered any more: drain what `from` sends so it can see its own end.
     from.resume();
   });
+}
+
+/**
+ * A test server (startTestServer) behind a fault proxy of its own, the proxy returned. Both are
+ * stopped by the functions pushed onto `cleanups` (the caller runs them, in reverse, after each test).
+ */
+export async function startProxiedServer(cleanups: Array<() => Promise<unknown>>): Promise<FaultProxy> {
+  const server = await startTestServer();
+  cleanups.push(() => server.kill());
+  const proxy = await startFaultProxy({ port: server.port });
+  cleanups.push(() => proxy.close());
+  return proxy;
 }

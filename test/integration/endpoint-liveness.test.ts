@@ -5,22 +5,15 @@
 // address in releasing-credentials.ts), grpc-js reconnects, and calls succeed again. No timing is asserted: the loops end by an event or their bound.
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelPool, type EndpointStalledReplacement } from '../../src/index.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { startProxiedServer, type FaultProxy } from '../helpers/fault-proxy.js';
 import { TestServiceClient } from '../helpers/protos.js';
-import { startTestServer } from '../helpers/test-server.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function proxiedServer(): Promise<FaultProxy> {
-  const server = await startTestServer();
-  cleanups.push(() => server.kill());
-  const proxy = await startFaultProxy({ port: server.port });
-  cleanups.push(() => proxy.close());
-  return proxy;
-}
+const proxiedServer = (): Promise<FaultProxy> => startProxiedServer(cleanups);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
