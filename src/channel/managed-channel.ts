@@ -1,6 +1,7 @@
 // One channel of the pool and everything it owns. Over 300 lines on purpose: the mechanisms
-// live in their own files (connect-watchdog.ts, stall-detector.ts, endpoint-ejection.ts,
-// endpoint-lb.ts, channel-breakers.ts, retry-throttle.ts, retry-budget.ts, releasing-credentials.ts, in-flight.ts); this file
+// live in their own files (connect-watchdog.ts, stall-detector.ts, endpoint-liveness.ts,
+// endpoint-ejection.ts, endpoint-lb.ts, health-check.ts, channel-breakers.ts, retry-throttle.ts,
+// retry-budget.ts, adaptive-throttle.ts, releasing-credentials.ts, in-flight.ts); this file
 // holds the channel's state and wires them to it, and each verb is a few lines.
 import { Channel, Client, connectivityState, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import type { Breaker, BreakerStateChange, BucketRotation } from './circuit-breaker.js';
