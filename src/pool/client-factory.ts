@@ -42,7 +42,8 @@ export function createClient<S extends ServiceLike>(
   const hedgings = new Map<MethodInfo, ResolvedHedging | undefined>();
   for (const method of info.methods) {
     const policy = mergePolicy(clientPolicy, methodPolicies.get(method) ?? {});
-    hedgings.set(method, hedgingFor(method, policy, clientHedging, methodPolicies.get(method)?.hedging, grpcOwns));
+    const own = methodPolicies.get(method);
+    hedgings.set(method, hedgingFor(method, policy, clientHedging, own?.hedging, own?.hedgingOption ?? 'hedging', grpcOwns));
   }
   if (opts.hedging !== undefined && opts.hedging !== false && [...hedgings.values()].every((h) => h === undefined)) {
     throw optionError(
@@ -78,12 +79,11 @@ function hedgingFor(
   policy: ResolvedPolicy,
   clientHedging: HedgingOptions | false,
   own: HedgingOptions | false | undefined,
+  option: string,
   grpcOwnsRetries: boolean,
 ): ResolvedHedging | undefined {
   const merged = mergeSwitchable(clientHedging, own);
   if (merged === false) return undefined;
-  const name = method.names[method.names.length - 1];
-  const option = own === undefined ? 'hedging' : `methods.${name}.hedging`;
   const eligible = policy.idempotent && (method.kind === 'unary' || method.kind === 'server-stream');
   if (!eligible) {
     if (own === undefined) return undefined;
@@ -140,8 +140,8 @@ function missingMethodsOf(info: ServiceInfo): object {
 }
 
 /** `methods[name]` options by method; a name the service does not have is an error. */
-function methodOptions(info: ServiceInfo, methods: ClientOptions['methods']): Map<MethodInfo, MethodOptions> {
-  const out = new Map<MethodInfo, MethodOptions>();
+function methodOptions(info: ServiceInfo, methods: ClientOptions['methods']): Map<MethodInfo, MethodOptions & { hedgingOption?: string }> {
+  const out = new Map<MethodInfo, MethodOptions & { hedgingOption?: string }>();
   for (const [name, options] of Object.entries(methods ?? {})) {
     const method = info.byName.get(name);
     if (method === undefined) {
@@ -154,7 +154,10 @@ function methodOptions(info: ServiceInfo, methods: ClientOptions['methods']): Ma
         `an unknown method${didYouMean(name, info.byName.keys())}`,
       );
     }
-    out.set(method, { ...out.get(method), ...checkMethodOptions(name, options) });
+    const checked: MethodOptions & { hedgingOption?: string } = checkMethodOptions(name, options);
+    // The name the caller wrote, for an error about its hedging (see hedgingFor).
+    if (checked.hedging !== undefined) checked.hedgingOption = `methods.${name}.hedging`;
+    out.set(method, { ...out.get(method), ...checked });
   }
   return out;
 }

@@ -1,0 +1,128 @@
+// Adaptive hedging on a real 3-endpoint fleet (loopback): a slow endpoint's calls are hedged to
+// another endpoint and the loser is cancelled on the wire; a method that is not idempotent is
+// never hedged; options that cannot hedge are refused before any call.
+import * as grpc from '@grpc/grpc-js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { TestServiceClient } from '../helpers/protos.js';
+import { closeScenariosAfterEach, setUp, streamToEnd, type Test } from '../helpers/fleet-scenario.js';
+import type { AttemptEndEvent, CallEndEvent } from '../../src/index.js';
+
+closeScenariosAfterEach();
+
+/** Short window and refresh, so that the hedge delay is known after the warm-up. */
+const HEDGING = { maxExtraLoad: 0.05, windowMs: 5_000, refreshMs: 1_000 } as const;
+
+/** Enough fast calls for the window to trust its percentile (2 / maxExtraLoad = 40), then one refresh. */
+async function warmUp(call: () => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < 60; i++) await call();
+  await sleep(HEDGING.refreshMs + 50);
+}
+
+describe('adaptive hedging on a 3-endpoint fleet', () => {
+  it('a slow endpoint: its calls are hedged to another endpoint, the hedge wins, and the slow attempt is cancelled at the server', async () => {
+    const { fleet, pool } = await setUp(['healthy', 'healthy', 'healthy']);
+    const test = pool.client(TestServiceClient, fleet.target, {
+      hedging: HEDGING,
+      methods: { Echo: { idempotent: true } },
+    }) as unknown as Test;
+    await warmUp(() => test.Echo({ message: 'warm' }));
+    const slow = fleet.endpoints[0]!;
+    slow.setSlow(5_000);
+    fleet.resetCounts();
+    const ends: AttemptEndEvent[] = [];
+    const calls: CallEndEvent[] = [];
+    pool.onAttemptEnd((event) => ends.push(event));
+    pool.onCallEnd((event) => calls.push(event));
+    // One after another: only the calls that land on the slow endpoint are slower than the
+    // window's p95 (concurrent calls would all be, and spend the hedge budget).
+    for (let i = 0; i < 12; i++)
+      await expect(test.Echo({ message: `m${i}` }, { deadlineMs: 8_000 })).resolves.toMatchObject({ message: `m${i}` });
+    // Round robin sent some first attempts to the slow endpoint: each of those calls was hedged.
+    const slowFirsts = ends.filter((e) => e.peer === slow.address && !e.hedge);
+    expect(slow.arrived).toBeGreaterThan(0);
+    expect(slowFirsts.length).toBe(slow.arrived);
+    for (const first of slowFirsts) {
+      expect(first.won).toBe(false);
+      expect(first.code).toBe(grpc.status.CANCELLED);
+      const hedge = ends.find((e) => e.callId === first.callId && e.hedge);
+      expect(hedge, `call ${first.callId} has a hedge`).toBeDefined();
+      expect(hedge!.won).toBe(true);
+      expect(hedge!.code).toBe(grpc.status.OK);
+      // Never to the endpoint the first attempt is on.
+      expect(hedge!.peer).not.toBe(slow.address);
+      expect(calls.find((c) => c.callId === first.callId)?.hedges).toBe(1);
+    }
+    // The server saw each loser cancelled (bounded wait: the RST_STREAM is on its way).
+    for (let i = 0; i < 100 && slow.cancelledWhileHeld < slow.arrived; i++) await sleep(20);
+    expect(slow.cancelledWhileHeld).toBe(slow.arrived);
+    // Every call settled once, with one result.
+    expect(calls.filter((c) => c.code === grpc.status.OK)).toHaveLength(12);
+  });
+
+  it('a server stream is hedged before its first message; the first message commits it', async () => {
+    const { fleet, pool } = await setUp(['healthy', 'healthy', 'healthy']);
+    const test = pool.client(TestServiceClient, fleet.target, {
+      hedging: HEDGING,
+      methods: { ServerStream: { idempotent: true } },
+    }) as unknown as Test;
+    await warmUp(() => streamToEnd(test.ServerStream({ message: 'w', count: 1 })));
+    const slow = fleet.endpoints[1]!;
+    slow.setSlow(5_000);
+    fleet.resetCounts();
+    for (let i = 0; i < 9; i++) {
+      const { messages, error } = await streamToEnd(test.ServerStream({ message: 's', count: 3 }, { deadlineMs: 8_000 }));
+      expect(error).toBeUndefined();
+      expect(messages).toBe(3);
+    }
+    expect(slow.arrived).toBeGreaterThan(0);
+    for (let i = 0; i < 100 && slow.cancelledWhileHeld < slow.arrived; i++) await sleep(20);
+    expect(slow.cancelledWhileHeld).toBe(slow.arrived);
+  });
+
+  it('a method that is not idempotent is never hedged: each call runs once at the server', async () => {
+    const { fleet, pool } = await setUp(['healthy', 'healthy', 'healthy'], { hedging: HEDGING });
+    // Pool-wide hedging: the client's Echo is not idempotent, ServerStream is (so hedging is in force on the client).
+    const test = pool.client(TestServiceClient, fleet.target, { methods: { ServerStream: { idempotent: true } } }) as unknown as Test;
+    await warmUp(() => test.Echo({ message: 'warm' }));
+    fleet.endpoints[0]!.setSlow(300);
+    fleet.resetCounts();
+    const attempts: AttemptEndEvent[] = [];
+    pool.onAttemptEnd((event) => attempts.push(event));
+    await Promise.all(Array.from({ length: 12 }, (_, i) => test.Echo({ message: `n${i}` })));
+    expect(fleet.arrived()).toBe(12);
+    expect(attempts.filter((e) => e.hedge)).toHaveLength(0);
+  });
+
+  it('refuses hedging on a method that cannot be hedged, naming the option and the method, before any call', async () => {
+    const { fleet, pool } = await setUp(['healthy']);
+    expect(() => pool.client(TestServiceClient, fleet.target, { methods: { Echo: { hedging: {} } } })).toThrow(
+      /methods\.Echo\.hedging must be set only on an idempotent unary or server-stream method.*TestService\/Echo, a method not marked idempotent/,
+    );
+    expect(() => pool.client(TestServiceClient, fleet.target, { methods: { ClientStream: { idempotent: true, hedging: {} } } })).toThrow(
+      /methods\.ClientStream\.hedging .*client-stream method/,
+    );
+    expect(() => pool.client(TestServiceClient, fleet.target, { hedging: {} })).toThrow(
+      /hedging must be set on a client with an idempotent/,
+    );
+    const serviceConfig = JSON.stringify({
+      methodConfig: [
+        {
+          name: [{ service: 'resilient.test.v1.TestService' }],
+          hedgingPolicy: { maxAttempts: 2, hedgingDelay: '0.01s', nonFatalStatusCodes: [] },
+        },
+      ],
+    });
+    expect(() =>
+      pool.client(TestServiceClient, fleet.target, {
+        channelOptions: { 'grpc.service_config': serviceConfig },
+        methods: { Echo: { idempotent: true, hedging: {} } },
+      }),
+    ).toThrow(/methods\.Echo\.hedging must be left out where grpc-js owns retries and hedging/);
+    expect(() => pool.client(TestServiceClient, fleet.target, { hedging: { maxExtraLoad: 0.9 } })).toThrow(/hedging\.maxExtraLoad/);
+    expect(pool.stats().channels).toBe(0);
+    // The pool stays usable.
+    const test = pool.client(TestServiceClient, fleet.target) as unknown as Test;
+    await expect(test.Echo({ message: 'ok' })).resolves.toMatchObject({ message: 'ok' });
+  });
+});
