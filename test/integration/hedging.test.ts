@@ -7,6 +7,22 @@ import { describe, expect, it } from 'vitest';
 import { TestServiceClient } from '../helpers/protos.js';
 import { closeScenariosAfterEach, setUp, streamToEnd, type Test } from '../helpers/fleet-scenario.js';
 import type { AttemptEndEvent, CallEndEvent } from '../../src/index.js';
+import { Registry } from 'prom-client';
+import { AggregationTemporality, MeterProvider, MetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
+import { prometheusMetrics } from '../../src/adapters/prometheus.js';
+import { openTelemetry } from '../../src/adapters/opentelemetry.js';
+
+class TestReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
 
 closeScenariosAfterEach();
 
@@ -124,5 +140,47 @@ describe('adaptive hedging on a 3-endpoint fleet', () => {
     // The pool stays usable.
     const test = pool.client(TestServiceClient, fleet.target) as unknown as Test;
     await expect(test.Echo({ message: 'ok' })).resolves.toMatchObject({ message: 'ok' });
+  });
+
+  it("the adapters: A96's grpc.client.call.hedges and grpc_client_hedges_total count the hedges, and retries leave them out", async () => {
+    const { fleet, pool } = await setUp(['healthy', 'healthy', 'healthy']);
+    const registry = new Registry();
+    const prometheus = prometheusMetrics(pool, { registry });
+    const reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const otel = openTelemetry(pool, { meterProvider, traces: false });
+    try {
+      const test = pool.client(TestServiceClient, fleet.target, {
+        hedging: HEDGING,
+        methods: { Echo: { idempotent: true } },
+      }) as unknown as Test;
+      await warmUp(() => test.Echo({ message: 'warm' }));
+      const slow = fleet.endpoints[2]!;
+      slow.setSlow(5_000);
+      fleet.resetCounts();
+      const calls: CallEndEvent[] = [];
+      pool.onCallEnd((event) => calls.push(event));
+      for (let i = 0; i < 9; i++) await test.Echo({ message: `a${i}` }, { deadlineMs: 8_000 });
+      const hedged = calls.filter((c) => c.hedges > 0).length;
+      expect(hedged).toBeGreaterThanOrEqual(slow.arrived);
+      expect(slow.arrived).toBeGreaterThan(0);
+      const text = await registry.metrics();
+      const won = Number(/grpc_client_hedges_total\{[^}]*grpc_method="Echo",won="true"\} (\d+)/.exec(text)?.[1] ?? 0);
+      const lost = Number(/grpc_client_hedges_total\{[^}]*grpc_method="Echo",won="false"\} (\d+)/.exec(text)?.[1] ?? 0);
+      expect(won + lost).toBe(hedged);
+      expect(won).toBeGreaterThanOrEqual(slow.arrived);
+      const { resourceMetrics } = await reader.collect();
+      const metrics = new Map(resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).map((m) => [m.descriptor.name, m]));
+      const hedges = metrics.get('grpc.client.call.hedges') as HistogramMetricData;
+      expect(hedges.descriptor.unit).toBe('{hedge}');
+      expect(hedges.dataPoints.reduce((n, p) => n + p.value.count, 0)).toBe(hedged);
+      // A hedge is not a retry: no call retried here.
+      const retries = metrics.get('grpc.client.call.retries') as HistogramMetricData | undefined;
+      expect(retries?.dataPoints.reduce((n, p) => n + p.value.count, 0) ?? 0).toBe(0);
+    } finally {
+      prometheus.dispose();
+      otel.dispose();
+      await meterProvider.shutdown();
+    }
   });
 });
