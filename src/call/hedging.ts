@@ -164,7 +164,8 @@ export class Hedger {
   /** The hedge delay of a call that starts now, with `msLeft` and its per-attempt timeout. */
   delay(msLeft: number, perAttemptTimeoutMs: number | undefined): HedgeDelay {
     const now = this.now();
-    if (now >= this.#refreshAt) {
+    // Every refreshMs; and while warming up, as soon as the window holds enough calls.
+    if (now >= this.#refreshAt || (this.#percentileMs === undefined && this.#window.count >= this.#minSamples)) {
       this.#refreshAt = now + this.settings.refreshMs;
       const enough = this.#window.count >= this.#minSamples;
       this.#percentileMs = enough ? this.#window.quantile(1 - this.settings.maxExtraLoad) : undefined;

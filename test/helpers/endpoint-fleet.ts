@@ -42,7 +42,8 @@ export interface FleetEndpoint {
    * on the wire.
    */
   readonly cancelledWhileHeld: number;
-  setSlow(slowMs: number): void;
+  /** Holds `share` of the attempts that arrive from now on (every 1/share-th, evenly: 1 holds all) for `slowMs`. */
+  setSlow(slowMs: number, share?: number): void;
   /** Zeroes `arrived`, `failed` and `cancelledWhileHeld`. */
   resetCounts(): void;
 }
@@ -98,6 +99,8 @@ async function startEndpoint(initialMode: EndpointMode, health: HealthService | 
   let arrived = 0;
   let failed = 0;
   let slowMs = 0;
+  let slowShare = 1;
+  let passed = 0;
   let cancelledWhileHeld = 0;
   const callIds: (string | undefined)[] = [];
   const methodFailures = new Map<string, grpc.status>();
@@ -123,7 +126,7 @@ async function startEndpoint(initialMode: EndpointMode, health: HealthService | 
           call.sendStatus({ code, details: SICK_DETAILS, metadata: new grpc.Metadata() });
         } else if (mode === 'hang') {
           failed++; // never answered: the client's deadline or cancellation ends it
-        } else if (slowMs > 0) {
+        } else if (slowMs > 0 && Math.floor(++passed * slowShare) !== Math.floor((passed - 1) * slowShare)) {
           held = true;
           const timer = setTimeout(() => {
             held = false;
@@ -155,8 +158,10 @@ async function startEndpoint(initialMode: EndpointMode, health: HealthService | 
     get cancelledWhileHeld() {
       return cancelledWhileHeld;
     },
-    setSlow(ms) {
+    setSlow(ms, share = 1) {
       slowMs = ms;
+      slowShare = share;
+      passed = 0;
     },
     callIds,
     health,
