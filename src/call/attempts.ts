@@ -185,7 +185,7 @@ export abstract class Attempts implements AttemptOwner {
   /**
    * The hedge delay passed with the first attempt still out: a hedge races it, on another
    * endpoint, if the call still wants an answer, the first attempt is not committed, every circuit
-   * is closed (never beside a half-open probe), and the hedge budget and the channel's retry
+   * is closed (never beside a half-open probe), the adaptive throttle is not shedding, and the hedge budget and the channel's retry
    * budget (shared with retries, gRFC A6's bucket first) both pay for it.
    */
   #sendHedge(first: Attempt): void {
@@ -193,6 +193,8 @@ export abstract class Attempts implements AttemptOwner {
     const { channel, pool } = this.bound;
     if (this.endedBy !== undefined || !pool.isOpen || first.isDone || first.committed || this.current !== first) return;
     if (this.#circuits !== undefined && !this.#circuits.allClosed) return;
+    // The channel's adaptive throttle is shedding load: a hedge would add to it.
+    if (channel.isShedding) return;
     if (!channel.allowsRetry || !this.bound.hedger!.takeHedge()) return;
     this.#paidByBudget = channel.retryAdmitted();
     this.hedges++;
