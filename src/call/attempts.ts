@@ -198,7 +198,7 @@ export abstract class Attempts implements AttemptOwner {
     if (!channel.allowsRetry || !this.bound.hedger!.takeHedge()) return;
     this.#paidByBudget = channel.retryAdmitted();
     this.hedges++;
-    this.bound.hedger!.hedges++;
+    channel.hedgeSent();
     first.raced();
     const hedge = new Attempt(this, this.#plan(++this.attempts, first.endpoint, true));
     hedge.raced();
@@ -218,7 +218,7 @@ export abstract class Attempts implements AttemptOwner {
     if (error === null) {
       this.#race = undefined;
       this.current = attempt;
-      if (attempt.hedge) this.bound.hedger!.hedgesWon++;
+      if (attempt.hedge) this.bound.channel.hedgeWon();
       // A hedge that lost gets no token back: it was the extra load the budget allowed.
       else this.#paidByBudget = false;
       for (const other of others) other.abandon();

@@ -132,9 +132,6 @@ export class Hedger {
   #refreshAt = Number.NEGATIVE_INFINITY;
   #percentileMs: number | undefined;
   #medianMs: number | undefined;
-  /** Hedges sent, and those that won: for stats. */
-  hedges = 0;
-  hedgesWon = 0;
 
   constructor(
     settings: ResolvedHedging,
