@@ -19,6 +19,7 @@ export type { CallOptions, MetadataInit, ParentCall } from './config/call-option
 export type { CloseOptions } from './config/close-options.js';
 export type { RetryOptions } from './config/retry-options.js';
 export type { BreakerOptions } from './config/breaker-options.js';
+export type { HedgingOptions } from './config/hedging-options.js';
 export type { RetryBudgetOptions, RetryThrottlingOptions } from './config/throttling-options.js';
 export type { AdaptiveThrottlingOptions } from './config/adaptive-throttling-options.js';
 export type { AdaptiveThrottlingStats, AdaptiveThrottlingChange } from './channel/adaptive-throttle.js';

@@ -156,9 +156,12 @@ interface CallState {
   span: Span;
   /** The caller's context with the call span in it: every attempt span's parent. */
   context: Context;
-  /** The attempt running now (a call's attempts never overlap: no hedging) and its number. */
+  /** The attempt running now and its number. */
   attempt: Span | undefined;
   attemptNumber: number;
+  /** A hedge racing it (adaptive hedging: at most one per call) and its number. */
+  hedge: Span | undefined;
+  hedgeNumber: number;
 }
 
 /** The most peer addresses whose parsed form is kept (endpoints are few; a bound keeps churn from growing it). */
@@ -238,7 +241,14 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
         const entry = attributesOf(event);
         const parent = context.active();
         const span = tracer.startSpan(entry.rpcMethod, { kind: SpanKind.CLIENT, attributes: entry.rpc }, parent);
-        calls.set(event.callId, { span, context: trace.setSpan(parent, span), attempt: undefined, attemptNumber: 0 });
+        calls.set(event.callId, {
+          span,
+          context: trace.setSpan(parent, span),
+          attempt: undefined,
+          attemptNumber: 0,
+          hedge: undefined,
+          hedgeNumber: 0,
+        });
       }),
       pool.onRetry((event) => {
         calls.get(event.callId)?.span.addEvent('resilient_grpc.retry', {
@@ -268,8 +278,14 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
             { kind: SpanKind.CLIENT, attributes: attemptAttributes(entry, event.attempt) },
             call.context,
           );
-          call.attempt = span;
-          call.attemptNumber = event.attempt;
+          if (event.hedge) {
+            span.setAttribute('resilient_grpc.hedge', true);
+            call.hedge = span;
+            call.hedgeNumber = event.attempt;
+          } else {
+            call.attempt = span;
+            call.attemptNumber = event.attempt;
+          }
           attemptContext = trace.setSpan(call.context, span);
         }
         propagation.inject(attemptContext, event.metadata, metadataSetter);
@@ -279,10 +295,18 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
         if (instruments !== undefined)
           instruments.attemptDuration.record(event.durationMs / 1000, grpcAttributes(attributesOf(event), event.code));
         const call = tracer === undefined ? undefined : calls.get(event.callId);
-        const span = call?.attempt;
-        if (span === undefined || call!.attemptNumber !== event.attempt) return;
-        call!.attempt = undefined;
+        if (call === undefined) return;
+        let span: Span | undefined;
+        if (call.attempt !== undefined && call.attemptNumber === event.attempt) {
+          span = call.attempt;
+          call.attempt = undefined;
+        } else if (call.hedge !== undefined && call.hedgeNumber === event.attempt) {
+          span = call.hedge;
+          call.hedge = undefined;
+        }
+        if (span === undefined) return;
         if (span.isRecording()) {
+          if (event.won !== undefined) span.setAttribute('resilient_grpc.hedge.won', event.won);
           span.setAttribute('rpc.status_code', statusName(event.code));
           if (event.peer !== undefined) {
             const peer = peerOf(event.peer);
@@ -302,10 +326,13 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
           const seconds = event.durationMs / 1000;
           instruments.rpcDuration.record(seconds, rpcAttributes(entry, event.code));
           instruments.callDuration.record(seconds, grpcAttributes(entry, event.code));
-          if (event.attempts > 1) {
-            instruments.retries.record(event.attempts - 1, entry.grpc);
+          // gRFC A96: retries and hedges apart; neither is reported when 0.
+          const retries = event.attempts - 1 - event.hedges;
+          if (retries > 0) {
+            instruments.retries.record(retries, entry.grpc);
             instruments.retryDelay.record(event.backoffMs / 1000, entry.grpc);
           }
+          if (event.hedges > 0) instruments.hedges.record(event.hedges, entry.grpc);
           if (event.refused !== undefined) instruments.refused.add(1, { ...entry.grpc, 'resilient_grpc.refusal': event.refused });
         }
         const call = tracer === undefined ? undefined : calls.get(event.callId);
@@ -319,6 +346,7 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
           span.setAttribute('rpc.status_code', statusName(event.code));
           span.setAttribute('resilient_grpc.attempts', event.attempts);
           span.setAttribute('resilient_grpc.backoff_ms', event.backoffMs);
+          if (event.hedges > 0) span.setAttribute('resilient_grpc.hedges', event.hedges);
           if (event.code !== 0) {
             span.setAttribute('error.type', statusName(event.code));
             // gRFC A72: the status description is the code name and the details.
@@ -330,6 +358,7 @@ export function openTelemetry(pool: ObservablePool, options: OpenTelemetryOption
         }
         // An attempt whose end was not reported (the adapter was disposed meanwhile) ends with the call.
         call.attempt?.end();
+        call.hedge?.end();
         span.end();
       }),
     );
@@ -350,6 +379,7 @@ interface Instruments {
   attemptDuration: Histogram;
   callDuration: Histogram;
   retries: Histogram;
+  hedges: Histogram;
   retryDelay: Histogram;
   refused: Counter;
 }
@@ -396,6 +426,13 @@ function createInstruments(
       'grpc.client.call.retries',
       'Number of retries during the client call. If there were no retries, 0 is not reported.',
       '{retry}',
+      GRPC_RETRY_BUCKETS,
+      ValueType.INT,
+    ),
+    hedges: histogram(
+      'grpc.client.call.hedges',
+      'Number of hedges during the client call. If there were no hedges, 0 is not reported.',
+      '{hedge}',
       GRPC_RETRY_BUCKETS,
       ValueType.INT,
     ),

@@ -107,6 +107,9 @@ interface MethodCounts {
   handled: number[];
   attempts: number[];
   retries: number[];
+  /** Hedges that lost and that won their race (adaptive hedging). */
+  hedgesLost: number;
+  hedgesWon: number;
 }
 
 /** Hands `counts[code]` to `counter` under `labelsOf(code)` and zeroes them. */
@@ -133,7 +136,7 @@ function flush<L extends string>(counter: Counter<L>, counts: number[], labelsOf
  *
  * And the resilience layer's own (see the README, "Observability", for each one's meaning):
  * `grpc_client_attempts_total`, `grpc_client_retries_total`, `grpc_client_retries_throttled_total`,
- * `grpc_client_retries_budget_total`,
+ * `grpc_client_retries_budget_total`, `grpc_client_hedges_total`,
  * `grpc_client_refused_total`, `grpc_client_circuit_state`, `grpc_client_circuit_opened_total`,
  * `grpc_client_channel_replacements_total`, `grpc_client_endpoint_ejections_total`,
  * `grpc_client_endpoints_ejected`, `grpc_client_in_flight`, `grpc_client_channels`,
@@ -169,6 +172,8 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
         handled: [],
         attempts: [],
         retries: [],
+        hedgesLost: 0,
+        hedgesWon: 0,
       };
       byMethod.set(event.method, entry);
     }
@@ -286,6 +291,24 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
             registers,
             collect(this: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>) {
               for (const entry of byMethod.values()) flush(this, entry.retries, (code) => retryLabels(entry, code));
+            },
+          }),
+      ),
+      hedges: track(
+        'grpc_client_hedges_total',
+        () =>
+          new Counter({
+            name: 'grpc_client_hedges_total',
+            help: 'Total number of hedged attempts (adaptive hedging) completed by the client; won "true" when the hedge answered first.',
+            labelNames: [...methodLabels, 'won'],
+            registers,
+            collect(this: Counter<(typeof methodLabels)[number] | 'won'>) {
+              for (const entry of byMethod.values()) {
+                if (entry.hedgesWon > 0) this.inc({ ...entry.labels, won: 'true' }, entry.hedgesWon);
+                if (entry.hedgesLost > 0) this.inc({ ...entry.labels, won: 'false' }, entry.hedgesLost);
+                entry.hedgesWon = 0;
+                entry.hedgesLost = 0;
+              }
             },
           }),
       ),
@@ -483,7 +506,14 @@ export function prometheusMetrics(pool: ObservablePool, options: PrometheusMetri
       m.handling.observe(entry.labels, event.durationMs / 1000);
       if (event.refused !== undefined) m.refused.inc({ ...entry.labels, reason: event.refused });
     }),
-    pool.onAttemptEnd((event) => add(countsOf(event).attempts, event.code)),
+    pool.onAttemptEnd((event) => {
+      const entry = countsOf(event);
+      add(entry.attempts, event.code);
+      if (event.hedge) {
+        if (event.won === true) entry.hedgesWon++;
+        else entry.hedgesLost++;
+      }
+    }),
     pool.onRetry((event) => {
       // A retry's method was started (and counted) first: its entry exists.
       const entry = byMethod.get(event.method);

@@ -75,8 +75,10 @@ export interface AttemptPlan {
   metadata: Metadata;
   /** `metadata` may be written to (it is not the caller's own object). */
   ownMetadata: boolean;
-  /** An endpoint to avoid when another can take the attempt (where the last attempt failed). */
+  /** An endpoint to avoid when another can take the attempt (where the last attempt failed, or where the attempt a hedge races runs). */
   avoid: string | undefined;
+  /** The attempt is a hedge: it races an attempt still running (attempts.ts). */
+  hedge: boolean;
 }
 
 /** The grpc-js call of an attempt, whatever its shape: the parts the attempt uses. */
@@ -158,6 +160,12 @@ export class Attempt implements QueueListener {
   #pump: RequestPump | undefined;
   /** The endpoint where it failed, when the channel tracks endpoints: the next attempt avoids it. */
   #failedAt: string | undefined;
+  /** Its endpoint, once the picker chose it (kept after the link is released). */
+  #endpoint: string | undefined;
+  /** It races another attempt of its call (a hedge, or the attempt a hedge races). */
+  #raced = false;
+  /** Its call no longer wants it (another attempt won the race): cancelled, and it counts neither way. */
+  #abandoned = false;
 
   constructor(owner: AttemptOwner, plan: AttemptPlan) {
     this.#owner = owner;
@@ -185,7 +193,7 @@ export class Attempt implements QueueListener {
       if (observer.events.onAttemptStart.hasListeners) {
         if (!ownMetadata) metadata = metadata.clone();
         ownMetadata = true;
-        scope = observer.attemptStart(plan.number, metadata);
+        scope = observer.attemptStart(plan.number, metadata, plan.hedge);
       }
     }
     const interceptors = owner.prepared.interceptors ?? owner.bound.interceptors;
@@ -240,7 +248,7 @@ export class Attempt implements QueueListener {
       this.#thrown = error;
       this.#judge(error);
       this.#release(error);
-      observer?.attemptEnd(this.number, error, this.#eventsAt, undefined);
+      observer?.attemptEnd(this.number, error, this.#eventsAt, undefined, this.#plan.hedge, this.#won(error));
       this.#tell(thrownStatus(this.#tap, error), undefined);
       return;
     }
@@ -344,6 +352,48 @@ export class Attempt implements QueueListener {
     return this.#failedAt;
   }
 
+  /** Whether it is a hedge (see AttemptPlan.hedge). */
+  get hedge(): boolean {
+    return this.#plan.hedge;
+  }
+
+  /** Whether the owner has heard that it is ready or failed. */
+  get isDone(): boolean {
+    return this.#done;
+  }
+
+  /** Whether it is committed: response headers or a message arrived (gRFC A6). */
+  get committed(): boolean {
+    return this.#committed;
+  }
+
+  /** Whether its call abandoned it (another attempt won the race). */
+  get abandoned(): boolean {
+    return this.#abandoned;
+  }
+
+  /** The endpoint it went to, once the picker chose one (a channel that tracks endpoints). */
+  get endpoint(): string | undefined {
+    return this.#link?.address ?? this.#endpoint;
+  }
+
+  /** It races another attempt of its call: its attempt-end event says whether it won. */
+  raced(): void {
+    this.#raced = true;
+  }
+
+  /** Another attempt of its call won: cancelled on the wire; its end counts neither way for health. */
+  abandon(): void {
+    this.#abandoned = true;
+    this.cancel();
+  }
+
+  /** Whether it won its race, for the attempt-end event (undefined: it raced nothing). */
+  #won(failure: unknown): boolean | undefined {
+    if (!this.#raced) return undefined;
+    return !this.#abandoned && (failure === null || this.#done);
+  }
+
   /** How far its request got (see `attemptReach`), given the status it failed with. */
   reachOf(trailers: Metadata | undefined): AttemptReach {
     const call = this.#call;
@@ -396,7 +446,7 @@ export class Attempt implements QueueListener {
     }
     this.#judge(failure);
     this.#release(error === null ? null : failure);
-    this.#owner.observer?.attemptEnd(this.number, failure, this.#eventsAt, this.#call);
+    this.#owner.observer?.attemptEnd(this.number, failure, this.#eventsAt, this.#call, this.#plan.hedge, this.#won(failure));
     this.#tell(failure, response);
   }
 
@@ -417,7 +467,7 @@ export class Attempt implements QueueListener {
     const failure = final.code === status.OK ? null : this.#asTimeout(final);
     this.#judge(failure);
     this.#release(failure);
-    this.#owner.observer?.attemptEnd(this.number, failure, this.#eventsAt, this.#call);
+    this.#owner.observer?.attemptEnd(this.number, failure, this.#eventsAt, this.#call, this.#plan.hedge, this.#won(failure));
   }
 
   /** Whether the stream had any message is known (QueueListener): settle what is left. */
@@ -449,7 +499,7 @@ export class Attempt implements QueueListener {
   #judge(failure: unknown): void {
     if (this.#judged) return;
     this.#judged = true;
-    let outcome = attemptOutcome(failure, this.#owner.isEnded || this.channelReplaced || this.stoppedByInterceptor);
+    let outcome = attemptOutcome(failure, this.#owner.isEnded || this.#abandoned || this.channelReplaced || this.stoppedByInterceptor);
     let reach: AttemptReach = 'answered';
     let code: number | undefined;
     if (outcome === 'failure') {
@@ -484,6 +534,7 @@ export class Attempt implements QueueListener {
     const link = this.#link;
     if (link === undefined) return;
     this.#link = undefined;
+    this.#endpoint = link.address;
     let silent = false;
     if (failure !== null && typeof failure === 'object' && !this.#committed) {
       const { code, metadata } = failure as Partial<WireStatus>;

@@ -1,7 +1,7 @@
 import type { StatusObject } from '@grpc/grpc-js';
 import { CircuitOpenError, StatusError } from '../core/errors.js';
 import { isOwnFailure, type AttemptOutcome, type AttemptReach } from '../core/status-meaning.js';
-import { Attempt, type AttemptOwner } from './attempt.js';
+import { Attempt, type AttemptOwner, type AttemptPlan } from './attempt.js';
 import { BackoffSleep } from './backoff-sleep.js';
 import type { BoundMethod } from './bound-method.js';
 import { CallCircuits } from './call-circuits.js';
@@ -16,12 +16,15 @@ import { retryLoop } from './retry-loop.js';
 // with our own backoff (gRFC A6 full jitter, server pushback, the call's deadline). Each attempt
 // passes the call's circuits first (call-circuits.ts) and is an `Attempt` (attempt.ts), which
 // hears grpc-js and tells this layer once it is ready or failed. The call's lifecycle is the
-// subclass's (call.ts). Hedging goes here: several `Attempt`s out at once, the first response commits.
+// subclass's (call.ts). Hedging (hedging.ts for the delay and the budget): while the first attempt
+// of an idempotent unary or server-stream call runs, a hedge may race it; the first response (a
+// stream's first message) wins and the other is cancelled on the wire; a failure while the other
+// still runs does not end the call.
 //
-// Just over 300 lines on purpose: the decisions are pure functions elsewhere (retry-decision.ts),
-// and what is left here is the state the attempts of one call share (their errors, the verdict on
-// the last failure, the retry tokens, the circuits' tickets, the endpoint to avoid); a second file
-// would have to reach into it.
+// Over 300 lines on purpose: the decisions are pure functions elsewhere (retry-decision.ts,
+// hedging.ts), and what is left here is the state the attempts of one call share (their errors,
+// the verdict on the last failure, the retry tokens, the circuits' tickets, the endpoint to avoid,
+// the race of a hedged call); a second file would have to reach into it.
 
 /** Why a call was ended from our side: see `Call`. */
 export type EndedBy = 'signal' | 'parent' | 'close' | 'consumer' | 'source';
@@ -61,6 +64,12 @@ export abstract class Attempts implements AttemptOwner {
   #resent = false;
   /** Resolves or rejects the attempt the retry loop waits for. */
   #waiter: { resolve(value: unknown): void; reject(error: unknown): void } | undefined;
+  /** The attempts out at once while a hedge races the first one; undefined when none races. */
+  #race: Attempt[] | undefined;
+  /** The timer that sends the hedge. */
+  #hedgeTimer: NodeJS.Timeout | undefined;
+  /** Hedges sent (at most one per call). */
+  protected hedges = 0;
 
   constructor(
     readonly bound: BoundMethod,
@@ -125,6 +134,14 @@ export abstract class Attempts implements AttemptOwner {
       return;
     }
     const number = ++this.attempts;
+    const attempt = new Attempt(this, this.#plan(number, this.#avoid, false));
+    this.current = attempt;
+    attempt.start();
+    if (number === 1 && this.bound.hedger !== undefined) this.#armHedge(attempt);
+  }
+
+  /** How attempt `number` is made: its deadlines, its metadata, the endpoint it avoids. */
+  #plan(number: number, avoid: string | undefined, hedge: boolean): AttemptPlan {
     const { deadline, metadata, callerMetadata } = this.prepared;
     const perAttempt = this.retry.perAttemptTimeoutMs;
     const startedAt = number === 1 ? this.prepared.admittedAt : Date.now();
@@ -133,7 +150,7 @@ export abstract class Attempts implements AttemptOwner {
     // until it is ready (its first message): after that it cannot be retried, and only the
     // call's deadline applies.
     const onWire = this.bound.method.kind === 'unary';
-    const attempt = new Attempt(this, {
+    return {
       number,
       wireDeadline: limited && onWire ? startedAt + perAttempt : deadline,
       readyWithinMs: limited && !onWire ? perAttempt : undefined,
@@ -144,10 +161,92 @@ export abstract class Attempts implements AttemptOwner {
       // The first attempt's metadata is the caller's own object when they passed a Metadata: a
       // copy is made before anything is written to it.
       ownMetadata: number > 1 || !callerMetadata,
-      avoid: this.#avoid,
-    });
-    this.current = attempt;
-    attempt.start();
+      avoid,
+      hedge,
+    };
+  }
+
+  // ---- hedging ----
+
+  /**
+   * After the first attempt started: the call earns its share of the hedge budget, and when the
+   * method's hedge delay allows one (hedging.ts), a timer sends the hedge. Only for a call that is
+   * still idempotent after its own options.
+   */
+  #armHedge(first: Attempt): void {
+    const hedger = this.bound.hedger!;
+    if (!this.prepared.policy.idempotent || first.isDone) return;
+    hedger.callStarted();
+    const plan = hedger.delay(this.prepared.deadline - Date.now(), this.retry.perAttemptTimeoutMs);
+    if (!plan.hedge) return;
+    this.#hedgeTimer = setTimeout(() => this.#sendHedge(first), plan.delayMs);
+  }
+
+  /**
+   * The hedge delay passed with the first attempt still out: a hedge races it, on another
+   * endpoint, if the call still wants an answer, the first attempt is not committed, every circuit
+   * is closed (never beside a half-open probe), the adaptive throttle is not shedding, and the hedge budget and the channel's retry
+   * budget (shared with retries, gRFC A6's bucket first) both pay for it.
+   */
+  #sendHedge(first: Attempt): void {
+    this.#hedgeTimer = undefined;
+    const { channel, pool } = this.bound;
+    if (this.endedBy !== undefined || !pool.isOpen || first.isDone || first.committed || this.current !== first) return;
+    if (this.#circuits !== undefined && !this.#circuits.allClosed) return;
+    // The channel's adaptive throttle is shedding load: a hedge would add to it.
+    if (channel.isShedding) return;
+    if (!channel.allowsRetry || !this.bound.hedger!.takeHedge()) return;
+    this.#paidByBudget = channel.retryAdmitted();
+    this.hedges++;
+    channel.hedgeSent();
+    first.raced();
+    const hedge = new Attempt(this, this.#plan(++this.attempts, first.endpoint, true));
+    hedge.raced();
+    this.#race = [first, hedge];
+    hedge.start();
+  }
+
+  /**
+   * An attempt of a race is ready or failed. The first ready one wins: the others are cancelled
+   * on the wire, and the call goes on with the winner. A failure while another attempt still runs
+   * is recorded (its retry verdict, its token) and does not end the call; pushback in it stops any
+   * further hedging. Returns whether the call is done with this report.
+   */
+  #raceDone(attempt: Attempt, error: unknown): boolean {
+    const race = this.#race!;
+    const others = race.filter((other) => other !== attempt && !other.isDone);
+    if (error === null) {
+      this.#race = undefined;
+      this.current = attempt;
+      if (attempt.hedge) this.bound.channel.hedgeWon();
+      // A hedge that lost gets no token back: it was the extra load the budget allowed.
+      else this.#paidByBudget = false;
+      for (const other of others) other.abandon();
+      return false;
+    }
+    if (others.length === 0) {
+      this.#race = undefined;
+      return false;
+    }
+    this.#race = others;
+    this.current = others[0];
+    this.#lastAttemptMs = attempt.durationMs;
+    this.#avoid = attempt.failedAt ?? this.#avoid;
+    this.#attemptFailed(attempt, error);
+    return true;
+  }
+
+  /** Cancels every attempt of the call on the wire (the race's too) and any hedge not yet sent. */
+  protected cancelAttempts(): void {
+    this.#stopHedging();
+    if (this.#race !== undefined) for (const attempt of this.#race) attempt.cancel();
+    else this.current?.cancel();
+  }
+
+  #stopHedging(): void {
+    if (this.#hedgeTimer === undefined) return;
+    clearTimeout(this.#hedgeTimer);
+    this.#hedgeTimer = undefined;
   }
 
   /** AttemptOwner: how an attempt counts for health, once. */
@@ -158,6 +257,14 @@ export abstract class Attempts implements AttemptOwner {
 
   /** AttemptOwner: an attempt is ready or failed. */
   attemptDone(attempt: Attempt, error: unknown, value: unknown): void {
+    // The loser of a race: the call is no longer interested.
+    if (attempt.abandoned) return;
+    // The first attempt ended before its hedge went out: no hedge (a failure goes to the retry
+    // decision, which honours pushback, gRFC A6).
+    this.#stopHedging();
+    if (this.#race !== undefined && this.#raceDone(attempt, error)) return;
+    // The call committed: its latency is the method's (from admission, whichever attempt won).
+    if (error === null && this.bound.hedger !== undefined) this.bound.hedger.record(Date.now() - this.prepared.admittedAt);
     if (error === null) {
       this.bound.channel.attemptSucceeded(this.#tokensTaken, this.#paidByBudget);
     } else {

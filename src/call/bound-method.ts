@@ -6,6 +6,8 @@ import type { ManagedChannel } from '../channel/managed-channel.js';
 import type { BreakerOptions } from '../config/breaker-options.js';
 import type { ResolvedPolicy } from '../config/policy.js';
 import { resolveRetry, type ResolvedRetry } from './retry-decision.js';
+import { Hedger } from './hedging.js';
+import type { ResolvedHedging } from '../config/hedging-options.js';
 import type { RetryEvent } from './retry-event.js';
 import type { MethodInfo } from '../core/service-methods.js';
 import type { Resolved } from '../config/check-helpers.js';
@@ -25,6 +27,8 @@ export interface CallPool {
 export class BoundMethod {
   /** `policy.retry` resolved for the method's idempotency and its channel's retry owner. */
   readonly retry: ResolvedRetry;
+  /** The method's adaptive hedging (hedging.ts), when on: only for idempotent unary and server-stream methods. */
+  readonly hedger: Hedger | undefined;
   readonly #breakerKey: string | undefined;
   readonly #targetKey: string | undefined;
   readonly #targetOptions: Resolved<BreakerOptions> | undefined;
@@ -38,8 +42,11 @@ export class BoundMethod {
     readonly breakerOptions: Resolved<BreakerOptions> | false,
     /** The client's grpc-js interceptors for this method (its providers' already asked), or undefined for none. */
     readonly interceptors: readonly Interceptor[] | undefined = undefined,
+    /** Hedging resolved for this method (checked by the caller: see client-factory.ts), or undefined for none. */
+    hedging: ResolvedHedging | undefined = undefined,
   ) {
     this.retry = this.retryFor(policy);
+    this.hedger = hedging === undefined ? undefined : new Hedger(hedging);
     this.#breakerKey = breakerOptions === false ? undefined : breakerKey(method.path, breakerOptions);
     if (breakerOptions !== false && breakerOptions.scope === 'method') {
       this.#targetOptions = { ...breakerOptions, scope: 'channel' };

@@ -52,6 +52,11 @@ export class CallCircuits {
     return undefined;
   }
 
+  /** Whether every circuit of the call is closed: a hedge goes out only then (never beside a half-open probe). */
+  get allClosed(): boolean {
+    return this.#method.state === 'closed' && (this.#target === undefined || this.#target.state === 'closed');
+  }
+
   /** An attempt failed (with status `code`, if it had one): if the call ends now, this is how it counts. */
   attemptFailed(outcome: AttemptOutcome, reach: AttemptReach, code?: number): void {
     this.#failure = outcome;

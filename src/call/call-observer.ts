@@ -58,7 +58,7 @@ export class CallObserver {
    * An attempt is about to go on the wire with `metadata` (its own copy: listeners may add
    * headers). Returns the scope a listener asked the attempt to start in, if any.
    */
-  attemptStart(attempt: number, metadata: Metadata): ((start: () => void) => void) | undefined {
+  attemptStart(attempt: number, metadata: Metadata, hedge: boolean): ((start: () => void) => void) | undefined {
     const labels = this.#labels;
     const event = {
       callId: this.callId,
@@ -69,6 +69,7 @@ export class CallObserver {
       type: labels.type,
       attempt,
       metadata,
+      hedge,
       scope: undefined as ((start: () => void) => void) | undefined,
     };
     this.events.onAttemptStart.emit(event);
@@ -76,7 +77,7 @@ export class CallObserver {
   }
 
   /** An attempt ended: its status, how long it took, and the endpoint once a stream was opened. */
-  attemptEnd(attempt: number, error: unknown, startedAt: number, call: PeerOf | undefined): void {
+  attemptEnd(attempt: number, error: unknown, startedAt: number, call: PeerOf | undefined, hedge: boolean, won: boolean | undefined): void {
     if (!this.events.onAttemptEnd.hasListeners) return;
     const peer = call?.getPeer();
     const labels = this.#labels;
@@ -91,11 +92,13 @@ export class CallObserver {
       code: codeOf(error),
       durationMs: performance.now() - startedAt,
       peer: peer === undefined || peer === this.bound.channel.grpcTarget ? undefined : peer,
+      hedge,
+      won,
     });
   }
 
   /** The call ended, with `error` (undefined on success) after `attempts`; `endedByUs` reports CANCELLED. */
-  end(error: unknown, attempts: number, endedByUs: boolean): void {
+  end(error: unknown, attempts: number, endedByUs: boolean, hedges = 0): void {
     if (!this.events.onCallEnd.hasListeners) return;
     const labels = this.#labels;
     const oneRequest = labels.type === 'unary' || labels.type === 'server_stream';
@@ -112,6 +115,7 @@ export class CallObserver {
       code,
       durationMs: performance.now() - this.#startedAt,
       attempts,
+      hedges,
       backoffMs: this.#backoffMs,
       messagesSent: oneRequest ? (attempts > 0 ? 1 : 0) : this.#sent,
       messagesReceived: oneResponse ? (code === status.OK ? 1 : 0) : this.#received,

@@ -54,7 +54,9 @@ export class Call extends Attempts implements InFlight {
   }
 
   /** AttemptOwner: a ready stream's status arrived. */
-  streamEnded(_attempt: Attempt, final: StatusObject, received: number): void {
+  streamEnded(attempt: Attempt, final: StatusObject, received: number): void {
+    // Only the attempt that won a hedged call's race speaks for the call.
+    if (attempt !== this.current) return;
     this.observer?.received(received);
     this.finish(final.code === status.OK, final);
   }
@@ -88,7 +90,7 @@ export class Call extends Attempts implements InFlight {
     if (this.#onParentCancelled !== undefined) this.prepared.parent?.removeListener('cancelled', this.#onParentCancelled);
     this.settleCircuits(succeeded);
     this.bound.channel.settle(this, succeeded || this.endedBy === 'consumer');
-    this.observer?.end(succeeded ? undefined : outcome, this.attempts, this.endedBy !== undefined);
+    this.observer?.end(succeeded ? undefined : outcome, this.attempts, this.endedBy !== undefined, this.hedges);
   }
 
   /** AttemptOwner: a request message went out (client and bidi streams; for the call events). */
@@ -131,8 +133,8 @@ export class Call extends Attempts implements InFlight {
 
   #end(by: NonNullable<typeof this.endedBy>): void {
     this.endedBy ??= by;
-    // grpc-js answers cancel() with a CANCELLED status, which settles the attempt.
-    this.current?.cancel();
+    // grpc-js answers cancel() with a CANCELLED status, which settles the attempt (each of a hedged call's).
+    this.cancelAttempts();
     this.backoff?.wake();
   }
 

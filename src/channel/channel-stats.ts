@@ -35,6 +35,10 @@ export interface ChannelStats {
   retryTokens: number | undefined;
   /** Retries the retry budget paid for (those the token bucket alone would have refused). */
   budgetRetries: number;
+  /** Hedges sent (`hedging`): attempts that raced a first attempt still out. Not counted in `retries`. */
+  hedges: number;
+  /** Hedges whose response came first and committed their call (the first attempt was cancelled). */
+  hedgesWon: number;
   /**
    * Tokens in the channel's retry budget (`retryBudget`), its reserve included while that counts;
    * may be negative. Undefined when the budget or throttling is off.

@@ -278,6 +278,11 @@ export class Breaker {
     return this.#nextProbeAt ?? Date.now();
   }
 
+  /** `'closed'`, `'open'` or `'half-open'`. */
+  get state(): BreakerState {
+    return this.#state;
+  }
+
   stats(): BreakerStats {
     return { method: this.method, state: this.#state, rejected: this.#rejected, opened: this.#opened, nextProbeAt: this.#nextProbeAt };
   }

@@ -105,6 +105,8 @@ export class ManagedChannel {
   #retries = 0;
   #throttledRetries = 0;
   #budgetRetries = 0;
+  #hedges = 0;
+  #hedgesWon = 0;
   #state: ChannelState = 'idle';
   #closed = false;
   readonly #grpcTarget: string;
@@ -332,6 +334,16 @@ export class ManagedChannel {
     this.#retries++;
   }
 
+  /** A hedge went out (hedging.ts decided, the budgets paid). */
+  hedgeSent(): void {
+    this.#hedges++;
+  }
+
+  /** A hedge's response came first and committed its call. */
+  hedgeWon(): void {
+    this.#hedgesWon++;
+  }
+
   /**
    * The breaker for a method under these options (the channel's, or with `scope: 'method'` the
    * method's own), made on first use; see channel-breakers.ts. `key` is `breakerKey(method,
@@ -354,6 +366,8 @@ export class ManagedChannel {
       throttledRetries: this.#throttledRetries,
       retryTokens: this.#throttle?.tokens,
       budgetRetries: this.#budgetRetries,
+      hedges: this.#hedges,
+      hedgesWon: this.#hedgesWon,
       retryBudget: this.#budget?.balance,
       adaptiveThrottling: this.#adaptive?.stats(),
       grpcOwnsRetries: this.grpcOwnsRetries,

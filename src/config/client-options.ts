@@ -5,6 +5,7 @@ import { checkChannelOptions, checkCredentials } from './channel-options.js';
 import { checkOptionsObject, keysOf, type KeysOf } from './check-helpers.js';
 import { checkEjectionOptions, type EndpointEjectionOptions } from './ejection-options.js';
 import { checkAdaptiveThrottlingOptions, type AdaptiveThrottlingOptions } from './adaptive-throttling-options.js';
+import { checkHedgingOptions, type HedgingOptions } from './hedging-options.js';
 import { checkHealthCheckOptions, type HealthCheckOptions } from './health-check-options.js';
 import { checkInterceptorOptions, type InterceptorFields } from './interceptor-options.js';
 import { checkPolicy, POLICY_KEYS, type PolicyOptions } from './policy.js';
@@ -14,7 +15,17 @@ import { checkPolicy, POLICY_KEYS, type PolicyOptions } from './policy.js';
 // resolution is in pool/client-factory.ts).
 
 /** Per-method options, under `ClientOptions.methods[name]` (proto name or lowerCamel alias). */
-export type MethodOptions = PolicyOptions;
+export interface MethodOptions extends PolicyOptions {
+  /**
+   * Adaptive hedging for this method, merged field by field over the client's, or `false`. Only
+   * for an idempotent unary or server-stream method.
+   * @throws RangeError from `pool.client()` for any other method.
+   */
+  hedging?: HedgingOptions | false | undefined;
+}
+
+/** The known keys of `methods[name]`. */
+const METHOD_KEYS: ReadonlyArray<keyof MethodOptions> = [...POLICY_KEYS, 'hedging'];
 
 /**
  * Options of `pool.client(service, target, options)`. `M` is the service's method names (see
@@ -39,6 +50,11 @@ export interface ClientOptions<M extends string = string> extends PolicyOptions,
   methods?: { readonly [K in M]?: MethodOptions | undefined } | undefined;
   /** Circuit breaking for this client's calls, merged field by field over the pool's; `false` for none. */
   breaker?: BreakerOptions | false | undefined;
+  /**
+   * Adaptive hedging for this client's idempotent unary and server-stream methods, merged field
+   * by field over the pool's; `false` for none. See {@link HedgingOptions}.
+   */
+  hedging?: HedgingOptions | false | undefined;
   /** Endpoint ejection for this client's channel, merged field by field over the pool's; `false` for none. */
   endpointEjection?: EndpointEjectionOptions | false | undefined;
   /**
@@ -68,6 +84,7 @@ export const CLIENT_KEYS: ReadonlyArray<keyof ClientOptions> = [
     channelOptions: true,
     methods: true,
     breaker: true,
+    hedging: true,
     endpointEjection: true,
     adaptiveThrottling: true,
     healthCheck: true,
@@ -82,6 +99,7 @@ export function checkClientOptions(options: unknown): ClientOptions {
   const opts = (options ?? {}) as ClientOptions;
   checkChannelOptions('channelOptions', opts.channelOptions);
   checkBreakerOptions('breaker', opts.breaker);
+  checkHedgingOptions('hedging', opts.hedging);
   checkEjectionOptions('endpointEjection', opts.endpointEjection);
   checkAdaptiveThrottlingOptions('adaptiveThrottling', opts.adaptiveThrottling);
   checkHealthCheckOptions('healthCheck', opts.healthCheck);
@@ -107,6 +125,9 @@ function perCallOnly(key: string): Error | undefined {
 
 /** Validates one `methods[name]` entry. */
 export function checkMethodOptions(name: string, options: unknown): MethodOptions {
-  checkOptionsObject(`methods.${name}`, options, POLICY_KEYS);
-  return checkPolicy(`methods.${name}.`, options as MethodOptions | undefined);
+  checkOptionsObject(`methods.${name}`, options, METHOD_KEYS);
+  const out: MethodOptions = checkPolicy(`methods.${name}.`, options as MethodOptions | undefined);
+  const hedging = checkHedgingOptions(`methods.${name}.hedging`, (options as MethodOptions | undefined)?.hedging);
+  if (hedging !== undefined) out.hedging = hedging;
+  return out;
 }

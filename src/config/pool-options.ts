@@ -1,3 +1,4 @@
+import { checkHedgingOptions, type HedgingOptions } from './hedging-options.js';
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { checkBreakerOptions, type BreakerOptions } from './breaker-options.js';
 import { checkChannelOptions, POOL_CHANNEL_DEFAULTS } from './channel-options.js';
@@ -59,6 +60,11 @@ export interface ChannelPoolOptions extends PolicyOptions {
    */
   breaker?: BreakerOptions | false | undefined;
   /**
+   * Adaptive hedging for the idempotent unary and server-stream methods of every client, or
+   * `false`. Default: `false` (off). See {@link HedgingOptions}.
+   */
+  hedging?: HedgingOptions | false | undefined;
+  /**
    * Connect watchdog: a channel that stays CONNECTING longer than this many ms is replaced by a
    * fresh one (grpc-js has no connect timeout, grpc-node #2785). `false` turns it off.
    * Default: 20000 (the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT).
@@ -106,6 +112,8 @@ export const POOL_DEFAULTS = {
   adaptiveThrottling: false,
   /** On: each client's breaker options are resolved over BREAKER_DEFAULTS. */
   breaker: {},
+  /** Off: opt-in per pool, client or method. */
+  hedging: false,
   /** The connect watchdog: the gRPC connection-backoff spec's MIN_CONNECT_TIMEOUT. */
   connectTimeoutMs: 20_000,
   /** On: each client's ejection options are resolved over EJECTION_DEFAULTS. */
@@ -127,6 +135,7 @@ export interface ResolvedPoolOptions<Factory = never> {
   policy: ResolvedPolicy;
   channelOptions: ChannelOptions;
   breakerOptions: BreakerOptions | false;
+  hedging: HedgingOptions | false;
   ejectionOptions: EndpointEjectionOptions | false;
   throttling: Resolved<RetryThrottlingOptions> | false;
   budget: Resolved<RetryBudgetOptions> | false;
@@ -147,6 +156,7 @@ export function checkPoolOptions(options: unknown): ChannelPoolOptions {
   const opts = (options ?? {}) as ChannelPoolOptions;
   checkChannelOptions('channelOptions', opts.channelOptions);
   checkBreakerOptions('breaker', opts.breaker);
+  checkHedgingOptions('hedging', opts.hedging);
   checkEjectionOptions('endpointEjection', opts.endpointEjection);
   checkAdaptiveThrottlingOptions('adaptiveThrottling', opts.adaptiveThrottling);
   checkMsOrFalse('connectTimeoutMs', opts.connectTimeoutMs);
@@ -162,6 +172,7 @@ export function poolSettings(options: unknown): ResolvedPoolOptions {
     policy: mergePolicy(POLICY_DEFAULTS, checkPolicy('', opts)),
     channelOptions: withDefined(POOL_DEFAULTS.channelOptions, opts.channelOptions ?? {}),
     breakerOptions: opts.breaker ?? POOL_DEFAULTS.breaker,
+    hedging: opts.hedging ?? POOL_DEFAULTS.hedging,
     ejectionOptions: opts.endpointEjection ?? POOL_DEFAULTS.endpointEjection,
     throttling: checkThrottlingOptions('retryThrottling', opts.retryThrottling),
     budget: checkBudgetOptions('retryBudget', opts.retryBudget),

@@ -52,6 +52,8 @@ export interface CallEndEvent extends CallInfo {
   durationMs: number;
   /** Attempts that went on the wire (0 for a refused call). */
   attempts: number;
+  /** Hedged attempts among `attempts` (adaptive hedging: `hedging` on the pool, a client or a method). */
+  hedges: number;
   /** Total time spent in retry backoff, in ms. */
   backoffMs: number;
   /** Request messages sent: 1 for unary and server-stream calls, those written for client and bidi streams. */
@@ -78,6 +80,8 @@ export interface AttemptStartEvent extends CallInfo {
   attempt: number;
   /** This attempt's request metadata, sent as it is when the listeners return. */
   metadata: Metadata;
+  /** The attempt is a hedge: it races an earlier attempt of the call that is still running. */
+  hedge: boolean;
   /**
    * Set by a listener to start the attempt inside a scope of its own: the attempt's grpc-js
    * call is made inside `scope(start)`, e.g. `(start) => context.with(attemptContext, start)`,
@@ -97,6 +101,14 @@ export interface AttemptEndEvent extends CallInfo {
   durationMs: number;
   /** The endpoint's address (`127.0.0.1:50051`) once an HTTP/2 stream was opened; undefined before. */
   peer: string | undefined;
+  /** The attempt is a hedge (see AttemptStartEvent.hedge). */
+  hedge: boolean;
+  /**
+   * Whether it won its race, when the call was hedged: true for the attempt whose response (a
+   * server stream: first message) committed the call, false for the others (the loser ends
+   * CANCELLED); undefined for an attempt that raced nothing.
+   */
+  won: boolean | undefined;
 }
 
 /** The call events of one pool. */
@@ -139,6 +151,7 @@ export class CallEvents {
       code: error.code,
       durationMs: 0,
       attempts: 0,
+      hedges: 0,
       backoffMs: 0,
       messagesSent: 0,
       messagesReceived: 0,

@@ -1,3 +1,5 @@
+import { grpcOwnsRetries } from '../channel/service-config.js';
+import type { HedgingOptions } from '../config/hedging-options.js';
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { channelOptionsKey, sameCredentials } from './channel-key.js';
 import { CallEvents } from '../events/call-events.js';
@@ -57,6 +59,8 @@ export class PoolEngine {
   readonly #context: ChannelContext;
   readonly policy: ResolvedPolicy;
   readonly breakerOptions: BreakerOptions | false;
+  /** The pool's `hedging` option (clients and methods merge over it). */
+  readonly hedgingOptions: HedgingOptions | false;
   readonly ejectionOptions: EndpointEjectionOptions | false;
   /** The pool's `adaptiveThrottling` (a client's is merged over it). */
   readonly adaptiveThrottling: AdaptiveThrottlingOptions | false;
@@ -65,6 +69,7 @@ export class PoolEngine {
   constructor(settings: PoolSettings) {
     this.policy = settings.policy;
     this.breakerOptions = settings.breakerOptions;
+    this.hedgingOptions = settings.hedging;
     this.ejectionOptions = settings.ejectionOptions;
     this.adaptiveThrottling = settings.adaptiveThrottling ?? false;
     this.#channelOptions = settings.channelOptions;
@@ -100,6 +105,11 @@ export class PoolEngine {
    * because a call failed.
    * @throws TypeError naming the option for a malformed `healthCheckConfig` in the service config.
    */
+  /** Whether grpc-js would own retries (and hedging) on the channel `channelFor` gives these arguments (service-config.ts). */
+  grpcOwnsRetriesOn(target: ParsedTarget, channelOptions: ChannelOptions | undefined): boolean {
+    return grpcOwnsRetries(target.target, withDefined(this.#channelOptions, channelOptions ?? {}));
+  }
+
   channelFor(
     target: ParsedTarget,
     credentials: ChannelCredentials | undefined,

@@ -18,14 +18,11 @@
 // per contender, default 100), CPU_STARVED_BLOCK_MS / CPU_STARVED_EVERY_MS (the busy bursts,
 // default 300 ms of every 1,000 ms; every fourth burst lasts the deadline + 100 ms, with one call
 // per contender started just before it, so that deadlines expire locally on any machine).
-import { once } from 'node:events';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface, type Interface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelPool, CircuitOpenError, statusName, type BreakerStateChange } from '../../src/index.js';
 import { OD_RETRY_SERVICE_CONFIG } from '../helpers/grpc-js-rival.js';
+import { startChildFleet, type ChildFleet } from './fixtures/child-fleet.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse } from '../helpers/protos.js';
 
 const SECONDS = envNumber('CPU_STARVED_SECONDS', 12);
@@ -51,51 +48,6 @@ interface RawTestClient extends grpc.Client {
     options: grpc.CallOptions,
     callback: (error: grpc.ServiceError | null, response?: EchoResponse) => void,
   ): grpc.ClientUnaryCall;
-}
-
-// ---- the fleet in its own process ----
-
-const CHILD = fileURLToPath(new URL('./fixtures/fleet-child.ts', import.meta.url));
-const TSX_BIN = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
-
-interface ChildFleet {
-  target: string;
-  setMode(index: number, mode: string): Promise<void>;
-  kill(): Promise<void>;
-}
-
-async function startChildFleet(modes: string[]): Promise<ChildFleet> {
-  const child: ChildProcess = spawn(TSX_BIN, [CHILD, ...modes], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const killOnExit = (): void => void child.kill('SIGTERM');
-  process.once('exit', killOnExit);
-  const lines: Interface = createInterface({ input: child.stdout! });
-  const timeout = AbortSignal.timeout(60_000);
-  const [first] = (await Promise.race([
-    once(lines, 'line', { signal: timeout }),
-    once(child, 'exit', { signal: timeout }).then(([code]) => {
-      throw new Error(`fleet process exited with code ${String(code)} before printing its target`);
-    }),
-  ])) as [string];
-  const { target } = JSON.parse(first) as { target: string };
-  return {
-    target,
-    async setMode(index, mode) {
-      const answer = once(lines, 'line', { signal: AbortSignal.timeout(60_000) });
-      child.stdin!.write(`mode ${index} ${mode}\n`);
-      const [line] = (await answer) as [string];
-      if (line !== 'ok') throw new Error(`fleet process: ${line}`);
-    },
-    async kill() {
-      process.off('exit', killOnExit);
-      lines.close();
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const hard = setTimeout(() => child.kill('SIGKILL'), 2_000);
-      await exited;
-      clearTimeout(hard);
-    },
-  };
 }
 
 // ---- load ----

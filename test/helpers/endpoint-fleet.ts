@@ -36,7 +36,15 @@ export interface FleetEndpoint {
   setMode(mode: EndpointMode): void;
   /** Every call of `path` (e.g. '/resilient.test.v1.TestService/Echo') fails with `code`; undefined clears it. */
   failMethod(path: string, code: grpc.status | undefined): void;
-  /** Zeroes `arrived` and `failed`. */
+  /**
+   * Calls this endpoint holds for `slowMs` before passing them on (0: none), and those the client
+   * cancelled while held: the way a slow pod looks, and proof that a call's loser was cancelled
+   * on the wire.
+   */
+  readonly cancelledWhileHeld: number;
+  /** Holds `share` of the attempts that arrive from now on (every 1/share-th, evenly: 1 holds all) for `slowMs`. */
+  setSlow(slowMs: number, share?: number): void;
+  /** Zeroes `arrived`, `failed` and `cancelledWhileHeld`. */
   resetCounts(): void;
 }
 
@@ -90,12 +98,23 @@ async function startEndpoint(initialMode: EndpointMode, health: HealthService | 
   let mode = initialMode;
   let arrived = 0;
   let failed = 0;
+  let slowMs = 0;
+  let slowShare = 1;
+  let passed = 0;
+  let cancelledWhileHeld = 0;
   const callIds: (string | undefined)[] = [];
   const methodFailures = new Map<string, grpc.status>();
 
   const interceptor: grpc.ServerInterceptor = (methodDescriptor, call) => {
     if (methodDescriptor.path.startsWith(HEALTH_PATH_PREFIX)) return new grpc.ServerInterceptingCall(call);
+    let held = false;
+    let cancelled = false;
     const listener = new grpc.ServerListenerBuilder()
+      .withOnCancel(() => {
+        if (held) cancelledWhileHeld++;
+        held = false;
+        cancelled = true;
+      })
       .withOnReceiveMetadata((metadata, next) => {
         arrived++;
         const callId = metadata.get('x-call-id')[0];
@@ -107,6 +126,13 @@ async function startEndpoint(initialMode: EndpointMode, health: HealthService | 
           call.sendStatus({ code, details: SICK_DETAILS, metadata: new grpc.Metadata() });
         } else if (mode === 'hang') {
           failed++; // never answered: the client's deadline or cancellation ends it
+        } else if (slowMs > 0 && Math.floor(++passed * slowShare) !== Math.floor((passed - 1) * slowShare)) {
+          held = true;
+          const timer = setTimeout(() => {
+            held = false;
+            if (!cancelled) next(metadata);
+          }, slowMs);
+          timer.unref();
         } else {
           next(metadata);
         }
@@ -129,6 +155,14 @@ async function startEndpoint(initialMode: EndpointMode, health: HealthService | 
     get failed() {
       return failed;
     },
+    get cancelledWhileHeld() {
+      return cancelledWhileHeld;
+    },
+    setSlow(ms, share = 1) {
+      slowMs = ms;
+      slowShare = share;
+      passed = 0;
+    },
     callIds,
     health,
     setMode(next) {
@@ -141,6 +175,7 @@ async function startEndpoint(initialMode: EndpointMode, health: HealthService | 
     resetCounts() {
       arrived = 0;
       failed = 0;
+      cancelledWhileHeld = 0;
       callIds.length = 0;
     },
   };

@@ -77,14 +77,17 @@ describe('call events', () => {
     await echo.Echo({ message: 'hi' });
     const info = { callId: 1, target: server.address, method: `/${SERVICE}/Echo`, service: SERVICE, methodName: 'Echo', type: 'unary' };
     expect(log.starts).toEqual([info]);
-    expect(log.attemptStarts).toEqual([{ ...info, attempt: 1 }]);
-    expect(log.attemptEnds).toEqual([{ ...info, attempt: 1, code: 0, durationMs: expect.any(Number), peer: server.address }]);
+    expect(log.attemptStarts).toEqual([{ ...info, attempt: 1, hedge: false }]);
+    expect(log.attemptEnds).toEqual([
+      { ...info, attempt: 1, code: 0, durationMs: expect.any(Number), peer: server.address, hedge: false, won: undefined },
+    ]);
     expect(log.ends).toEqual([
       {
         ...info,
         code: 0,
         durationMs: expect.any(Number),
         attempts: 1,
+        hedges: 0,
         backoffMs: 0,
         messagesSent: 1,
         messagesReceived: 1,

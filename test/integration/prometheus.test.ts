@@ -137,6 +137,9 @@ describe('prometheusMetrics', () => {
         '# TYPE grpc_client_retries_total counter',
         `grpc_client_retries_total{${S},grpc_method="Echo",grpc_code="Unavailable"} 2`,
         '',
+        '# HELP grpc_client_hedges_total Total number of hedged attempts (adaptive hedging) completed by the client; won "true" when the hedge answered first.',
+        '# TYPE grpc_client_hedges_total counter',
+        '',
         '# HELP grpc_client_refused_total Total number of RPCs refused without reaching the network: reason "circuit" (circuit open), "pool" (pool closing) or "throttle" (adaptive throttling).',
         '# TYPE grpc_client_refused_total counter',
         `grpc_client_refused_total{grpc_type="unary",${S},grpc_method="Echo",reason="circuit"} 1`,
@@ -207,7 +210,7 @@ describe('prometheusMetrics', () => {
     const metrics = prometheusMetrics(pool, { registry });
     expect(() => prometheusMetrics(pool, { registry })).toThrow(/already been registered/);
     // The refused second adapter left the first one's metrics in place.
-    expect(registry.getMetricsAsArray().length).toBe(19);
+    expect(registry.getMetricsAsArray().length).toBe(20);
     metrics.dispose();
     metrics.dispose();
     expect(registry.getMetricsAsArray()).toEqual([]);
