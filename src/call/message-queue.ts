@@ -48,7 +48,8 @@ export class MessageQueue {
   #drained = false;
   #status: StatusObject | undefined;
   #over = false;
-  #wake: (() => void) | undefined;
+  /** The reader waiting for a message or the end; resolved by `#notify` once either is there. */
+  #waiter: ((result: IteratorResult<unknown, undefined>) => void) | undefined;
   #arrived = 0;
 
   constructor(call: ReadableCall, listener: QueueListener, highWaterMark = 16) {
@@ -101,12 +102,10 @@ export class MessageQueue {
    */
   next(): Promise<IteratorResult<unknown, undefined>> {
     if (this.#readable) return Promise.resolve(this.#take());
+    // No closure of our own per wait: the build keeps function names (tsup keepNames), which
+    // costs every named closure made at run time an Object.defineProperty, per message here.
     return new Promise((resolve) => {
-      const wait = (): void => {
-        if (this.#readable) resolve(this.#take());
-        else this.#wake = wait;
-      };
-      this.#wake = wait;
+      this.#waiter = resolve;
     });
   }
 
@@ -143,8 +142,9 @@ export class MessageQueue {
   }
 
   #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    const waiter = this.#waiter;
+    if (waiter === undefined || !this.#readable) return;
+    this.#waiter = undefined;
+    waiter(this.#take());
   }
 }
