@@ -7,6 +7,7 @@ import {
   attemptReach,
   expiredLocally,
   judgedOutcome,
+  refusedStream,
   STALLED_LOOP_MS,
   type AttemptOutcome,
   type AttemptReach,
@@ -395,12 +396,14 @@ export class Attempt implements QueueListener {
   }
 
   /** How far its request got (see `attemptReach`), given the status it failed with. */
-  reachOf(trailers: Metadata | undefined): AttemptReach {
+  reachOf(failure: { code: number; details?: string | undefined; metadata?: Metadata | undefined }): AttemptReach {
     const call = this.#call;
+    const trailers = failure.metadata;
     return attemptReach(
       this.#committed,
       call !== undefined && call.getPeer() !== this.#owner.bound.channel.grpcTarget,
       trailers !== undefined && Object.keys(trailers.getMap()).length > 0,
+      refusedStream(failure.code, failure.details),
     );
   }
 
@@ -504,7 +507,7 @@ export class Attempt implements QueueListener {
     let code: number | undefined;
     if (outcome === 'failure') {
       const wire = failure as WireStatus;
-      reach = this.reachOf(wire.metadata);
+      reach = this.reachOf(wire);
       code = wire.code;
       // A deadline that grpc-js reported long after it came, the client's loop busy meanwhile:
       // the loop was stalled. How busy is asked only of such a deadline.

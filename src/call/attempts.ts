@@ -286,7 +286,7 @@ export abstract class Attempts implements AttemptOwner {
       ended: this.endedBy !== undefined || !this.bound.pool.isOpen,
       msLeft: this.prepared.deadline - Date.now(),
     };
-    if (!resendsAfterReplacement(this.#verdict, error.code, attempt.reachOf(error.metadata), this.bound.method.kind, state)) return false;
+    if (!resendsAfterReplacement(this.#verdict, error.code, attempt.reachOf(error), this.bound.method.kind, state)) return false;
     this.#resent = true;
     this.#next();
     return true;
@@ -330,7 +330,7 @@ export abstract class Attempts implements AttemptOwner {
       failure.code,
       this.endedBy !== undefined || attempt.channelReplaced || isOwnFailure(failure.code, failure.details),
     );
-    const reach = attempt.reachOf(failure.metadata);
+    const reach = attempt.reachOf(failure);
     // A DEADLINE_EXCEEDED may be retried only when the attempt's own timeout was the earlier one.
     this.#verdict = retryVerdict(
       this.retry,

@@ -101,7 +101,9 @@ export function attemptOutcome(error: unknown, endedByUs: boolean): AttemptOutco
  * - `'not-sent'`: no HTTP/2 stream was ever opened (no connection yet, connect refused, the LB
  *   pick waited out the deadline, the channel closed first): the server cannot have seen it.
  * - `'answered'`: the server itself ended it with this status, before any header: the server
- *   decided, and its status says what it did (UNAVAILABLE: it did not run it).
+ *   decided, and its status says what it did (UNAVAILABLE: it did not run it). A stream the
+ *   server reset with HTTP/2 REFUSED_STREAM (`refusedStream`) is answered too: RFC 9113 §8.7
+ *   says no processing happened and the request can be retried, whatever the method.
  * - `'unknown'`: a stream was opened and then lost (connection dropped, stream reset, a deadline
  *   on the wire): the server may have run it.
  */
@@ -112,11 +114,25 @@ export type AttemptReach = 'committed' | 'not-sent' | 'answered' | 'unknown';
  * @param streamOpened grpc-js opened an HTTP/2 stream for it (its peer is an address, not the target).
  * @param serverTrailers the status came with trailers from the server (grpc-js makes up the
  *   statuses of lost calls with empty metadata).
+ * @param refused the server reset the stream with REFUSED_STREAM (`refusedStream`).
  */
-export function attemptReach(committed: boolean, streamOpened: boolean, serverTrailers: boolean): AttemptReach {
+export function attemptReach(committed: boolean, streamOpened: boolean, serverTrailers: boolean, refused = false): AttemptReach {
   if (committed) return 'committed';
   if (!streamOpened) return 'not-sent';
-  return serverTrailers ? 'answered' : 'unknown';
+  return serverTrailers || refused ? 'answered' : 'unknown';
+}
+
+/**
+ * grpc-js's status for a stream the server reset with HTTP/2 REFUSED_STREAM (a server going away
+ * after its GOAWAY, or over its concurrent-stream limit): UNAVAILABLE with exactly these details
+ * (its subchannel-call.ts; the rst code itself is not exposed). grpc-js retries such a stream
+ * once by itself (a transparent retry); a second refusal reaches the pool.
+ */
+export const REFUSED_STREAM_DETAILS = 'Stream refused by server';
+
+/** Whether a failure is a stream the server refused before any processing (see REFUSED_STREAM_DETAILS). */
+export function refusedStream(code: number, details: string | undefined): boolean {
+  return code === status.UNAVAILABLE && details === REFUSED_STREAM_DETAILS;
 }
 
 /**

@@ -2,9 +2,12 @@ import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, test } from 'vitest';
 import {
   attemptOutcome,
+  attemptReach,
   expiredLocally,
   judgedOutcome,
   loopStalled,
+  REFUSED_STREAM_DETAILS,
+  refusedStream,
   STALLED_LOOP_MS,
   STALLED_LOOP_SHARE,
   targetOutcome,
@@ -62,5 +65,21 @@ describe('targetOutcome', () => {
     expect(targetOutcome('failure', 'unknown', status.DEADLINE_EXCEEDED)).toBe('ignored');
     expect(targetOutcome('failure', 'answered', status.UNAVAILABLE)).toBe('ignored');
     expect(targetOutcome('success', 'answered', status.OK)).toBe('success');
+  });
+});
+
+describe('attemptReach: a stream the server refused (HTTP/2 REFUSED_STREAM) was answered', () => {
+  test("grpc-js's UNAVAILABLE 'Stream refused by server' is refused; other UNAVAILABLEs and codes are not", () => {
+    expect(refusedStream(status.UNAVAILABLE, REFUSED_STREAM_DETAILS)).toBe(true);
+    expect(refusedStream(status.UNAVAILABLE, 'Connection dropped')).toBe(false);
+    expect(refusedStream(status.UNAVAILABLE, undefined)).toBe(false);
+    expect(refusedStream(status.INTERNAL, REFUSED_STREAM_DETAILS)).toBe(false);
+  });
+
+  test('an opened stream with no trailers is unknown unless it was refused; a committed one stays committed', () => {
+    expect(attemptReach(false, true, false)).toBe('unknown');
+    expect(attemptReach(false, true, false, true)).toBe('answered');
+    expect(attemptReach(true, true, false, true)).toBe('committed');
+    expect(attemptReach(false, false, false, true)).toBe('not-sent');
   });
 });
