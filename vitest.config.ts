@@ -24,7 +24,9 @@ export default defineConfig({
     // Three workers on CI's two cores: most integration tests wait on timers and sockets, so a
     // third worker fills the gaps (measured: vitest 30 s instead of 40 s). The limit is global:
     // every project shares these workers. The slow tier runs with two (`npm run test:chaos`):
-    // its long scenarios measure what they do, and need the cores.
+    // its long scenarios measure what they do, and need the cores. Its `*.solo.test.ts` files
+    // assert a latency percentile (tens of ms): `test:chaos` runs them after the others, one at a
+    // time, so that no other scenario shares the cores with them.
     maxWorkers: 3,
     projects: [
       {
