@@ -56,6 +56,8 @@ if (!Number.isInteger(ROUND_TRIPS) || ROUND_TRIPS < 1) throw new Error(`BENCH_BI
 const RAW = 'raw grpc-js';
 const CONTROL = 'raw grpc-js again (A/A control)';
 const RESILIENT = 'resilient-grpc';
+/** Raw grpc-js driven the way the package's API is: requests from an async iterable, responses read with for await. */
+const RAW_ITERABLE = 'raw grpc-js, async iterables';
 
 /** The raw grpc-js client's streaming methods (the loaded constructor is untyped). */
 interface RawTestClient extends grpc.Client {
@@ -168,6 +170,26 @@ async function* pings(turn: Turn): AsyncGenerator<EchoRequest, void, undefined> 
   }
 }
 
+/**
+ * Raw grpc-js in the package's shape: `requests` written as they come (waiting for 'drain' when
+ * grpc-js asks to), then end(); the call itself (a Node Duplex) read with for await.
+ */
+function rawIterableBidi(client: RawTestClient, requests: AsyncIterable<EchoRequest>): AsyncIterable<EchoResponse> {
+  const call = client.Bidi({ deadline: Date.now() + DEADLINE_MS });
+  void (async () => {
+    try {
+      for await (const request of requests) {
+        if (!call.write(request)) await new Promise((resolve) => call.once('drain', resolve));
+      }
+      call.end();
+    } catch (error) {
+      call.cancel();
+      throw error;
+    }
+  })();
+  return call as unknown as AsyncIterable<EchoResponse>;
+}
+
 /** resilient-grpc: client.Bidi(pings) read with for await; each response releases the next ping. */
 async function resilientPingPong(open: (requests: AsyncIterable<EchoRequest>) => AsyncIterable<EchoResponse>): Promise<void> {
   const turn = new Turn();
@@ -200,6 +222,7 @@ const streamContenders: Contender[] = [
 const bidiContenders: Contender[] = [
   { name: RAW, start: streamCall(() => rawPingPong(raw)) },
   { name: CONTROL, start: streamCall(() => rawPingPong(rawAgain)) },
+  { name: RAW_ITERABLE, start: streamCall(() => resilientPingPong((requests) => rawIterableBidi(raw, requests))) },
   { name: RESILIENT, start: streamCall(() => resilientPingPong((requests) => resilient.Bidi(requests) as AsyncIterable<EchoResponse>)) },
 ];
 
@@ -240,7 +263,7 @@ try {
 // Report
 
 /** Short contender names for the per-round tables' headers. */
-const SHORT: Record<string, string> = { [RAW]: 'raw', [CONTROL]: 'A/A', [RESILIENT]: 'resilient' };
+const SHORT: Record<string, string> = { [RAW]: 'raw', [CONTROL]: 'A/A', [RAW_ITERABLE]: 'raw iterables', [RESILIENT]: 'resilient' };
 
 /** What one part counts: its unit per stream, and how its columns name it. */
 interface Unit {
@@ -296,6 +319,10 @@ const byName = (summaries: readonly ContenderSummary[], name: string): Contender
 const streamOurs = byName(stream, RESILIENT);
 const bidiOurs = byName(bidi, RESILIENT);
 const bidiControl = byName(bidi, CONTROL);
+const bidiIterable = byName(bidi, RAW_ITERABLE);
+/** Per round: resilient-grpc's CPU per round trip / raw grpc-js driven through async iterables. */
+const sameShapeRatios = bidiOurs.rounds.map((r, i) => r.cpuUsPerCall / bidiIterable.rounds[i]!.cpuUsPerCall).sort((a, b) => a - b);
+const sameShape = sameShapeRatios[Math.floor(sameShapeRatios.length / 2)]!;
 const targets: Target[] = [
   {
     what: `resilient-grpc messages/s vs raw (server stream, ${fmt.int(MESSAGES)} messages)`,
@@ -315,6 +342,12 @@ const targets: Target[] = [
     target: `≤ ${BIDI_CPU_TARGET.toFixed(2)}×`,
     met: bidiOurs.cpuRatio <= BIDI_CPU_TARGET,
   },
+  {
+    what: 'bidi ping-pong CPU per round trip vs raw grpc-js in the same shape (async iterables)',
+    figure: fmt.ratio(sameShape, 3),
+    target: `≤ ${BIDI_CPU_TARGET.toFixed(2)}× (ours)`,
+    met: sameShape <= BIDI_CPU_TARGET,
+  },
 ];
 const controlRatios = bidiControl.rounds.map((r, i) => r.cpuUsPerCall / bidi[0]!.rounds[i]!.cpuUsPerCall);
 
@@ -328,7 +361,8 @@ report({
     `server stream: StreamRequest ${JSON.stringify(REQUEST)}; every message (message 'x-<i>', count i, no payload) is read with for await and the count and last message are checked.`,
     `server stream: raw grpc-js: client.ServerStream(req, { deadline: Date.now() + ${DEADLINE_MS} }) read as a Node Readable; resilient-grpc: new ChannelPool(${JSON.stringify(ARMED)}), methods.ServerStream.deadlineMs ${DEADLINE_MS}, its own async iterator (a bounded queue that pauses the grpc-js stream past 16 buffered messages).`,
     `bidi ping-pong: per round one Bidi stream of ${fmt.int(ROUND_TRIPS)} round trips (EchoRequest { message: 'ping-<i>' }, echoed with count i); each response is checked (message and count) before the next request is written, and the stream must end OK after exactly ${fmt.int(ROUND_TRIPS)} responses. After the last response the client half-closes; the test server ends the stream ~50 ms later, inside the round's wall time for every contender alike.`,
-    `bidi ping-pong: raw grpc-js: client.Bidi({ deadline: Date.now() + ${DEADLINE_MS} }), call.write() on each 'data' event, call.end() after the last; the A/A control is the same on a second raw client (its own channel); resilient-grpc: the same pool, methods.Bidi.deadlineMs ${DEADLINE_MS}, client.Bidi(requests) read with for await, \`requests\` an async generator that yields the next request once the reader has the previous response.`,
+    `bidi ping-pong: raw grpc-js: client.Bidi({ deadline: Date.now() + ${DEADLINE_MS} }), call.write() on each 'data' event, call.end() after the last; the A/A control is the same on a second raw client (its own channel); resilient-grpc: the same pool, methods.Bidi.deadlineMs ${DEADLINE_MS}, client.Bidi(requests) read with for await, \`requests\` an async generator that yields the next request once the reader has the previous response; raw grpc-js, async iterables: the same generator and for await on a raw grpc-js call (each request written as the generator yields it, after 'drain' when write() returned false): the shape the package's API has, without the package.`,
+    `bidi ping-pong, resilient-grpc vs raw grpc-js in the same shape (median of per-round ratios): ${fmt.ratio(sameShape, 3)}. The gap to raw grpc-js's 'data' events is mostly the shape: a promise per request from the caller's generator and per response read with for await.`,
     `A/A control (bidi, raw grpc-js beside raw grpc-js): ${fmt.ratio(bidiControl.cpuRatio, 3)} (rounds ${fmt.ratio(Math.min(...controlRatios), 2)}–${fmt.ratio(Math.max(...controlRatios), 2)}): how far from 1.00× a ratio strays with nothing to measure, on this machine in this run.`,
     `CPU is the client process only (user + system, all threads, GC included); the server runs in its own process on the same machine. The client was busy ${busy(stream)} of the server stream's wall time and ${busy(bidi)} of the ping-pong's (CPU per stream × streams/s): the rest of the time it waits for the server.`,
     `the ≥ ${RATE_TARGET.toFixed(2)}× messages/s target is ours; the CPU targets (≤ ${STREAM_CPU_TARGET.toFixed(2)}× per server-stream message, ≤ ${BIDI_CPU_TARGET.toFixed(2)}× per bidi round trip) are issue 18's.`,
