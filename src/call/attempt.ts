@@ -99,12 +99,15 @@ interface WireStatus {
 
 const ATTEMPT = Symbol('resilient-grpc.attempt');
 
+/** A grpc-js call with its attempt stored on it, until the attempt is over. */
+type LinkedWireCall = WireCall & { [ATTEMPT]?: Attempt | undefined };
+
 /**
  * The one 'metadata' listener of every attempt, shared (no closure per call): the response
  * headers arrived on the grpc-js call whose attempt is stored under ATTEMPT.
  */
-function onHeaders(this: { [ATTEMPT]: Attempt }): void {
-  this[ATTEMPT].heardHeaders();
+function onHeaders(this: LinkedWireCall): void {
+  this[ATTEMPT]?.heardHeaders();
 }
 
 /**
@@ -130,7 +133,7 @@ export class Attempt implements QueueListener {
   #eventsAt = 0;
   /** The grpc-js channel generation it runs on: a replaced channel fails it through no fault of the backend. */
   readonly #generation: number;
-  #call: WireCall | undefined;
+  #call: LinkedWireCall | undefined;
   #link: AttemptLink | undefined;
   /** The stall detector's view of the channel, when it is on. */
   readonly #watch: Watch | undefined;
@@ -258,7 +261,7 @@ export class Attempt implements QueueListener {
   }
 
   /** Makes the grpc-js call of this attempt's shape on the channel's current client. */
-  #send(metadata: Metadata): WireCall {
+  #send(metadata: Metadata): LinkedWireCall {
     const { bound, request } = this.#owner;
     const { channel, method } = bound;
     const client = channel.client;
@@ -268,7 +271,9 @@ export class Attempt implements QueueListener {
     const options: CallOptions = { deadline: this.#plan.wireDeadline };
     if (prepared.credentials !== undefined) options.credentials = prepared.credentials;
     if (this.#tap !== undefined) options.interceptors = this.#tap.chain(prepared.interceptors ?? bound.interceptors ?? []);
-    let call: WireCall;
+    // What a unary or client-stream callback reaches this attempt through, until it ran.
+    let self: Attempt | undefined = this;
+    let call: LinkedWireCall;
     switch (method.kind) {
       case 'unary':
         if (this.#watch !== undefined) {
@@ -276,9 +281,13 @@ export class Attempt implements QueueListener {
           this.#unheard = true;
         }
         if (this.#endpointWatch !== undefined && this.#link !== undefined) this.#pending = this.#endpointWatch.begin(this.#link);
-        call = client.makeUnaryRequest(method.path, method.serialize, method.deserialize, request, metadata, options, (error, response) =>
-          this.#responded(error, response),
-        );
+        call = client.makeUnaryRequest(method.path, method.serialize, method.deserialize, request, metadata, options, (error, response) => {
+          // grpc-js keeps its callback as long as its own call objects live, and they can outlive
+          // the call by many scavenges (see #unlink): the callback lets go of the attempt first.
+          const attempt = self;
+          self = undefined;
+          if (attempt !== undefined) attempt.#responded(error, response);
+        });
         break;
       case 'client-stream': {
         const writable = client.makeClientStreamRequest(
@@ -287,7 +296,11 @@ export class Attempt implements QueueListener {
           method.deserialize,
           metadata,
           options,
-          (error, response) => this.#responded(error, response),
+          (error, response) => {
+            const attempt = self;
+            self = undefined;
+            if (attempt !== undefined) attempt.#responded(error, response);
+          },
         );
         this.#pump = new RequestPump(request as Requests, writable, this.#owner);
         call = writable;
@@ -307,7 +320,7 @@ export class Attempt implements QueueListener {
         break;
       }
     }
-    (call as unknown as { [ATTEMPT]: Attempt })[ATTEMPT] = this;
+    call[ATTEMPT] = this;
     call.on('metadata', onHeaders);
     const hooks = this.#owner.prepared.hooks;
     if (hooks !== undefined) watchHooks(call, hooks);
@@ -428,8 +441,20 @@ export class Attempt implements QueueListener {
     }
   }
 
+  /**
+   * The attempt is over on the wire: its grpc-js call lets go of it. grpc-js's and node's http2
+   * objects of a call can stay reachable long after it ended (held by the Sets and Maps they are
+   * added to and deleted from per call: see in-flight.ts for why such a Set keeps its entries
+   * alive past the scavenges), and everything they reach is copied by each scavenge and promoted
+   * with them; through this link and the callback, that was the attempt and its whole call.
+   */
+  #unlink(): void {
+    if (this.#call !== undefined) this.#call[ATTEMPT] = undefined;
+  }
+
   /** A unary or client-stream call's callback: its response, or its failure. */
   #responded(error: WireStatus | null, response: unknown): void {
+    this.#unlink();
     this.#ended = true;
     if (this.#limitTimer !== undefined) clearTimeout(this.#limitTimer);
     if (this.#watch !== undefined) {
@@ -463,6 +488,7 @@ export class Attempt implements QueueListener {
 
   /** A stream's status (QueueListener): the attempt is over. */
   statusArrived(final: StatusObject): void {
+    this.#unlink();
     this.#ended = true;
     if (this.#limitTimer !== undefined) clearTimeout(this.#limitTimer);
     this.#pump?.stop();

@@ -16,6 +16,8 @@ import type { MessageQueue } from './message-queue.js';
  * its queue when it is ready and settles when its status arrives, whether or not anybody reads it.
  */
 export class Call extends Attempts implements InFlight {
+  /** InFlight: its index in the channel's in-flight list while tracked (in-flight.ts). */
+  inFlightSlot: number | undefined = undefined;
   #graceMs = 0;
   #started = false;
   #ended = false;

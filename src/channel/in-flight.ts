@@ -2,6 +2,14 @@
 // calls waiting to retry (they settle at once with their last error), then gives the others
 // `graceMs` to settle, then cancels what is left and waits for grpc-js to answer each cancel().
 // (grpc-js has no drain signal and no force close: channel.close() lets running calls continue.)
+//
+// The calls are kept in an array, each call holding its own index (a swap with the last one
+// removes it), not in a Set: a Set that takes and drops an entry per call keeps every call alive
+// past the scavenges until the next full GC. V8 rehashes a Set's table every few dozen adds and
+// deletes, and the table it leaves behind keeps its entries and a link to the new table; once
+// one such table is in the old generation (as the live one is after any full GC), the chain of
+// tables after it, and every call in them, with everything a call references, survives each
+// scavenge and is promoted (bench/gc-survival.ts measures what survives).
 
 /** Something in flight on a channel that closing it may have to cancel. */
 export interface InFlight {
@@ -9,32 +17,43 @@ export interface InFlight {
   cancelForClose(graceMs: number): void;
   /** The pool began closing: a call waiting to retry gives up now, and says so (true). */
   poolClosing(): boolean;
+  /** Its index in the in-flight list while it is tracked; written only by `InFlightCalls`. */
+  inFlightSlot?: number | undefined;
 }
 
 /** The in-flight set of one channel, with the counts `stats()` reports. */
 export class InFlightCalls {
-  readonly #calls = new Set<InFlight>();
+  readonly #calls: InFlight[] = [];
   #onIdle: (() => void) | undefined;
   started = 0;
   succeeded = 0;
   failed = 0;
 
   get size(): number {
-    return this.#calls.size;
+    return this.#calls.length;
   }
 
-  /** A call started: counted, and tracked so that closing drains or cancels it. */
+  /** A call started: counted, and tracked so that closing drains or cancels it. Once per call. */
   track(call: InFlight): void {
     this.started++;
-    this.#calls.add(call);
+    call.inFlightSlot = this.#calls.length;
+    this.#calls.push(call);
   }
 
   /** A tracked call settled, with a response (`ok`) or not. Once per call; later calls are ignored. */
   settle(call: InFlight, ok: boolean): void {
-    if (!this.#calls.delete(call)) return;
+    const calls = this.#calls;
+    const slot = call.inFlightSlot;
+    if (slot === undefined || calls[slot] !== call) return;
+    call.inFlightSlot = undefined;
+    const last = calls.pop()!;
+    if (last !== call) {
+      calls[slot] = last;
+      last.inFlightSlot = slot;
+    }
     if (ok) this.succeeded++;
     else this.failed++;
-    if (this.#calls.size === 0) this.#onIdle?.();
+    if (calls.length === 0) this.#onIdle?.();
   }
 
   /**
@@ -42,13 +61,13 @@ export class InFlightCalls {
    * settle, then are cancelled. Resolves once none is left.
    */
   async drain(graceMs: number): Promise<{ drained: number; cancelled: number }> {
-    const atStart = this.#calls.size;
+    const atStart = this.#calls.length;
     // A call woken from its backoff settles at once, ended by close(): it counts as cancelled.
     const woken = new Set<InFlight>();
     for (const call of [...this.#calls]) if (call.poolClosing()) woken.add(call);
-    if (this.#calls.size > 0 && graceMs > 0) await this.#idle(graceMs);
+    if (this.#calls.length > 0 && graceMs > 0) await this.#idle(graceMs);
     let cancelled = woken.size;
-    if (this.#calls.size > 0) {
+    if (this.#calls.length > 0) {
       for (const call of [...this.#calls]) {
         if (woken.has(call)) continue;
         cancelled++;
@@ -62,7 +81,7 @@ export class InFlightCalls {
 
   /** Resolves when no call is in flight, or after `timeoutMs` when given. */
   #idle(timeoutMs: number | undefined): Promise<void> {
-    if (this.#calls.size === 0) return Promise.resolve();
+    if (this.#calls.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
