@@ -10,7 +10,7 @@ import { retryMiddleware } from 'nice-grpc-client-middleware-retry';
 import { TestServiceClient, testServiceDefinition } from '../test/helpers/protos.js';
 import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
 import { promiseCall, type StartCall } from './lib.js';
-import type { ChannelPool as ChannelPoolClass, ChannelPoolOptions } from '../src/index.js';
+import type { ChannelPool as ChannelPoolClass, ChannelPoolOptions, ClientOptions } from '../src/index.js';
 
 export const DEADLINE_MS = 10_000;
 export const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buffer.alloc(0) };
@@ -135,15 +135,16 @@ export function rawPromiseEcho(targets: readonly string[], name = RAW_PROMISE): 
   };
 }
 
-/** resilient-grpc: one pool (`options`), one client per target (so one channel per target). */
+/** resilient-grpc: one pool (`options`), one client per target (so one channel per target), each with `clientOptions`. */
 export function resilientEcho(
   ChannelPool: typeof ChannelPoolClass,
   targets: readonly string[],
   options: ChannelPoolOptions = {},
   name = RESILIENT,
+  clientOptions: ClientOptions = {},
 ): EchoContender & { pool: ChannelPoolClass } {
   const pool = new ChannelPool(options);
-  const clients = targets.map((t) => pool.client(TestServiceClient, t));
+  const clients = targets.map((t) => pool.client(TestServiceClient, t, clientOptions));
   const calls = clients.map((client) => (): Promise<EchoResponse> => client.Echo(REQUEST) as Promise<EchoResponse>);
   return {
     name,
