@@ -79,7 +79,10 @@
 //   callgrind_annotate --inclusive=yes).
 //   Hedging and the throttle at c=1 and c=256: --only=resilient,resilient-again,resilient-throttle,resilient-hedging --concurrency=1,256
 // Time, on a shared 2-core machine (load 3 to 6): everything 4 min (each child 85-145 s, two at a
-//   time); `--only=resilient` (with raw grpc-js beside it) 1.5 min.
+//   time); `--only=resilient` (with raw grpc-js beside it) 1.5 min. With c=256 (load 3 to 11):
+//   each child 3 to 10 min. At c=256 a count moves with the client's speed against the server's
+//   (how responses batch into reads): children run side by side agree (A/A 0.999x), children
+//   run at different times of a busy machine differed by up to 16 K instructions per call.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
