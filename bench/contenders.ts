@@ -10,7 +10,7 @@ import { retryMiddleware } from 'nice-grpc-client-middleware-retry';
 import { TestServiceClient, testServiceDefinition } from '../test/helpers/protos.js';
 import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
 import { promiseCall, type StartCall } from './lib.js';
-import type { ChannelPool as ChannelPoolClass, ChannelPoolOptions } from '../src/index.js';
+import type { ChannelPool as ChannelPoolClass, ChannelPoolOptions, ClientOptions } from '../src/index.js';
 
 export const DEADLINE_MS = 10_000;
 export const REQUEST: EchoRequest = { message: 'hello', delayMs: 0, payload: Buffer.alloc(0) };
@@ -78,11 +78,11 @@ async function checkAll(name: string, calls: ReadonlyArray<() => Promise<unknown
 
 /**
  * Raw grpc-js: the generated-style callback client (one per target, each with its own channel),
- * a deadline on each call. The baseline of every comparison. Named RAW_NO_STACK, it makes its
+ * a deadline on each call (`deadlineMs`, default DEADLINE_MS). The baseline of every comparison. Named RAW_NO_STACK, it makes its
  * calls with Error.stackTraceLimit at 0, as resilient-grpc does: grpc-js then captures no caller
  * stack, and what is left of the gap to it is the pool's own work.
  */
-export function rawEcho(targets: readonly string[], name = RAW, channelOptions: grpc.ChannelOptions = {}): EchoContender {
+export function rawEcho(targets: readonly string[], name = RAW, channelOptions: grpc.ChannelOptions = {}, deadlineMs = DEADLINE_MS): EchoContender {
   const clients = targets.map((t) => new TestServiceClient(t, grpc.credentials.createInsecure(), channelOptions) as unknown as RawTestClient);
   const callerStack = name !== RAW_NO_STACK;
   return {
@@ -90,17 +90,17 @@ export function rawEcho(targets: readonly string[], name = RAW, channelOptions: 
     start: rotate(clients, (raw) =>
       callerStack
         ? (done) => {
-            raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error) => done(error === null ? undefined : error));
+            raw.Echo(REQUEST, { deadline: Date.now() + deadlineMs }, (error) => done(error === null ? undefined : error));
           }
         : (done) =>
             withoutCallerStack(() =>
-              raw.Echo(REQUEST, { deadline: Date.now() + DEADLINE_MS }, (error) => done(error === null ? undefined : error)),
+              raw.Echo(REQUEST, { deadline: Date.now() + deadlineMs }, (error) => done(error === null ? undefined : error)),
             ),
     ),
-    check: (deadlineMs = DEADLINE_MS) =>
+    check: (checkDeadlineMs = deadlineMs) =>
       checkAll(
         name,
-        clients.map((raw) => () => new Promise((resolve, reject) => raw.Echo(REQUEST, { deadline: Date.now() + deadlineMs }, (e, r) => (e ? reject(e) : resolve(r))))),
+        clients.map((raw) => () => new Promise((resolve, reject) => raw.Echo(REQUEST, { deadline: Date.now() + checkDeadlineMs }, (e, r) => (e ? reject(e) : resolve(r))))),
       ),
     async close() {
       for (const raw of clients) raw.close();
@@ -135,15 +135,16 @@ export function rawPromiseEcho(targets: readonly string[], name = RAW_PROMISE): 
   };
 }
 
-/** resilient-grpc: one pool (`options`), one client per target (so one channel per target). */
+/** resilient-grpc: one pool (`options`), one client per target (so one channel per target), each with `clientOptions`. */
 export function resilientEcho(
   ChannelPool: typeof ChannelPoolClass,
   targets: readonly string[],
   options: ChannelPoolOptions = {},
   name = RESILIENT,
+  clientOptions: ClientOptions = {},
 ): EchoContender & { pool: ChannelPoolClass } {
   const pool = new ChannelPool(options);
-  const clients = targets.map((t) => pool.client(TestServiceClient, t));
+  const clients = targets.map((t) => pool.client(TestServiceClient, t, clientOptions));
   const calls = clients.map((client) => (): Promise<EchoResponse> => client.Echo(REQUEST) as Promise<EchoResponse>);
   return {
     name,
@@ -161,24 +162,24 @@ export function resilientEcho(
 }
 
 /**
- * nice-grpc with its deadline and retry middlewares (one channel per target). The middleware
+ * nice-grpc with its deadline and retry middlewares (one channel per target; `deadlineMs`, default DEADLINE_MS). The middleware
  * attached last runs first: the deadline wraps every attempt, as resilient-grpc's does.
  * retryMaxAttempts counts retries (nice-grpc stops once attempt index >= retryMaxAttempts): 2
  * means 3 attempts in all, as resilient-grpc's default maxAttempts 3.
  */
-export function niceEcho(targets: readonly string[], name = NICE): EchoContender {
+export function niceEcho(targets: readonly string[], name = NICE, deadlineMs = DEADLINE_MS): EchoContender {
   const factory = createClientFactory().use(retryMiddleware).use(deadlineMiddleware);
-  const options = { deadline: DEADLINE_MS, retry: true, retryMaxAttempts: 2 };
+  const options = { deadline: deadlineMs, retry: true, retryMaxAttempts: 2 };
   const channels = targets.map((t) => createChannel(t));
   const clients = channels.map((channel) => factory.create(echoDefinition, channel));
   const calls = clients.map((client) => (): Promise<EchoResponse> => client.Echo(REQUEST, options));
   return {
     name,
     start: rotate(calls, promiseCall),
-    check: (deadlineMs = DEADLINE_MS) =>
+    check: (checkDeadlineMs = deadlineMs) =>
       checkAll(
         name,
-        clients.map((client) => () => client.Echo(REQUEST, { ...options, deadline: deadlineMs })),
+        clients.map((client) => () => client.Echo(REQUEST, { ...options, deadline: checkDeadlineMs })),
       ),
     async close() {
       for (const channel of channels) channel.close();

@@ -10,7 +10,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_DIR, formatTable, formatTargets, isNumericColumn, markedJson, REPO_DIR, RESULT_MARKER, runNodeChild, type BenchResult, type Table } from './lib.js';
 
-const BENCHES = ['unary-overhead', 'instructions', 'gc-survival', 'multi-target', 'stream-overhead', 'observability-overhead', 'leak-curve', 'drain', 'fail-fast', 'memory-per-channel', 'partial-outage'] as const;
+const BENCHES = ['unary-overhead', 'instructions', 'gc-survival', 'multi-target', 'stream-overhead', 'observability-overhead', 'leak-curve', 'drain', 'fail-fast', 'memory-per-channel', 'partial-outage', 'tail-latency'] as const;
 /** Per benchmark; far above what each takes, only so a hung one cannot hang the run. */
 const TIMEOUT_MS = 1_200_000;
 const RESULTS_PATH = join(BENCH_DIR, 'RESULTS.md');

@@ -2,7 +2,7 @@
 // hangs) while the client process's own event loop is blocked in bursts, so that deadlines
 // expire locally (grpc-js's deadline timer fires late, after the answer sat unread in the
 // socket, or before the call was ever picked). The servers run in a child process
-// (fixtures/fleet-child.ts): only the client starves.
+// (test/helpers/fleet-child.ts): only the client starves.
 //
 // Two contenders share the client process and the fleet, offered the same open-loop load,
 // every call with a 1 s deadline: a pool on defaults, and raw grpc-js with outlier_detection +
@@ -22,7 +22,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChannelPool, CircuitOpenError, statusName, type BreakerStateChange } from '../../src/index.js';
 import { OD_RETRY_SERVICE_CONFIG } from '../helpers/grpc-js-rival.js';
-import { startChildFleet, type ChildFleet } from './fixtures/child-fleet.js';
+import { startChildFleet, type ChildFleet } from '../helpers/child-fleet.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse } from '../helpers/protos.js';
 
 const SECONDS = envNumber('CPU_STARVED_SECONDS', 12);

@@ -3,14 +3,14 @@
 // ~5 ms: without hedging the p99 is >= 500 ms; with hedging (maxExtraLoad 5 %) it is <= 50 ms and
 // the hedges stay <= 5 % of calls + 10/s. (2) Every attempt is held 500 ms: hedging stops by
 // itself, below 1 % of calls within 30 s. Every call settles once, with a result or a typed error.
-// The servers run in a process of their own (fixtures/fleet-child.ts), so that the tail the
+// The servers run in a process of their own (test/helpers/fleet-child.ts), so that the tail the
 // client sees is the one the servers make, not the client's own event loop (sharing it put 4-7 %
 // of the fast calls over 50 ms on a busy machine).
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChannelPool, type CallEndEvent, type HedgingOptions } from '../../src/index.js';
 import { TestServiceClient } from '../helpers/protos.js';
 import type { Test } from '../helpers/fleet-scenario.js';
-import { startChildFleet, type ChildFleet } from './fixtures/child-fleet.js';
+import { startChildFleet, type ChildFleet } from '../helpers/child-fleet.js';
 import { collectUnhandledRejections, percentileMs, sleep, timed, untyped, useScene, type Outcome } from './support.js';
 
 const RATE_PER_S = 200;
