@@ -74,8 +74,8 @@ const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 const NO_EVENTS_DIR = join(REPO_DIR, '.tmp', 'obs-no-events');
 /** The call sites that make a call observed, and what replaces each: with them gone, nothing reads the events. */
 const EVENT_SITES: Array<[file: string, from: string, to: string]> = [
-  ['call-run.ts', 'if (events.watchingCalls) this.#observer = new CallObserver(this.bound, events);', ''],
-  ['call-admission.ts', 'if (bound.pool.callEvents.watchingCalls) notStarted(', 'if (false) notStarted('],
+  ['call/call.ts', 'if (events.watchingCalls) this.observer = new CallObserver(this.bound, events);', ''],
+  ['call/admission.ts', 'bound.pool.callEvents.notStarted(bound.channel.target, bound.method, error, refused);', ''],
 ];
 
 /**
