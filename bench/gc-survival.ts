@@ -36,7 +36,7 @@ import { once } from 'node:events';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { RAW, RAW_NO_STACK, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
-import { cliArg, fmt, gc, isMain, loadPackage, progress, report, runLoad, type Table } from './lib.js';
+import { cliArg, onlyContenders, fmt, gc, isMain, loadPackage, progress, report, runLoad, type Table } from './lib.js';
 
 const KEYS = ['raw', 'raw-nostack', 'resilient'] as const;
 type Key = (typeof KEYS)[number];
@@ -143,11 +143,8 @@ async function measureChild(key: Key, address: string, concurrency: number, call
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
-  const only = cliArg('only')?.split(',');
-  const unknown = only?.filter((k) => !(KEYS as readonly string[]).includes(k)) ?? [];
-  if (unknown.length > 0) throw new Error(`unknown contender(s): ${unknown.join(', ')} (known: ${KEYS.join(', ')})`);
   // raw grpc-js with the caller stack off, the pool's way of calling it, is the baseline.
-  const keys = KEYS.filter((k) => k === 'raw-nostack' || only === undefined || only.includes(k));
+  const keys = onlyContenders(KEYS, 'raw-nostack');
   const levels = (cliArg('concurrency') ?? '1,32').split(',').map(Number);
   const calls = Number(cliArg('calls') ?? 10_000);
   const warmup = Number(cliArg('warmup') ?? 5_000);

@@ -91,7 +91,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { getHeapCodeStatistics, getHeapSpaceStatistics } from 'node:v8';
 import { CONTROL, NICE, NICE_OPTIONS_NOTE, niceEcho, RAW, RAW_NO_STACK, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
-import { cliArg, fmt, gc, isMain, loadPackage, median, progress, REPO_DIR, report, runLoad, type Table, type Target } from './lib.js';
+import { cliArg, onlyContenders, fmt, gc, isMain, loadPackage, median, progress, REPO_DIR, report, runLoad, type Table, type Target } from './lib.js';
 
 const KEYS = ['raw', 'a-a', 'raw-nostack', 'resilient', 'resilient-again', 'resilient-throttle', 'resilient-hedging', 'nice'] as const;
 type Key = (typeof KEYS)[number];
@@ -470,10 +470,7 @@ async function pooled<T>(jobs: ReadonlyArray<() => Promise<T>>, limit: number): 
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
-  const only = cliArg('only')?.split(',');
-  const unknown = only?.filter((k) => !(KEYS as readonly string[]).includes(k)) ?? [];
-  if (unknown.length > 0) throw new Error(`unknown contender(s): ${unknown.join(', ')} (known: ${KEYS.join(', ')})`);
-  const keys = KEYS.filter((k) => k === 'raw' || only === undefined || only.includes(k));
+  const keys = onlyContenders(KEYS, 'raw');
   const levels = (cliArg('concurrency') ?? process.env.BENCH_CONCURRENCY ?? '1,32').split(',').map(Number);
   const calls = Number(cliArg('calls') ?? 250);
   const warmup = Number(cliArg('warmup') ?? 800);

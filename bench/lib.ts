@@ -526,6 +526,17 @@ export function cliArg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 }
 
+/**
+ * The contenders `--only=a,b` asks for, in `known`'s order, with `baseline` always among them (the
+ * others' ratios are read against it); all of them without `--only`. An unknown name throws.
+ */
+export function onlyContenders<K extends string>(known: readonly K[], baseline: K): K[] {
+  const only = cliArg('only')?.split(',');
+  const unknown = only?.filter((k) => !(known as readonly string[]).includes(k)) ?? [];
+  if (unknown.length > 0) throw new Error(`unknown contender(s): ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  return known.filter((k) => k === baseline || only === undefined || only.includes(k));
+}
+
 /** A note giving each level's A/A control ratio (the row named `control`): the run's noise floor. */
 export function controlNote(levels: ReadonlyArray<{ concurrency: number; measured: readonly Paired[] }>, control: string, what: string): string {
   const figures = levels.map((l) => {
