@@ -1,4 +1,4 @@
-import { Metadata, connectivityState, credentials, status, type Client, type Interceptor } from '@grpc/grpc-js';
+import { Metadata, connectivityState, credentials, status, type Interceptor } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { BoundMethod, type CallPool } from '../../src/call/bound-method.js';
 import { admitCall } from '../../src/call/admission.js';
@@ -12,117 +12,13 @@ import { ManagedChannel, type ChannelContext } from '../../src/channel/managed-c
 import type { CallOptions } from '../../src/config/call-options.js';
 import { mergePolicy, type PolicyOptions } from '../../src/config/policy.js';
 import type { RetryEvent } from '../../src/call/retry-event.js';
-import type { MethodInfo } from '../../src/core/service-methods.js';
 import type { Resolved } from '../../src/config/check-helpers.js';
 import { channelContext, fakeFactory } from '../helpers/fake-channel.js';
+import { METHOD, scripted, scriptedClient, TARGET, wire, type Sender } from '../helpers/scripted-wire.js';
 
 // The life of a unary call with fake timers: a scripted grpc-js client plays the wire (each
 // makeUnaryRequest answers as the script says), a ManagedChannel on a fake factory keeps the
 // counters, Math.random is fixed so the backoff is known.
-
-const TARGET = 'fake.example:50051';
-const METHOD: MethodInfo = {
-  names: ['Get'],
-  path: '/pkg.Svc/Get',
-  kind: 'unary',
-  serialize: () => Buffer.alloc(0),
-  deserialize: () => ({}),
-  definition: {
-    path: '/pkg.Svc/Get',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: () => Buffer.alloc(0),
-    requestDeserialize: () => ({}),
-    responseSerialize: () => Buffer.alloc(0),
-    responseDeserialize: () => ({}),
-  },
-};
-
-interface Step {
-  /** When the attempt answers, in ms after it started. */
-  afterMs: number;
-  /** The status it fails with; it succeeds without one. */
-  code?: number;
-  trailers?: Record<string, string>;
-}
-
-/** The grpc-js call options an attempt was made with. */
-interface AttemptOptions {
-  deadline: number;
-  interceptors?: Interceptor[];
-  credentials?: unknown;
-}
-
-/** What the scripted wire does with one attempt: answers `callback` as grpc-js would. */
-type Sender = (options: AttemptOptions, metadata: Metadata, callback: (error: unknown, value?: unknown) => void) => FakeWireCall;
-
-interface FakeWireCall {
-  cancel(): void;
-  getPeer(): string;
-  on(): unknown;
-}
-
-/** The scripted wire of the current test: the fake client's makeUnaryRequest hands each attempt to it. */
-const wire: { send: Sender | undefined } = { send: undefined };
-
-function scriptedClient(): Client {
-  return {
-    makeUnaryRequest: (
-      _path: string,
-      _ser: unknown,
-      _deser: unknown,
-      _request: unknown,
-      metadata: Metadata,
-      options: AttemptOptions,
-      callback: (error: unknown, value?: unknown) => void,
-    ) => wire.send!(options, metadata, callback),
-  } as unknown as Client;
-}
-
-interface SentAttempt {
-  options: AttemptOptions;
-  metadata: Metadata;
-  startedAt: number;
-  cancelled: boolean;
-}
-
-/** A Sender that answers each attempt as the script says (the last step repeats); cancel() answers CANCELLED, as grpc-js does. */
-function scripted(...steps: Step[]) {
-  const sent: SentAttempt[] = [];
-  const send: Sender = (options, metadata, callback) => {
-    const step = steps[sent.length] ?? steps.at(-1)!;
-    const attempt: SentAttempt = { options, metadata, startedAt: Date.now(), cancelled: false };
-    sent.push(attempt);
-    let answered = false;
-    const answer = (error: unknown, value?: unknown): void => {
-      if (answered) return;
-      answered = true;
-      clearTimeout(timer);
-      callback(error, value);
-    };
-    const timer = setTimeout(() => {
-      if (step.code === undefined) answer(null, { attempt: sent.indexOf(attempt) + 1 });
-      else answer(serviceError(step.code, `scripted ${step.code}`, step.trailers));
-    }, step.afterMs);
-    return {
-      cancel() {
-        attempt.cancelled = true;
-        queueMicrotask(() => answer(serviceError(status.CANCELLED, 'Cancelled on client')));
-      },
-      // As a grpc-js call that never opened a stream: its peer is the channel's target, so the
-      // commit rule lets every scripted failure be retried by its status alone.
-      getPeer: () => TARGET,
-      on: () => undefined,
-    };
-  };
-  return { send, sent };
-}
-
-function serviceError(code: number, details: string, trailers: Record<string, string> = {}): Error {
-  const metadata = new Metadata();
-  for (const [key, value] of Object.entries(trailers)) metadata.set(key, value);
-  return Object.assign(new Error(`${code} ${details}`), { code, details, metadata });
-}
 
 let context: ChannelContext;
 let channel: ManagedChannel;
