@@ -521,6 +521,15 @@ export interface Paired {
 
 export const PAIR_MARKER = '@@pair@@ ';
 
+/** The number in environment variable `name` (> 0 and finite, else a RangeError naming it), or `fallback` when unset or empty. */
+export function positiveEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number, got ${raw}`);
+  return value;
+}
+
 /** The value of `--name=value` on this process's command line. */
 export function cliArg(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);

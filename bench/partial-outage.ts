@@ -59,7 +59,7 @@ import { startFaultProxy, type FaultProxy } from '../test/helpers/fault-proxy.js
 import { TestServiceClient, testServiceDefinition } from '../test/helpers/protos.js';
 import type { EchoRequest, EchoResponse } from '../test/helpers/protos.js';
 import { startTestServerProcess, type TestServerProcess } from '../test/helpers/test-server-process.js';
-import { fmt, loadPackage, median, percentile, progress, report, type Table, type Target } from './lib.js';
+import { fmt, loadPackage, positiveEnv, median, percentile, progress, report, type Table, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();
 
@@ -86,13 +86,6 @@ const SCENARIO_TEXT: Record<ScenarioName, string> = {
 /** The issue's bar for resilient-grpc on defaults, beside "the highest"; none for freeze (its bar counts after stallTimeoutMs). */
 const SUCCESS_BAR: Record<ScenarioName, number | undefined> = { error: 99.5, hang: 99, freeze: undefined, flap: 99.5 };
 
-function positiveEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number, got ${raw}`);
-  return value;
-}
 
 function scenariosFromEnv(): ScenarioName[] {
   const raw = process.env.PARTIAL_OUTAGE_SCENARIOS;

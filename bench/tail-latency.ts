@@ -52,7 +52,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { startChildFleet, type ChildFleet } from '../test/helpers/child-fleet.js';
 import { TestServiceClient, type EchoRequest, type EchoResponse } from '../test/helpers/protos.js';
-import { fmt, loadPackage, percentile, progress, report, type Table, type Target } from './lib.js';
+import { fmt, loadPackage, positiveEnv, percentile, progress, report, type Table, type Target } from './lib.js';
 
 const { ChannelPool } = await loadPackage();
 
@@ -73,13 +73,6 @@ const SETTLE_MS = 200;
 const ECHO_SERVICE = 'resilient.test.v1.TestService';
 const REQUEST: EchoRequest = { message: 'tail', delayMs: FAST_MS, payload: Buffer.alloc(0) };
 
-function positiveEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number, got ${raw}`);
-  return value;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Contenders
