@@ -208,6 +208,13 @@ export function gc(): void {
  * Runs the contenders A, B, C, A, B, C, ... for `rounds` cycles, each round a fixed number of
  * calls, and records per-round client CPU per call and throughput. A full GC runs before every
  * round (outside the measurement), so no round pays for garbage another contender left behind.
+ * It runs with no call in flight, as V8's memory reducer's GCs do in an idle process, and it
+ * costs the round after it more than its own pause: optimized code that depended on the hidden
+ * class of an object of which no instance was left alive is thrown away, and the compiler makes
+ * it again (background threads, counted: CPU is every thread's) while the round runs. Raw
+ * grpc-js re-optimized 80-122 functions per round of 2,500 calls at c=32 (`node --trace-opt`),
+ * the pool 126-170 until each channel kept its last call while idle (src/channel/in-flight.ts),
+ * 56-92 since; that moved the pool's ratio from 1.18x to about 1.0x at c=32.
  */
 export async function interleavedRounds(options: InterleaveOptions): Promise<ContenderSummary[]> {
   const { contenders, rounds, callsPerRound, concurrency, warmupCalls } = options;

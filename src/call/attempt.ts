@@ -420,6 +420,18 @@ export class Attempt implements QueueListener {
     );
   }
 
+  /**
+   * Once it is over, lets go of its grpc-js call and of its stream's queue and request pump (its
+   * call is kept by its idle channel: see in-flight.ts). A running attempt keeps them, and so
+   * does one whose request source threw: the caller's reader is still to see that error.
+   */
+  letGoOfWire(): void {
+    if (!this.#ended || this.#pump?.sourceError !== undefined) return;
+    this.#call = undefined;
+    this.#queue = undefined;
+    this.#pump = undefined;
+  }
+
   /** Cancels it on the wire; grpc-js answers with a CANCELLED status, which ends it. */
   cancel(): void {
     if (!this.#ended) this.#call?.cancel();

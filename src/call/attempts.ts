@@ -96,6 +96,12 @@ export abstract class Attempts implements AttemptOwner {
   abstract messageSent(): void;
   abstract sourceFailed(): void;
 
+  /** The call is over and kept by its idle channel (in-flight.ts): it lets go of its attempts' errors and wire. */
+  protected forgetOutcome(): void {
+    this.#errors = undefined;
+    this.current?.letGoOfWire();
+  }
+
   // ---- attempts ----
 
   /** Starts the call's first attempt. */

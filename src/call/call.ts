@@ -45,14 +45,17 @@ export class Call extends Attempts implements InFlight {
   }
 
   protected succeeded(value: unknown): void {
+    // Taken first: finishing may make it the channel's kept call, which lets go of it (keptIdle).
+    const resolve = this.#resolve!;
     // A unary or client-stream call is over; a stream settles when its status arrives.
     if (this.bound.method.kind === 'unary' || this.bound.method.kind === 'client-stream') this.finish(true);
-    this.#resolve!(value);
+    resolve(value);
   }
 
   protected failed(error: unknown): void {
+    const reject = this.#reject!;
     this.finish(false, error);
-    this.#reject!(error);
+    reject(error);
   }
 
   /** AttemptOwner: a ready stream's status arrived. */
@@ -119,6 +122,17 @@ export class Call extends Attempts implements InFlight {
   cancelForClose(graceMs: number): void {
     this.#graceMs = graceMs;
     this.#end('close');
+  }
+
+  /**
+   * InFlight: the call settled last and its channel keeps it while idle (in-flight.ts), for its
+   * classes' sake: it lets go of what would keep its outcome alive (its promise, its attempts'
+   * errors, its attempt's grpc-js call and stream queue).
+   */
+  keptIdle(): void {
+    this.#resolve = undefined;
+    this.#reject = undefined;
+    this.forgetOutcome();
   }
 
   /** InFlight: the pool began closing. A call waiting to retry settles at once with its last error. */
