@@ -205,8 +205,13 @@ export function gc(): void {
 }
 
 /**
- * Runs the contenders A, B, C, A, B, C, ... for `rounds` cycles, each round a fixed number of
- * calls, and records per-round client CPU per call and throughput. A full GC runs before every
+ * Runs the contenders A, B, C, then C, B, A, then A, B, C, ... for `rounds` cycles, each round a
+ * fixed number of calls, and records per-round client CPU per call and throughput. The order
+ * turns round every cycle because the place in a cycle weighs: raw grpc-js beside itself read
+ * 0.93-0.96x in second place and 1.03x in first at c=1 (medians of three processes, 2026-12-07),
+ * and the A/A control of one full run 0.86x / 0.93x / 0.97x at c=1 / 32 / 256 with the baseline
+ * always first; each contender's ratio pairs rounds in which it ran once before its baseline and
+ * once after (an even `rounds` balances them exactly). A full GC runs before every
  * round (outside the measurement), so no round pays for garbage another contender left behind.
  * It runs with no call in flight, as V8's memory reducer's GCs do in an idle process, and it
  * costs the round after it more than its own pause: optimized code that depended on the hidden
@@ -222,8 +227,9 @@ export async function interleavedRounds(options: InterleaveOptions): Promise<Con
     checkLoad(contender.name, await runLoad(contender.start, warmupCalls, concurrency));
   }
   const figures = new Map<string, RoundFigures[]>(contenders.map((c) => [c.name, []]));
+  const reversed = [...contenders].reverse();
   for (let round = 0; round < rounds; round++) {
-    for (const contender of contenders) {
+    for (const contender of round % 2 === 0 ? contenders : reversed) {
       gc();
       const fromUs = monotonicUs();
       const cpu0 = cpuMicros();

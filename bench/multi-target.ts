@@ -15,7 +15,7 @@
 // holds one connection per target per side.
 //
 // Run alone: node --expose-gc --import tsx bench/multi-target.ts [--only=a-a,resilient]
-//   BENCH_TARGETS (default 1,10,100), BENCH_ROUNDS (default 5, per process), BENCH_ROUND_SEC
+//   BENCH_TARGETS (default 1,10,100), BENCH_ROUNDS (default 6, per process), BENCH_ROUND_SEC
 //   (default 0.5), BENCH_PROCESSES (default 3), BENCH_CONCURRENCY (default 32)
 //   About 2.5 min on a shared 2-core machine (18 child processes of ~7 s).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,7 +30,7 @@ import { cliArg, controlNote, fmt, isMain, loadPackage, measurePairs, median, pr
 
 const TARGETS = (process.env.BENCH_TARGETS ?? '1,10,100').split(',').map(Number);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.5);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
 const WARMUP_SEC = 0.5;

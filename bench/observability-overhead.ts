@@ -28,7 +28,7 @@
 // contender's own baseline (median of per-round ratios).
 //
 // Run alone: node --expose-gc --import tsx bench/observability-overhead.ts
-//   BENCH_ROUNDS (default 5, per process), BENCH_ROUND_SEC (default 0.6),
+//   BENCH_ROUNDS (default 6, per process), BENCH_ROUND_SEC (default 0.6),
 //   BENCH_PROCESSES (default 3: processes per contender and concurrency), BENCH_CONCURRENCY (default 1,32,256),
 //   BENCH_ONLY (a comma-separated subset of the keys: no-events, prometheus, opentelemetry,
 //   opentelemetry-sampled, opentelemetry-metrics, sdk-floor).
@@ -51,7 +51,7 @@ const { prometheusMetrics } = (await import(new URL('../dist/prometheus.js', imp
 const { openTelemetry, RPC_DURATION_BUCKETS } = (await import(new URL('../dist/opentelemetry.js', import.meta.url).href)) as typeof import('../src/adapters/opentelemetry.js');
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32,256').split(',').map(Number);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.6);
 const WARMUP_SEC = 0.5;
 const KEYS = ['a-a', 'no-events', 'prometheus', 'opentelemetry', 'opentelemetry-sampled', 'opentelemetry-metrics', 'sdk-floor'] as const;

@@ -23,7 +23,7 @@
 // ratios vs raw grpc-js are medians of per-round ratios. Every response is checked.
 //
 // Run alone: node --expose-gc --import tsx bench/stream-overhead.ts
-//   BENCH_ROUNDS (default 5), BENCH_STREAM_MESSAGES (default 100000, at most 100000),
+//   BENCH_ROUNDS (default 6), BENCH_STREAM_MESSAGES (default 100000, at most 100000),
 //   BENCH_BIDI_ROUND_TRIPS (default 20000)
 import * as grpc from '@grpc/grpc-js';
 import { TestServiceClient } from '../test/helpers/protos.js';
@@ -34,7 +34,7 @@ import { ARMED, fmt, interleavedRounds, progress, report, type Contender, type C
 
 const { ChannelPool } = await loadPackage();
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 /** Messages per stream, i.e. per round. The test server sends at most MAX_STREAM_MESSAGES. */
 const MESSAGES = Math.min(Number(process.env.BENCH_STREAM_MESSAGES ?? 100_000), MAX_STREAM_MESSAGES);
 /** Round trips per bidi stream, i.e. per round. */
@@ -299,7 +299,7 @@ function tables(part: string, summaries: readonly ContenderSummary[], unit: Unit
       ]),
     },
     {
-      title: `${part} per round (in the order run, each round: ${summaries.map((s) => `${short(s)} = ${s.name}`).join(', ')}; CPU × raw: this round's CPU / raw's in the same round)`,
+      title: `${part} per round (rounds in turn, the contenders in the order below, then reversed, in alternate rounds: ${summaries.map((s) => `${short(s)} = ${s.name}`).join(', ')}; CPU × raw: this round's CPU / raw's in the same round)`,
       header: ['round', ...summaries.flatMap((s) => [`${short(s)} ${many}/s`, `${short(s)} CPU µs/${one}`]), ...others.map((s) => `${short(s)} CPU × raw`)],
       rows: base.rounds.map((_, i) => [
         String(i + 1),

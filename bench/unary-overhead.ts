@@ -11,7 +11,7 @@
 // vs raw grpc-js (medians of per-round ratios), then medians over the processes.
 //
 // Run alone: node --expose-gc --import tsx bench/unary-overhead.ts [--only=a-a,raw-nostack,raw-promise,resilient,nice]
-//   BENCH_ROUNDS (default 5, per process), BENCH_ROUND_SEC (default 0.6), BENCH_PROCESSES
+//   BENCH_ROUNDS (default 6, per process), BENCH_ROUND_SEC (default 0.6), BENCH_PROCESSES
 //   (default 3), BENCH_CONCURRENCY (default 1,32,256)
 // Profile one process: node --cpu-prof --cpu-prof-dir=.tmp/prof --expose-gc --import tsx bench/unary-overhead.ts
 //   --child=resilient --address=127.0.0.1:PORT --concurrency=32 > .tmp/unary.out (a test server on PORT), then
@@ -24,7 +24,7 @@ import { ARMED, cliArg, controlNote, fmt, loadPackage, loadStats, measurePairs, 
 const { ChannelPool } = await loadPackage();
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,32,256').split(',').map(Number);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 /** Target length of a raw grpc-js round; the other contender runs the same number of calls. */
 const ROUND_SEC = Number(process.env.BENCH_ROUND_SEC ?? 0.6);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 3);
