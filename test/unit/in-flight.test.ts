@@ -1,14 +1,9 @@
 // The in-flight list of one channel: tracking and settling in any order, the idle hand-off of
 // the last call (kept while the channel is idle, let go of when the next call starts or the
 // channel drains), and the drain.
-import { setImmediate as tick } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { type InFlight, InFlightCalls } from '../../src/channel/in-flight.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+import { collectedByFullGcs as collected } from '../helpers/full-gc.js';
 
 class FakeCall implements InFlight {
   inFlightSlot: number | undefined;
@@ -25,15 +20,6 @@ class FakeCall implements InFlight {
   keptIdle(): void {
     this.kept++;
   }
-}
-
-/** Whether the object behind `ref` was collected by full GCs. */
-async function collected(ref: WeakRef<object>): Promise<boolean> {
-  for (let i = 0; i < 3; i++) {
-    await tick();
-    gc();
-  }
-  return ref.deref() === undefined;
 }
 
 describe('InFlightCalls', () => {
