@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RAW, RAW_NO_STACK, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
-import { cliArg, onlyContenders, fmt, gc, isMain, loadPackage, progress, report, runLoad } from './lib.js';
+import { cliArg, onlyContenders, fmt, gc, childOrMain, loadPackage, progress, report, runLoad } from './lib.js';
 
 const KEYS = ['raw', 'raw-nostack', 'resilient'] as const;
 type Key = (typeof KEYS)[number];
@@ -203,10 +203,4 @@ async function main(): Promise<void> {
   });
 }
 
-const childKey = cliArg('child') as Key | undefined;
-if (childKey !== undefined) {
-  await runChild(childKey);
-  process.exit(0);
-} else if (isMain(import.meta.url)) {
-  await main();
-}
+await childOrMain<Key>(import.meta.url, runChild, main);

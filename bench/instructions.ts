@@ -91,7 +91,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { getHeapCodeStatistics, getHeapSpaceStatistics } from 'node:v8';
 import { CONTROL, NICE, NICE_OPTIONS_NOTE, niceEcho, RAW, RAW_NO_STACK, rawEcho, RESILIENT, resilientEcho, type EchoContender } from './contenders.js';
-import { cliArg, onlyContenders, fmt, gc, isMain, loadPackage, median, progress, REPO_DIR, report, runLoad, type Table, type Target } from './lib.js';
+import { cliArg, onlyContenders, fmt, gc, childOrMain, loadPackage, median, progress, REPO_DIR, report, runLoad, type Table, type Target } from './lib.js';
 
 const KEYS = ['raw', 'a-a', 'raw-nostack', 'resilient', 'resilient-again', 'resilient-throttle', 'resilient-hedging', 'nice'] as const;
 type Key = (typeof KEYS)[number];
@@ -649,10 +649,4 @@ async function main(): Promise<void> {
   });
 }
 
-const childKey = cliArg('child') as Key | undefined;
-if (childKey !== undefined) {
-  await runChild(childKey);
-  process.exit(0);
-} else if (isMain(import.meta.url)) {
-  await main();
-}
+await childOrMain<Key>(import.meta.url, runChild, main);

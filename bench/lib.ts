@@ -426,6 +426,21 @@ export function isMain(moduleUrl: string): boolean {
   }
 }
 
+/**
+ * The entry of a bench script that runs its contenders in children of itself: started with
+ * `--child=KEY` (by its own `main`), runs that child and exits; started directly, runs `main`;
+ * imported for its exports, does nothing.
+ */
+export async function childOrMain<K extends string>(moduleUrl: string, runChild: (key: K) => Promise<void>, main: () => Promise<void>): Promise<void> {
+  const childKey = cliArg('child') as K | undefined;
+  if (childKey !== undefined) {
+    await runChild(childKey);
+    process.exit(0);
+  } else if (isMain(moduleUrl)) {
+    await main();
+  }
+}
+
 /** Epoch ms with sub-ms resolution, comparable between processes. */
 export function epochMs(): number {
   return performance.timeOrigin + performance.now();
