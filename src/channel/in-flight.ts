@@ -34,7 +34,8 @@ export interface InFlight {
   inFlightSlot?: number | undefined;
   /**
    * It settled last and is kept while the channel is idle (see above): it lets go of what would
-   * keep its response alive (the promise it settled, the grpc-js call that received it).
+   * keep its outcome alive (the promise it settled, its errors, the grpc-js call that received
+   * its response).
    */
   keptIdle?(): void;
 }
